@@ -1,0 +1,3 @@
+"""omio: Open Microscopy Image I/O."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""The exception tree of omio.
+
+Every error omio raises on purpose comes from here. Each class also subclasses a
+builtin so that generic handlers (``except ValueError``) keep working.
+``FileNotFoundError`` and ``PermissionError`` are never wrapped: they pass through
+unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DimensionError",
+    "FileFormatError",
+    "MergeError",
+    "MetadataError",
+    "MissingDependencyError",
+    "OmioError",
+    "OutputExistsError",
+    "UnsupportedFormatError",
+]
+
+
+class OmioError(Exception):
+    """Base class of every error raised by omio."""
+
+
+class UnsupportedFormatError(OmioError, ValueError):
+    """No reader recognises the file (by content or by suffix)."""
+
+
+class FileFormatError(OmioError, ValueError):
+    """The format was recognised, but the file is corrupt, truncated or inconsistent."""
+
+
+class MetadataError(OmioError, ValueError):
+    """Metadata is missing, malformed or contradicts the pixel data."""
+
+
+class DimensionError(OmioError, ValueError):
+    """An axis specification or a selection does not fit the TZCYX model."""
+
+
+class MergeError(OmioError, ValueError):
+    """Datasets cannot be merged under the requested policy."""
+
+
+class OutputExistsError(OmioError, FileExistsError):
+    """The output exists and overwriting it was not requested."""
+
+
+class MissingDependencyError(OmioError, ImportError):
+    """An optional dependency needed for this operation is not installed."""

@@ -1,0 +1,276 @@
+"""OME <-> dataset metadata.
+
+Builds OME models for images (readers use :func:`make_ome`), reads sizes, units,
+channels and time from an OME ``Image``, stores provenance and non-OME metadata as
+``MapAnnotation`` objects, and produces the flat ``.metadata`` dict OMIO users know.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pint
+from ome_types import OME
+from ome_types.model import (
+    AnnotationRef,
+    Channel,
+    Image,
+    Instrument,
+    InstrumentRef,
+    Map,
+    MapAnnotation,
+    MetadataOnly,
+    ObjectiveSettings,
+    Pixels,
+    PixelType,
+    StructuredAnnotations,
+)
+from ome_types.model import Color as OMEColor
+
+from omio import units
+from omio.errors import MetadataError
+
+__all__ = [
+    "MapAnnotationData",
+    "annotation_dicts",
+    "channel_colors",
+    "channel_names",
+    "make_ome",
+    "map_annotation",
+    "physical_pixel_sizes",
+    "pixel_type",
+    "time_increment",
+]
+
+SPATIAL = ("X", "Y", "Z")
+OMIO_NAMESPACE = "omio"
+"""Namespace prefix of the MapAnnotations omio writes (``omio:provenance``, ``omio:original-metadata``...)."""
+
+MapAnnotationData = dict[str, str]
+
+_PIXEL_TYPES: dict[str, PixelType] = {
+    "int8": PixelType.INT8,
+    "int16": PixelType.INT16,
+    "int32": PixelType.INT32,
+    "uint8": PixelType.UINT8,
+    "uint16": PixelType.UINT16,
+    "uint32": PixelType.UINT32,
+    "float32": PixelType.FLOAT,
+    "float64": PixelType.DOUBLE,
+    "complex64": PixelType.COMPLEXFLOAT,
+    "complex128": PixelType.COMPLEXDOUBLE,
+    "bool": PixelType.BIT,
+}
+
+
+def pixel_type(dtype: np.dtype[Any] | str | type) -> PixelType:
+    """Return the OME pixel type of a numpy dtype.
+
+    Raises
+    ------
+    MetadataError
+        For dtypes OME cannot describe (e.g. ``int64``); cast first.
+    """
+    name = np.dtype(dtype).name
+    try:
+        return _PIXEL_TYPES[name]
+    except KeyError:
+        allowed = ", ".join(_PIXEL_TYPES)
+        raise MetadataError(f"OME has no pixel type for dtype {name}; cast to one of: {allowed}") from None
+
+
+def _color(value: Any) -> OMEColor | None:
+    if value is None:
+        return None
+    if isinstance(value, OMEColor):
+        return value
+    if isinstance(value, (tuple, list)):
+        return OMEColor(tuple(int(v) for v in value))
+    return OMEColor(value)
+
+
+def make_ome(
+    shape: Sequence[int],
+    dtype: np.dtype[Any] | str | type,
+    *,
+    physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
+    time_increment: pint.Quantity | None = None,
+    channel_names: Sequence[str | None] | None = None,
+    channel_colors: Sequence[Any] | None = None,
+    channel_extra: Sequence[Mapping[str, Any]] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    acquisition_date: datetime | None = None,
+    instruments: Iterable[Instrument] = (),
+    instrument_ref: str | None = None,
+    objective_settings: ObjectiveSettings | None = None,
+    annotations: Iterable[MapAnnotation] = (),
+) -> OME:
+    """Build an OME model with one Image describing a TZCYX array.
+
+    Parameters
+    ----------
+    shape
+        The TZCYX shape.
+    dtype
+        The numpy dtype of the pixels.
+    physical_sizes
+        ``{"X": q, "Y": q, "Z": q}`` with pint quantities of length, or ``None`` where unknown.
+    time_increment
+        A pint quantity of time, or ``None``.
+    channel_names, channel_colors
+        One entry per C index; ``None`` entries stay unset. Colours are anything
+        ``ome_types.model.Color`` accepts (``"red"``, ``(255, 0, 0)``, a signed RGBA int).
+    channel_extra
+        Extra ``Channel`` fields per C index (``emission_wavelength`` ...).
+    name, description, acquisition_date
+        Image fields.
+    instruments, instrument_ref, objective_settings
+        Instrument description and the image's reference to it.
+    annotations
+        MapAnnotations to attach to the image.
+
+    Returns
+    -------
+    OME
+        A model that validates against the OME 2016-06 schema.
+    """
+    if len(shape) != 5:
+        raise MetadataError(f"make_ome needs a TZCYX shape, got {tuple(shape)}")
+    size_t, size_z, size_c, size_y, size_x = (int(s) for s in shape)
+    sizes = dict(physical_sizes or {})
+    pixel_kwargs: dict[str, Any] = {}
+    for axis in SPATIAL:
+        q = sizes.get(axis)
+        if q is None:
+            continue
+        key = f"physical_size_{axis.lower()}"
+        pixel_kwargs[key] = float(q.magnitude)
+        pixel_kwargs[f"{key}_unit"] = units.ome_length_unit(q.units)
+    if time_increment is not None:
+        pixel_kwargs["time_increment"] = float(time_increment.magnitude)
+        pixel_kwargs["time_increment_unit"] = units.ome_time_unit(time_increment.units)
+    names = list(channel_names) if channel_names is not None else [None] * size_c
+    colors = list(channel_colors) if channel_colors is not None else [None] * size_c
+    extra = list(channel_extra) if channel_extra is not None else [{}] * size_c
+    if not (len(names) == len(colors) == len(extra) == size_c):
+        raise MetadataError(
+            f"{size_c} channels in the data but {len(names)} names, {len(colors)} colours, {len(extra)} extras"
+        )
+    channels = []
+    for i, (n, c, e) in enumerate(zip(names, colors, extra, strict=True)):
+        fields = dict(e)
+        color = _color(c)
+        if color is not None:
+            fields["color"] = color
+        channels.append(Channel(id=f"Channel:0:{i}", name=n, samples_per_pixel=1, **fields))
+    pixels = Pixels(
+        id="Pixels:0",
+        dimension_order="XYCZT",
+        type=pixel_type(dtype),
+        size_t=size_t,
+        size_z=size_z,
+        size_c=size_c,
+        size_y=size_y,
+        size_x=size_x,
+        big_endian=False,
+        interleaved=False,
+        channels=channels,
+        metadata_only=MetadataOnly(),
+        **pixel_kwargs,
+    )
+    anns = list(annotations)
+    image = Image(
+        id="Image:0",
+        name=name,
+        description=description,
+        acquisition_date=acquisition_date,
+        pixels=pixels,
+        instrument_ref=InstrumentRef(id=instrument_ref) if instrument_ref else None,
+        objective_settings=objective_settings,
+        annotation_refs=[AnnotationRef(id=a.id) for a in anns],
+    )
+    return OME(
+        uuid=f"urn:uuid:{uuid.uuid4()}",
+        creator=_creator(),
+        images=[image],
+        instruments=list(instruments),
+        structured_annotations=StructuredAnnotations(map_annotations=anns),
+    )
+
+
+def _creator() -> str:
+    from omio import __version__
+
+    return f"omio {__version__}"
+
+
+def map_annotation(namespace: str, values: Mapping[str, Any], *, index: int = 0) -> MapAnnotation:
+    """Return a MapAnnotation holding ``values`` (converted to strings) under ``namespace``."""
+    items = [Map.M(k=str(k), value=_to_text(v)) for k, v in values.items()]
+    return MapAnnotation(id=f"Annotation:{index}", namespace=namespace, value=Map(ms=items))
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        import json
+
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def annotation_dicts(ome: OME) -> list[tuple[str, MapAnnotationData]]:
+    """Return ``(namespace, {key: value})`` for every MapAnnotation in the model, in order."""
+    out: list[tuple[str, MapAnnotationData]] = []
+    for ann in ome.structured_annotations.map_annotations:
+        values = {m.k or "": m.value for m in ann.value.ms}
+        out.append((ann.namespace or "", values))
+    return out
+
+
+def physical_pixel_sizes(image: Image) -> dict[str, pint.Quantity | None]:
+    """Return ``{"X": q, "Y": q, "Z": q}`` from an OME Image (``None`` where unset or zero)."""
+    px = image.pixels
+    out: dict[str, pint.Quantity | None] = {}
+    for axis in SPATIAL:
+        value = getattr(px, f"physical_size_{axis.lower()}")
+        if value is None or value <= 0:
+            out[axis] = None
+            continue
+        unit = units.length_unit_from_ome(getattr(px, f"physical_size_{axis.lower()}_unit"))
+        out[axis] = units.ureg.Quantity(float(value), unit)
+    return out
+
+
+def time_increment(image: Image) -> pint.Quantity | None:
+    """Return the time increment of an OME Image, or ``None`` where unset or zero."""
+    px = image.pixels
+    if px.time_increment is None or px.time_increment <= 0:
+        return None
+    return units.ureg.Quantity(float(px.time_increment), units.time_unit_from_ome(px.time_increment_unit))
+
+
+def channel_names(image: Image) -> list[str | None]:
+    """Return one name per channel of an OME Image (``None`` where unnamed)."""
+    return [c.name if c.name else None for c in image.pixels.channels]
+
+
+def channel_colors(image: Image) -> list[tuple[int, int, int, int] | None]:
+    """Return one RGBA colour per channel of an OME Image.
+
+    OME's default colour is opaque white, which cannot be told apart from "unset";
+    it is returned as ``None`` so that viewers choose their own default.
+    """
+    out: list[tuple[int, int, int, int] | None] = []
+    for c in image.pixels.channels:
+        r, g, b, *a = c.color.as_rgb_tuple(alpha=True)
+        alpha = int(round(float(a[0]) * 255)) if a else 255
+        rgba = (int(r), int(g), int(b), alpha)
+        out.append(None if rgba == (255, 255, 255, 255) else rgba)
+    return out

@@ -1,0 +1,98 @@
+"""The reader interface.
+
+A reader is a small class with a ``name``, the file ``suffixes`` it claims, a
+``sniff(path, head)`` test on the first bytes of a file (or on a folder), and an
+``open(path, *, scene, axes, level)`` that returns an :class:`ImageSource`: the lazy
+TZCYX dask array plus an OME model describing it. Readers never import the dataset
+module; the dataset builds itself from what a reader returns. Third-party libraries
+are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from ome_types import OME
+
+__all__ = ["ImageSource", "Reader", "SceneSelector"]
+
+SceneSelector = int | str
+"""A scene (image, series) given by 0-based index or by name."""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """What a reader returns for one image of a file.
+
+    Attributes
+    ----------
+    data
+        Lazy dask array with dims exactly ``("T", "Z", "C", "Y", "X")``. Its tasks
+        capture paths and offsets, never open handles, so the graph pickles.
+    ome
+        An OME model whose single ``Image`` describes ``data``: ``Pixels`` sizes equal
+        to the array shape, ``dimension_order="XYCZT"``, physical sizes with units
+        only where the file states them, ``time_increment`` only where stated, one
+        ``Channel`` per C index (``name=None`` where the file names none). Instruments,
+        objectives and other OME content of the file may be included.
+    path
+        The path the user opened.
+    format
+        Short format name (``"ome-tiff"``, ``"imagej-tiff"``, ``"lsm"``, ``"tiff"``, ``"czi"``...).
+    scenes
+        Names of all images in the file in file order (``None`` where unnamed).
+    scene
+        Index of this image in ``scenes``.
+    axes_rule
+        One sentence stating how the file's own axes were mapped onto TZCYX.
+    original_metadata
+        Non-OME metadata of the file worth keeping (flat ``str -> str``); stored in
+        the dataset's OME as a MapAnnotation so nothing is lost on writing.
+    levels
+        Shapes of the resolution levels available (level 0 first).
+    """
+
+    data: da.Array
+    ome: OME
+    path: Path
+    format: str
+    scenes: Sequence[str | None] = (None,)
+    scene: int = 0
+    axes_rule: str = ""
+    original_metadata: Mapping[str, str] = field(default_factory=dict)
+    levels: Sequence[tuple[int, ...]] = ()
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """The interface every reader implements (built-in or from the ``omio.readers`` entry point)."""
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        """Return True if this reader recognises the file by its content.
+
+        ``head`` holds the first bytes of the file (empty for a folder).
+        """
+        ...
+
+    def open(
+        self,
+        path: Path,
+        *,
+        scene: SceneSelector = 0,
+        axes: str | None = None,
+        level: int = 0,
+    ) -> ImageSource:
+        """Read metadata (never pixels) and return the lazy image."""
+        ...
+
+    def scenes(self, path: Path) -> list[str | None]:
+        """Return the names of all images in the file (``None`` where unnamed)."""
+        ...
