@@ -1,0 +1,581 @@
+"""Thorlabs ThorImageLS acquisitions (RAW and TIFF mode).
+
+A ThorImageLS acquisition is a folder holding ``Experiment.xml`` (the layout and
+the settings) and the pixel data, either one headerless ``Image_0001_0001.raw`` or
+one TIFF per plane (``ChanA_0001_0001_0001_0001.tif`` ...). The reader accepts the
+folder, the ``.raw`` file or the ``Experiment.xml`` file.
+
+RAW layout
+    Little-endian uint16. For each time point, for each Z plane (plus, with fast Z,
+    the flyback frames that end every volume), the stored channels follow each
+    other, each a row-major Y x X frame. The file size is checked against this
+    layout before anything is read.
+
+TIFF-mode names
+    ``<channel>_<index>_<subwell>_<z>_<t>.tif``: the wavelength name (``ChanA``),
+    then the 1-based sample-location index, sub-well (tile) index, Z index and time
+    index, zero-padded to the configured digit count (4 by default). This is the
+    format ThorImageLS itself writes (``imgNameFormat`` in ``AcquireMultiWavelength``
+    and ``AcquireBleaching`` of the ThorImageLS source). ``ChanA_Preview.tif`` files
+    are previews of the last time point and are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.metadata import make_ome
+from omio.readers._base import ImageSource, SceneSelector
+from omio.units import quantity
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pint
+
+__all__ = ["ThorlabsReader"]
+
+XML_NAME = "Experiment.xml"
+ROOT_TAG = "ThorImageExperiment"
+RAW_DTYPE = np.dtype("<u2")
+CHANNEL_LETTERS = "ABCD"
+_RAW_NAME = re.compile(r"^Image_\d+_\d+\.raw$", re.IGNORECASE)
+_TIFF_NAME = re.compile(
+    r"^(?P<chan>[^_]+)_(?P<index>\d+)_(?P<sub>\d+)_(?P<z>\d+)_(?P<t>\d+)\.tiff?$", re.IGNORECASE
+)
+_CHUNK_BYTES = 16 * 2**20
+"""Largest chunk a RAW task reads (a single frame may exceed it)."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What Experiment.xml says about the pixels."""
+
+    size_t: int
+    size_z: int
+    size_y: int
+    size_x: int
+    channel_names: tuple[str, ...]
+    channel_bits: tuple[int, ...]  # bit index (A=0 ... D=3) of each enabled channel, in order
+    flyback: int  # extra frames at the end of every volume (fast Z only)
+    streaming: bool
+    pixel_size: float | None
+    z_step: float | None
+    interval: float | None
+    only_enabled: bool  # RawData onlyEnabledChannels (True when absent)
+    rule: str
+
+
+class ThorlabsReader:
+    """Reader for ThorImageLS acquisition folders (``Experiment.xml`` plus RAW or TIFF data).
+
+    Examples
+    --------
+    >>> reader = ThorlabsReader()
+    >>> reader.name, reader.suffixes
+    ('thorlabs', ('.raw', '.xml'))
+
+    """
+
+    name: str = "thorlabs"
+    suffixes: tuple[str, ...] = (".raw", ".xml")
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        """Return True for a ThorImageLS folder, its ``Image_*.raw`` or its ``Experiment.xml``.
+
+        Parameters
+        ----------
+        path
+            A folder or a file.
+        head
+            The first bytes of the file (empty for a folder).
+
+        """
+        path = Path(path)
+        try:
+            if path.is_dir():
+                xml = path / XML_NAME
+                return xml.is_file() and _has_root(xml) and bool(_data_files(path))
+            if path.suffix.lower() == ".raw":
+                xml = path.parent / XML_NAME
+                return bool(_RAW_NAME.match(path.name)) and xml.is_file() and _has_root(xml)
+            if path.suffix.lower() == ".xml":
+                return f"<{ROOT_TAG}".encode() in (head or _head(path))
+        except OSError:
+            return False
+        return False
+
+    def scenes(self, path: Path) -> list[str | None]:
+        """Return the images of the acquisition: always one, unnamed."""
+        _resolve(Path(path))
+        return [None]
+
+    def open(
+        self,
+        path: Path,
+        *,
+        scene: SceneSelector = 0,
+        axes: str | None = None,
+        level: int = 0,
+    ) -> ImageSource:
+        """Read Experiment.xml (never pixels) and return the lazy TZCYX image.
+
+        Parameters
+        ----------
+        path
+            The acquisition folder, its ``Image_*.raw`` file or its ``Experiment.xml``.
+        scene
+            Must be 0: an acquisition is one image.
+        axes
+            Not accepted: the axes are stated by Experiment.xml.
+        level
+            Must be 0: there is one resolution level.
+
+        Raises
+        ------
+        FileFormatError
+            No Experiment.xml, malformed XML, no data file, or data that does not
+            match the layout (the RAW size is checked; the message gives expected and
+            actual bytes).
+        MetadataError
+            A field the layout needs is missing or invalid (the message names it).
+        DimensionError
+            ``axes`` given, or a scene or level other than 0.
+
+        """
+        if axes is not None:
+            raise DimensionError(
+                f"axes={axes!r} is not accepted for Thorlabs data: Experiment.xml states the axes; "
+                "open without axes= and use the dataset's selection methods instead"
+            )
+        if scene not in (0, None) or level != 0:
+            raise DimensionError(
+                f"a ThorImageLS acquisition has one image and one level; got scene={scene!r}, level={level!r}"
+            )
+        path = Path(path)
+        xml_path, raw = _resolve(path)
+        text, root = _parse_xml(xml_path)
+        layout = _layout(root, xml_path)
+        data = raw if raw is not None else _find_data(xml_path.parent, layout, xml_path)
+        if isinstance(data, Path):
+            array, rule, fmt = _raw_array(data, layout), layout.rule, "thorlabs-raw"
+        else:
+            array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
+        shape = tuple(int(s) for s in array.shape)
+        px = quantity(layout.pixel_size, "micrometer") if layout.pixel_size else None
+        sizes: dict[str, pint.Quantity | None] = {"X": px, "Y": px, "Z": None}
+        if layout.z_step:
+            sizes["Z"] = quantity(layout.z_step, "micrometer")
+        ome = make_ome(
+            shape,
+            array.dtype,
+            physical_sizes=sizes,
+            time_increment=quantity(layout.interval, "second") if layout.interval else None,
+            channel_names=list(layout.channel_names),
+            acquisition_date=_date(root),
+        )
+        return ImageSource(
+            data=array,
+            ome=ome,
+            path=path,
+            format=fmt,
+            scenes=(None,),
+            scene=0,
+            axes_rule=rule,
+            original_metadata={f"thorlabs:{XML_NAME}": text},
+            levels=(shape,),
+        )
+
+
+# --- locating the files ---------------------------------------------------------------------------------
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def _has_root(xml: Path) -> bool:
+    return f"<{ROOT_TAG}".encode() in _head(xml)
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """Return the RAW files and TIFF-mode plane files in a folder (previews excluded)."""
+    return sorted(p for p in folder.iterdir() if _RAW_NAME.match(p.name) or _TIFF_NAME.match(p.name))
+
+
+def _resolve(path: Path) -> tuple[Path, Path | None]:
+    """Return (Experiment.xml, the RAW file if the user named one)."""
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    if path.is_dir():
+        xml = path / XML_NAME
+        if not xml.is_file():
+            raise FileFormatError(
+                f"{path}: no {XML_NAME} in this folder; a ThorImageLS acquisition folder "
+                f"holds {XML_NAME} next to its Image_*.raw or Chan*.tif data"
+            )
+        return xml, None
+    if path.suffix.lower() == ".raw":
+        xml = path.parent / XML_NAME
+        if not xml.is_file():
+            raise FileFormatError(
+                f"{path}: no {XML_NAME} next to this RAW file; it defines the layout "
+                "(copy it back from the acquisition folder)"
+            )
+        return xml, path
+    return path, None
+
+
+def _find_data(folder: Path, layout: _Layout, xml: Path) -> Path | dict[tuple[int, int, int], Path]:
+    """Return the RAW file, or the TIFF-mode planes keyed by (t, z, c) indices."""
+    raws = sorted(p for p in folder.iterdir() if _RAW_NAME.match(p.name))
+    if len(raws) == 1:
+        return raws[0]
+    if len(raws) > 1:
+        names = ", ".join(p.name for p in raws)
+        raise FileFormatError(f"{folder}: several RAW files ({names}); open one of them by its path")
+    planes = _tiff_planes(folder, layout)
+    if not planes:
+        raise FileFormatError(
+            f"{xml}: no data next to it: expected Image_0001_0001.raw or "
+            f"{layout.channel_names[0]}_0001_0001_0001_0001.tif ... in {folder}"
+        )
+    return planes
+
+
+# --- Experiment.xml ---------------------------------------------------------------------------------------
+
+
+def _parse_xml(xml: Path) -> tuple[str, ET.Element]:
+    """Return the text and the root element of Experiment.xml."""
+    raw = xml.read_bytes()
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise FileFormatError(f"{xml}: malformed XML ({exc}); Experiment.xml must be well-formed") from None
+    if root.tag != ROOT_TAG:
+        raise FileFormatError(
+            f"{xml}: root element is <{root.tag}>, not <{ROOT_TAG}>; not a ThorImageLS file"
+        )
+    return raw.decode("utf-8", errors="replace"), root
+
+
+def _element(root: ET.Element, tag: str, xml: Path) -> ET.Element:
+    el = root.find(tag)
+    if el is None:
+        raise MetadataError(f"{xml}: missing element <{tag}>, needed for the image layout")
+    return el
+
+
+def _value(
+    root: ET.Element, tag: str, attr: str, xml: Path, cast: Callable[[str], Any] = int, default: Any = ...
+) -> Any:
+    """Return ``<tag attr=...>`` cast to a type; a missing value raises unless a default is given."""
+    el = root.find(tag)
+    text = None if el is None else el.get(attr)
+    if text is None:
+        if default is not ...:
+            return default
+        what = f"element <{tag}>" if el is None else f"attribute {attr!r} of <{tag}>"
+        raise MetadataError(f"{xml}: missing {what}, needed for the image layout")
+    try:
+        return cast(text.strip())
+    except ValueError:
+        raise MetadataError(f"{xml}: <{tag} {attr}={text!r}> is not a valid {cast.__name__}") from None
+
+
+def _positive(value: float | None) -> float | None:
+    return float(value) if value is not None and value > 0 else None
+
+
+def _channels(root: ET.Element, xml: Path) -> tuple[tuple[str, ...], tuple[int, ...], str]:
+    """Return the enabled channel names, their bit indices and a sentence saying how."""
+    waves = _element(root, "Wavelengths", xml)
+    names = [w.get("name") or "" for w in waves.findall("Wavelength")]
+    if not names:
+        raise MetadataError(f"{xml}: <Wavelengths> lists no <Wavelength>; at least one channel is needed")
+    enable = waves.find("ChannelEnable")
+    if enable is None or enable.get("Set") is None:
+        bits = tuple(_letter_bit(n, i) for i, n in enumerate(names))
+        return tuple(names), bits, f"C = the {len(names)} listed Wavelength(s) {', '.join(names)}"
+    mask = _value(waves, "ChannelEnable", "Set", xml)
+    enabled = [b for b in range(len(CHANNEL_LETTERS)) if mask >> b & 1]
+    if not enabled or mask >> len(CHANNEL_LETTERS):
+        raise MetadataError(f"{xml}: <ChannelEnable Set={mask}> is not a channel mask (A=1, B=2, C=4, D=8)")
+    by_letter = {n[-1].upper(): n for n in names if re.fullmatch(r"Chan[A-D]", n, re.IGNORECASE)}
+    if all(CHANNEL_LETTERS[b] in by_letter for b in enabled):
+        chosen = [by_letter[CHANNEL_LETTERS[b]] for b in enabled]
+    elif len(names) == len(enabled):
+        chosen = names
+    else:
+        raise MetadataError(
+            f"{xml}: <ChannelEnable Set={mask}> enables {len(enabled)} channel(s) but the "
+            f"Wavelength names {names} do not say which"
+        )
+    rule = f"C = channels enabled by ChannelEnable Set={mask} (A=1,B=2,C=4,D=8): {', '.join(chosen)}"
+    return tuple(chosen), tuple(enabled), rule
+
+
+def _letter_bit(name: str, fallback: int) -> int:
+    match = re.fullmatch(r"Chan([A-D])", name, re.IGNORECASE)
+    return CHANNEL_LETTERS.index(match.group(1).upper()) if match else fallback
+
+
+def _layout(root: ET.Element, xml: Path) -> _Layout:
+    """Derive T, Z, C, Y, X and the physical metadata from Experiment.xml."""
+    size_x = _value(root, "LSM", "pixelX", xml)
+    size_y = _value(root, "LSM", "pixelY", xml)
+    if size_x <= 0 or size_y <= 0:
+        raise MetadataError(f"{xml}: <LSM pixelX={size_x} pixelY={size_y}> must be positive")
+    names, bits, channel_rule = _channels(root, xml)
+    mode = _value(root, "CaptureMode", "mode", xml)
+    flyback = 0
+    z_enabled = _value(root, "ZStage", "enable", xml, default=1) != 0
+    if mode == 1:
+        size_t = _value(root, "Streaming", "frames", xml)
+        fast_z = _value(root, "Streaming", "zFastEnable", xml, default=0) == 1
+        size_z = _value(root, "ZStage", "steps", xml) if fast_z else 1
+        if fast_z:
+            flyback = _value(root, "Streaming", "flybackFrames", xml)
+        interval = None
+        tz_rule = (
+            f"CaptureMode 1 (streaming): T = Streaming frames ({size_t}); "
+            + (
+                f"Z = ZStage steps ({size_z}) with fast Z, {flyback} flyback frame(s) per volume skipped"
+                if fast_z
+                else "Z = 1 (zFastEnable=0)"
+            )
+            + "; no interval is stated for streaming, so the time increment is unset"
+        )
+    elif mode == 0:
+        size_t = _value(root, "Timelapse", "timepoints", xml)
+        size_z = _value(root, "ZStage", "steps", xml) if z_enabled else 1
+        interval = _positive(_value(root, "Timelapse", "intervalSec", xml, float, None))
+        tz_rule = (
+            f"CaptureMode 0 (Z stack / time series): T = Timelapse timepoints ({size_t}); "
+            f"Z = ZStage steps ({size_z})"
+        )
+    else:
+        raise MetadataError(
+            f"{xml}: <CaptureMode mode={mode}> is not supported (0 = Z/T series, 1 = streaming)"
+        )
+    if size_t <= 0 or size_z <= 0 or flyback < 0:
+        raise MetadataError(f"{xml}: non-positive layout (T={size_t}, Z={size_z}, flybackFrames={flyback})")
+    z_step = _value(root, "ZStage", "stepSizeUM", xml, float, None) if size_z > 1 else None
+    only = root.find("RawData")
+    rule = (
+        f"ThorImageLS Experiment.xml: {tz_rule}; {channel_rule}; Y, X = LSM pixelY, pixelX "
+        f"({size_y}, {size_x}); physical X/Y = LSM pixelSizeUM, Z = ZStage stepSizeUM only when Z > 1"
+    )
+    return _Layout(
+        size_t=size_t,
+        size_z=size_z,
+        size_y=size_y,
+        size_x=size_x,
+        channel_names=names,
+        channel_bits=bits,
+        flyback=flyback,
+        streaming=mode == 1,
+        pixel_size=_positive(_value(root, "LSM", "pixelSizeUM", xml, float, None)),
+        z_step=abs(z_step) if z_step else None,
+        interval=interval,
+        only_enabled=only is None or only.get("onlyEnabledChannels", "1").strip() != "0",
+        rule=rule,
+    )
+
+
+def _date(root: ET.Element) -> datetime | None:
+    el = root.find("Date")
+    text = None if el is None else el.get("uTime")
+    if not text or not text.strip().isdigit():
+        return None
+    return datetime.fromtimestamp(int(text), tz=UTC)
+
+
+# --- RAW ---------------------------------------------------------------------------------------------------
+
+
+def _raw_array(path: Path, layout: _Layout) -> da.Array:
+    """Return the lazy TZCYX array of a RAW file after checking its size against the layout."""
+    n_c = len(layout.channel_names)
+    stored = [n_c]
+    if not layout.only_enabled and n_c < len(CHANNEL_LETTERS):
+        stored.append(len(CHANNEL_LETTERS))  # all four channel slots kept (RawData onlyEnabledChannels=0)
+    frame = layout.size_y * layout.size_x * RAW_DTYPE.itemsize
+    frames_per_t = layout.size_z + layout.flyback
+    actual = os.stat(path).st_size
+    for n_stored in stored:
+        record = frames_per_t * n_stored * frame
+        if actual == layout.size_t * record:
+            slots = tuple(range(n_c)) if n_stored == n_c else layout.channel_bits
+            return _raw_graph(path, layout, n_stored, slots)
+    record = frames_per_t * n_c * frame
+    expected = layout.size_t * record
+    detail = (
+        f"T={layout.size_t} x (Z={layout.size_z} + flyback={layout.flyback}) x C={n_c} x "
+        f"Y={layout.size_y} x X={layout.size_x} x 2 bytes"
+    )
+    msg = f"{path}: size is {actual} bytes but {XML_NAME} describes {expected} bytes ({detail})"
+    if actual < expected and actual % record == 0 and layout.streaming:
+        whole = actual // record
+        msg += (
+            f"; the file holds {whole} whole time point(s) of {layout.size_t}: the acquisition was "
+            f'probably stopped early. To read them, set <Streaming frames="{whole}"> in a copy of '
+            f"{XML_NAME} next to a copy (or link) of the RAW file"
+        )
+    elif actual < expected:
+        msg += "; the file is truncated"
+    else:
+        msg += "; the file holds more data than described (wrong Experiment.xml?)"
+    raise FileFormatError(msg)
+
+
+def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int]) -> da.Array:
+    """Build the dask array; each task memory-maps only its own byte range."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    n_t, n_z, n_y, n_x = layout.size_t, layout.size_z, layout.size_y, layout.size_x
+    n_c = len(slots)
+    frame_bytes = n_y * n_x * RAW_DTYPE.itemsize
+    plane_group = n_c * frame_bytes
+    z_chunk = n_z if n_z * plane_group <= _CHUNK_BYTES else max(1, _CHUNK_BYTES // plane_group)
+    t_chunk = max(1, _CHUNK_BYTES // (n_z * plane_group)) if z_chunk == n_z else 1
+    frames_per_t = n_z + layout.flyback
+    record = frames_per_t * n_stored * frame_bytes
+    st = os.stat(path)
+    name = "thorlabs-raw-" + tokenize(str(path), st.st_size, st.st_mtime_ns, tuple(slots))
+    dsk: dict[Any, Any] = {}
+    t_starts = range(0, n_t, t_chunk)
+    z_starts = range(0, n_z, z_chunk)
+    for i, t0 in enumerate(t_starts):
+        nt = min(t_chunk, n_t - t0)
+        for j, z0 in enumerate(z_starts):
+            nz = min(z_chunk, n_z - z0)
+            offset = t0 * record + z0 * n_stored * frame_bytes
+            # rows of the memory map: nt records; only the first nz frames of each are used
+            shape = (nt, frames_per_t, n_stored, n_y, n_x)
+            dsk[(name, i, j, 0, 0, 0)] = (
+                _read_raw,
+                str(path),
+                offset,
+                shape,
+                RAW_DTYPE.str,
+                nz,
+                tuple(slots),
+            )
+    chunks = (
+        tuple(min(t_chunk, n_t - t) for t in t_starts),
+        tuple(min(z_chunk, n_z - z) for z in z_starts),
+        (n_c,),
+        (n_y,),
+        (n_x,),
+    )
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    return da.Array(graph, name, chunks, dtype=RAW_DTYPE.newbyteorder("="))  # type: ignore[no-untyped-call]
+
+
+def _read_raw(
+    path: str, offset: int, shape: tuple[int, ...], dtype: str, nz: int, slots: tuple[int, ...]
+) -> np.ndarray[Any, Any]:
+    """Read one chunk: ``shape`` is (t, frames per record, stored channels, Y, X) from ``offset``.
+
+    Only the bytes of this chunk are mapped (the last record's unused frames are not),
+    and the map is dropped before returning, so nothing stays open after compute.
+    """
+    nt, per_t, n_stored, n_y, n_x = shape
+    frame = n_y * n_x
+    record = per_t * n_stored * frame
+    count = (nt - 1) * record + nz * n_stored * frame
+    mm = np.memmap(path, dtype=np.dtype(dtype), mode="r", offset=offset, shape=(count,))
+    out = np.empty((nt, nz, len(slots), n_y, n_x), dtype=np.dtype(dtype).newbyteorder("="))
+    for t in range(nt):
+        block = mm[t * record : t * record + nz * n_stored * frame].reshape(nz, n_stored, n_y, n_x)
+        out[t] = block[:, list(slots)]
+    del mm, block  # the copy in ``out`` holds no reference to the map, so the file is released
+    return out
+
+
+# --- TIFF mode ---------------------------------------------------------------------------------------------
+
+
+def _tiff_planes(folder: Path, layout: _Layout) -> dict[tuple[int, int, int], Path]:
+    """Return ``{(t, z, c): path}`` for the plane TIFFs of the enabled channels (0-based indices)."""
+    lookup = {n.lower(): i for i, n in enumerate(layout.channel_names)}
+    found: dict[tuple[int, int, int], Path] = {}
+    positions: set[tuple[int, int]] = set()
+    for p in sorted(folder.iterdir()):
+        m = _TIFF_NAME.match(p.name)
+        if m is None or m["chan"].lower() not in lookup:
+            continue
+        positions.add((int(m["index"]), int(m["sub"])))
+        found[(int(m["t"]) - 1, int(m["z"]) - 1, lookup[m["chan"].lower()])] = p
+    if len(positions) > 1:
+        raise DimensionError(
+            f"{folder}: TIFF files of {len(positions)} sample positions (index, sub-well) "
+            f"{sorted(positions)[:4]}...; move each position to its own folder"
+        )
+    return found
+
+
+def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: Path) -> da.Array:
+    """Return the lazy TZCYX array of a TIFF-mode folder, one task per TIFF file."""
+    import dask.array as da
+    import tifffile
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    n_t, n_z, n_c = layout.size_t, layout.size_z, len(layout.channel_names)
+    folder = xml.parent
+    wanted = {(t, z, c) for t in range(n_t) for z in range(n_z) for c in range(n_c)}
+    missing = sorted(wanted - planes.keys())
+    extra = sorted(planes.keys() - wanted)
+    if missing or extra:
+
+        def show(keys: list[tuple[int, int, int]]) -> str:
+            return ", ".join(f"{layout.channel_names[c]} z={z + 1} t={t + 1}" for t, z, c in keys[:5])
+
+        parts = [f"{len(missing)} missing ({show(missing)})"] if missing else []
+        parts += [f"{len(extra)} beyond the layout ({show(extra)})"] if extra else []
+        raise FileFormatError(
+            f"{folder}: TIFF planes do not match {XML_NAME} (T={n_t}, Z={n_z}, C={n_c}): " + "; ".join(parts)
+        )
+    first = planes[(0, 0, 0)]
+    with tifffile.TiffFile(first) as tif:
+        page = tif.pages.first
+        shape, dtype = tuple(page.shape), np.dtype(page.dtype)
+    if shape != (layout.size_y, layout.size_x):
+        raise FileFormatError(
+            f"{first}: plane shape {shape} differs from {XML_NAME} "
+            f"(pixelY, pixelX) = ({layout.size_y}, {layout.size_x})"
+        )
+    token = [(str(p), p.stat().st_mtime_ns) for _, p in sorted(planes.items())[:1]]
+    name = "thorlabs-tiff-" + tokenize(str(folder), len(planes), token)
+    dsk: dict[Any, Any] = {
+        (name, t, z, c, 0, 0): (_read_tiff, str(p), shape, dtype.newbyteorder("=").str)
+        for (t, z, c), p in planes.items()
+    }
+    chunks = ((1,) * n_t, (1,) * n_z, (1,) * n_c, (shape[0],), (shape[1],))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    return da.Array(graph, name, chunks, dtype=dtype.newbyteorder("="))  # type: ignore[no-untyped-call]
+
+
+def _read_tiff(path: str, shape: tuple[int, int], dtype: str) -> np.ndarray[Any, Any]:
+    """Read the first page of one TIFF-mode file as a (1, 1, 1, Y, X) block."""
+    import tifffile
+
+    plane = tifffile.imread(path, key=0)
+    if plane.shape != shape:
+        raise FileFormatError(f"{path}: plane shape {plane.shape} differs from the other planes {shape}")
+    return np.asarray(plane, dtype=np.dtype(dtype)).reshape((1, 1, 1, *shape))
