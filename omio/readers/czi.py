@@ -1,0 +1,675 @@
+"""Reader for Carl Zeiss CZI files (through czifile).
+
+Each CZI scene is one image. Opening reads the subblock directory and the XML
+metadata only; pixels are read by dask tasks, one per plane (one T, Z, C index,
+the full Y, X of the scene's bounding box) or per tile region of very large
+mosaics. Tasks capture only picklable values and fetch the open file from the
+per-process handle cache, so graphs pickle and run on any worker.
+
+Mapping onto TZCYX (stated in ``ImageSource.axes_rule``):
+
+- T, Z and C keep their meaning; a dim the file lacks has size 1.
+- Mosaic tiles (M) are stitched on the scene's own bounding box; uncovered pixels
+  are 0 and overlapping tiles are drawn in file order (the later tile wins).
+- Any other dim of size > 1 (Airyscan H, B, V, I, R...) is folded into C,
+  channel-major (C outer, the extra dims inner); size-1 extra dims are dropped.
+- RGB pixel types (Bgr24, Bgr48, Bgr96Float, Bgra32) become C samples in R, G, B(, A)
+  order, innermost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+import numpy as np
+
+from omio import units
+from omio.errors import DimensionError, FileFormatError
+from omio.metadata import make_ome
+from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._handles import cached_handle
+
+if TYPE_CHECKING:
+    import czifile
+    import dask.array as da
+    import pint
+    from ome_types.model import Instrument, ObjectiveSettings
+
+__all__ = ["CziReader"]
+
+MAGIC = b"ZISRAWFILE"
+SPATIAL = ("Y", "X", "S")
+"""czifile's plane dims: S holds the colour samples of a pixel (not the scene)."""
+SAMPLE_NAMES = ("R", "G", "B", "A")
+SAMPLE_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), None)
+MAX_PLANE_BYTES = 256 * 2**20
+"""Planes larger than this are split into tile regions of ``TILE`` x ``TILE`` pixels."""
+TILE = 4096
+_IMMERSIONS = frozenset({"Oil", "Water", "WaterDipping", "Air", "Multi", "Glycerol", "Other"})
+
+
+# --------------------------------------------------------------------------- handles and tasks
+
+
+class _CziHandle:
+    """An open CziFile shared by the dask tasks of one process.
+
+    czifile serialises its own file reads (``set_lock``); the lock here guards the
+    per-plane index of directory entries, built once per scene and level.
+    """
+
+    def __init__(self, path: str) -> None:
+        import czifile
+
+        self.czi = czifile.CziFile(path, squeeze=False)
+        self.czi.set_lock(True)
+        self.lock = threading.Lock()
+        self._index: dict[tuple[int, int, tuple[str, ...]], dict[tuple[int, ...], list[Any]]] = {}
+
+    def plane_entries(
+        self, scene_key: int, level: int, dims: tuple[str, ...], plane: tuple[int, ...]
+    ) -> list[Any]:
+        """Return the directory entries of one plane, in drawing (file / M) order."""
+        key = (scene_key, level, dims)
+        with self.lock:
+            index = self._index.get(key)
+            if index is None:
+                image = self.czi.scenes[scene_key].levels[level]
+                index = _group_by_plane(image.directory_entries, dims)
+                self._index[key] = index
+        return index.get(plane, [])
+
+    def close(self) -> None:
+        """Close the file."""
+        self.czi.close()
+
+
+def _open_czi(path: str) -> _CziHandle:
+    """Open a CZI file for the handle cache (module level, so its name is a stable key)."""
+    return _CziHandle(path)
+
+
+def _group_by_plane(entries: Sequence[Any], dims: tuple[str, ...]) -> dict[tuple[int, ...], list[Any]]:
+    """Group directory entries by their absolute start coordinates along ``dims``."""
+    index: dict[tuple[int, ...], list[Any]] = {}
+    for entry in entries:
+        start = dict(zip(entry.dims, entry.start, strict=True))
+        index.setdefault(tuple(start.get(d, 0) for d in dims), []).append(entry)
+    return index
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Everything a task needs to read one chunk: picklable values only."""
+
+    path: str
+    scene_key: int
+    level: int
+    dims: tuple[str, ...]
+    plane: tuple[int, ...]
+    present: bool
+    roi: tuple[int, int, int, int]
+    pixeltype: int
+    shape: tuple[int, int, int]
+    """Output shape (samples, Y, X)."""
+    dtype: str
+
+
+def _read_block(block: _Block) -> np.ndarray[Any, Any]:
+    """Read one chunk (shape ``(1, 1, samples, Y, X)``); absent planes and tiles are 0."""
+    out = np.zeros((1, 1, *block.shape), dtype=block.dtype)
+    if not block.present:
+        return out
+    with _wrap_errors(block.path, f"reading scene {block.scene_key} plane {dict(zip(block.dims, block.plane))}"):
+        import czifile
+
+        handle = cached_handle(_open_czi, block.path)
+        entries = [e for e in handle.plane_entries(block.scene_key, block.level, block.dims, block.plane)]
+        entries = [e for e in entries if _overlaps(e, block.roi)]
+        if not entries:
+            return out
+        _check_subblocks(handle.czi, entries, block.path)
+        view = czifile.CziImage(
+            handle.czi,
+            tuple(entries),
+            squeeze=False,
+            roi=block.roi,
+            pixeltype=czifile.CziPixelType(block.pixeltype),
+        )
+        data = view.asarray(maxworkers=1, fillvalue=0)
+        dims = view.dims
+        order = [dims.index(d) for d in dims if d not in SPATIAL] + [dims.index(d) for d in SPATIAL if d in dims]
+        data = data.transpose(order)
+        samples, ny, nx = block.shape
+        plane = data.reshape(ny, nx, samples)
+        out[0, 0] = np.moveaxis(plane, -1, 0)
+    return out
+
+
+def _overlaps(entry: Any, roi: tuple[int, int, int, int]) -> bool:
+    """Return True if a directory entry's logical extent overlaps ``roi`` (x, y, w, h)."""
+    start = dict(zip(entry.dims, entry.start, strict=True))
+    shape = dict(zip(entry.dims, entry.shape, strict=True))
+    x, y, w, h = roi
+    ex, ey = start.get("X", 0), start.get("Y", 0)
+    return bool(ex < x + w and ex + shape.get("X", 1) > x and ey < y + h and ey + shape.get("Y", 1) > y)
+
+
+def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) -> None:
+    """Raise FileFormatError where a directory entry points at something that is not a subblock."""
+    import czifile
+
+    for entry in entries:
+        segment = entry.read_segment_data(czi)
+        if not isinstance(segment, czifile.CziSubBlockSegmentData | czifile.CziDeletedSegmentData):
+            raise FileFormatError(
+                f"{path}: the subblock directory points at offset {entry.file_position}, but the "
+                f"segment there is {type(segment).__name__}, not a subblock; the file is corrupt"
+            )
+
+
+@contextmanager
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
+    """Turn czifile's (and its decoders') exceptions into FileFormatError naming the file.
+
+    OSError (FileNotFoundError, PermissionError...) and MemoryError pass through unchanged.
+    """
+    try:
+        yield
+    except (OSError, MemoryError, FileFormatError, DimensionError):
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)}: not a readable CZI file ({doing} failed: {type(exc).__name__}: {exc}); "
+            "the file may be truncated or corrupt"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- metadata helpers
+
+
+def _text(root: ElementTree.Element | None, path: str) -> str | None:
+    """Return the stripped text at ``path`` under ``root`` (``None`` where absent or empty)."""
+    if root is None:
+        return None
+    el = root.find(path)
+    if el is None or el.text is None or not el.text.strip():
+        return None
+    return el.text.strip()
+
+
+def _float(text: str | None) -> float | None:
+    """Parse a float; ``None`` for absent, unparsable or non-finite text."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _positive(text: str | None) -> float | None:
+    """Parse a float that must be > 0 to mean something (0 is 'unset' in CZI)."""
+    value = _float(text)
+    return value if value is not None and value > 0 else None
+
+
+def _physical_sizes(root: ElementTree.Element | None) -> dict[str, pint.Quantity | None]:
+    """Return X, Y, Z pixel sizes from ``Metadata/Scaling/Items/Distance`` (metres) in micrometres."""
+    sizes: dict[str, pint.Quantity | None] = {}
+    for axis in ("X", "Y", "Z"):
+        metres = _positive(_text(root, f"Metadata/Scaling/Items/Distance[@Id='{axis}']/Value"))
+        sizes[axis] = None if metres is None else units.quantity(metres, "meter").to("micrometer")
+    return sizes
+
+
+def _time_increment(root: ElementTree.Element | None) -> pint.Quantity | None:
+    """Return the time increment: the stated T interval, else the activated experiment's interval."""
+    increment = _positive(_text(root, "Metadata/Information/Image/Dimensions/T/Positions/Interval/Increment"))
+    if increment is None and root is not None:
+        path = (
+            "Metadata/Experiment/ExperimentBlocks/AcquisitionBlock[@IsActivated='true']"
+            "/SubDimensionSetups/TimeSeriesSetup[@IsActivated='true']/Interval/TimeSpan/Value"
+        )
+        for el in root.findall(path):
+            increment = _positive(el.text)
+            if increment is not None:
+                break
+    return None if increment is None else units.quantity(increment, "second")
+
+
+def _scene_names(root: ElementTree.Element | None, keys: Sequence[int], implicit: bool) -> list[str | None]:
+    """Return one name per scene key from ``Information/Image/Dimensions/S/Scenes/Scene@Name``."""
+    by_index: dict[int, str | None] = {}
+    scenes = [] if root is None else root.findall("Metadata/Information/Image/Dimensions/S/Scenes/Scene")
+    for position, el in enumerate(scenes):
+        index = el.get("Index")
+        key = int(index) if index is not None and index.strip().lstrip("-").isdigit() else position
+        by_index.setdefault(key, el.get("Name") or None)
+    if implicit:
+        return [by_index.get(0)] if len(scenes) == 1 else [None]
+    return [by_index.get(k) for k in keys]
+
+
+def _channels(root: ElementTree.Element | None) -> list[ElementTree.Element]:
+    """Return the ``Information/Image/Dimensions/Channels/Channel`` elements."""
+    if root is None:
+        return []
+    return root.findall("Metadata/Information/Image/Dimensions/Channels/Channel")
+
+
+def _channel_color(el: ElementTree.Element | None) -> tuple[int, int, int] | None:
+    """Parse a CZI ``#AARRGGBB`` (or ``#RRGGBB``) colour."""
+    text = _text(el, "Color")
+    if text is None or not text.startswith("#") or len(text) not in (7, 9):
+        return None
+    try:
+        value = int(text[1:], 16)
+    except ValueError:
+        return None
+    return ((value >> 16) & 255, (value >> 8) & 255, value & 255)
+
+
+def _channel_extra(el: ElementTree.Element | None) -> dict[str, Any]:
+    """Return OME Channel fields stated by a CZI channel (wavelengths in nm, fluor)."""
+    extra: dict[str, Any] = {}
+    excitation = _positive(_text(el, "ExcitationWavelength"))
+    emission = _positive(_text(el, "EmissionWavelength"))
+    if excitation is not None:
+        extra["excitation_wavelength"] = excitation
+    if emission is not None:
+        extra["emission_wavelength"] = emission
+    fluor = _text(el, "Fluor")
+    if fluor is not None:
+        extra["fluor"] = fluor
+    return extra
+
+
+def _acquisition_date(root: ElementTree.Element | None) -> datetime | None:
+    """Return ``Information/Image/AcquisitionDateAndTime`` (``None`` for ZEN's year-1 placeholder)."""
+    text = _text(root, "Metadata/Information/Image/AcquisitionDateAndTime")
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return None if value.year <= 1 else value
+
+
+def _ome_id(kind: str, raw: str | None, fallback: int) -> str:
+    """Return a valid OME LSID ``Kind:suffix`` from a CZI Id such as ``Objective:1``."""
+    suffix = (raw or "").split(":", 1)[-1] if raw and raw.startswith(f"{kind}:") else (raw or "")
+    suffix = "_".join(suffix.split())
+    return f"{kind}:{suffix or fallback}"
+
+
+def _instrument(root: ElementTree.Element | None) -> tuple[list[Instrument], ObjectiveSettings | None]:
+    """Return the OME instrument (microscope and objectives) and the image's objective settings."""
+    from ome_types.model import Instrument, Microscope, Objective, ObjectiveSettings
+
+    if root is None or root.find("Metadata/Information/Instrument") is None:
+        return [], None
+    objectives = []
+    for i, el in enumerate(root.findall("Metadata/Information/Instrument/Objectives/Objective")):
+        immersion = _text(el, "Immersion")
+        objectives.append(
+            Objective(
+                id=_ome_id("Objective", el.get("Id"), i),
+                model=_text(el, "Manufacturer/Model") or el.get("Name") or None,
+                lens_na=_float(_text(el, "LensNA")),
+                nominal_magnification=_positive(_text(el, "NominalMagnification")),
+                immersion=immersion if immersion in _IMMERSIONS else None,
+            )
+        )
+    scope = root.find("Metadata/Information/Instrument/Microscopes/Microscope")
+    microscope = None
+    if scope is not None:
+        model = scope.get("Name") or _text(scope, "System")
+        microscope = Microscope(model=model) if model else None
+    if not objectives and microscope is None:
+        return [], None
+    instrument = Instrument(id="Instrument:0", microscope=microscope, objectives=objectives)
+    settings = ObjectiveSettings(id=objectives[0].id) if objectives else None
+    return [instrument], settings
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one scene's file dims map onto TZCYX."""
+
+    dims: tuple[str, ...]
+    """Non-spatial file dims (absolute coordinates of a plane, in this order)."""
+    start: dict[str, int]
+    sizes: dict[str, int]
+    extra: tuple[str, ...]
+    """Extra dims of size > 1, folded into C inside the channel."""
+    samples: int
+
+    @property
+    def n_c(self) -> int:
+        return self.sizes.get("C", 1)
+
+    @property
+    def n_extra(self) -> int:
+        return math.prod(self.sizes[d] for d in self.extra)
+
+    def planes(self) -> Iterator[tuple[int, int, int, tuple[int, ...]]]:
+        """Yield ``(t, z, k, plane)``: TZ indices, the folded channel index and absolute coordinates."""
+        ranges = {d: range(self.sizes[d]) for d in self.dims}
+        outer = [d for d in ("T", "Z", "C") if d in ranges] + list(self.extra)
+        fixed = {d: 0 for d in self.dims if d not in outer}
+        for combo in itertools.product(*(ranges[d] for d in outer)):
+            idx = dict(zip(outer, combo, strict=True)) | fixed
+            k = idx.get("C", 0)
+            for d in self.extra:
+                k = k * self.sizes[d] + idx[d]
+            plane = tuple(self.start[d] + idx[d] for d in self.dims)
+            yield idx.get("T", 0), idx.get("Z", 0), k, plane
+
+
+class CziReader:
+    """Read Carl Zeiss CZI files lazily (one image per scene).
+
+    Examples
+    --------
+    >>> reader = CziReader()
+    >>> reader.sniff(Path("a.czi"), b"ZISRAWFILE" + bytes(22))
+    True
+    """
+
+    name = "czi"
+    suffixes: tuple[str, ...] = (".czi",)
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        """Return True if ``head`` starts with the ZISRAW file magic."""
+        return head[: len(MAGIC)] == MAGIC
+
+    def scenes(self, path: Path) -> list[str | None]:
+        """Return the scene names (``Information/Image/Dimensions/S/Scenes/Scene@Name``) in S order."""
+        handle = self._open(path)
+        try:
+            with _wrap_errors(path, "reading the scene list"):
+                return self._scene_names(handle.czi)
+        finally:
+            handle.close()
+
+    def open(
+        self,
+        path: Path,
+        *,
+        scene: SceneSelector = 0,
+        axes: str | None = None,
+        level: int = 0,
+    ) -> ImageSource:
+        """Read the directory and metadata (never pixels) and return one scene as a lazy TZCYX image.
+
+        Parameters
+        ----------
+        path
+            The CZI file.
+        scene
+            0-based scene index or scene name (``"P1"``).
+        axes
+            Not supported: CZI dims are named in the file; giving it raises DimensionError.
+        level
+            Pyramid level (0 = full resolution).
+
+        Raises
+        ------
+        DimensionError
+            For ``axes``, an unknown scene or an unknown level.
+        FileFormatError
+            When the file is not a readable CZI file (truncated, corrupt).
+        """
+        if axes is not None:
+            raise DimensionError(
+                f"{path}: axes={axes!r} is not supported for CZI files: their dims are named in the file "
+                "(T, Z, C, H, M, S...) and mapped onto TZCYX by a fixed rule; select scenes with scene= instead"
+            )
+        path = Path(path)
+        handle = self._open(path)
+        try:
+            with _wrap_errors(path, "reading the directory and metadata"):
+                return self._open_scene(handle.czi, path, scene, level)
+        finally:
+            handle.close()
+
+    # -- internals
+
+    @staticmethod
+    def _open(path: Path) -> _CziHandle:
+        """Open the file (not cached) and check that its directory lies within the file."""
+        with _wrap_errors(path, "reading the file header"):
+            handle = _open_czi(os.fspath(path))
+        try:
+            with _wrap_errors(path, "reading the file header"):
+                header = handle.czi.header
+                size = handle.czi.filesize
+                for what, pos in (
+                    ("subblock directory", header.directory_position),
+                    ("metadata", header.metadata_position),
+                    ("attachment directory", header.attachment_directory_position),
+                ):
+                    if pos and pos + 32 > size:
+                        raise FileFormatError(
+                            f"{path}: truncated CZI file: the {what} segment at offset {pos} lies beyond "
+                            f"the end of the file ({size} bytes)"
+                        )
+                beyond = [e.file_position for e in handle.czi.subblock_directory if e.file_position + 32 > size]
+                if beyond:
+                    raise FileFormatError(
+                        f"{path}: truncated CZI file: {len(beyond)} subblocks (first at offset {beyond[0]}) "
+                        f"lie beyond the end of the file ({size} bytes)"
+                    )
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    @staticmethod
+    def _scene_names(czi: czifile.CziFile) -> list[str | None]:
+        scenes = czi.scenes
+        return _scene_names(czi.xml_element, list(scenes.keys()), scenes._implicit)
+
+    def _open_scene(self, czi: czifile.CziFile, path: Path, scene: SceneSelector, level: int) -> ImageSource:
+        import dask.array as da
+        from dask.base import tokenize
+        from dask.highlevelgraph import HighLevelGraph
+
+        names = self._scene_names(czi)
+        index = _scene_index(path, scene, names)
+        scene_key = list(czi.scenes.keys())[index]
+        image = czi.scenes[scene_key]
+        if not 0 <= level < len(image.levels):
+            raise DimensionError(
+                f"{path}: scene {index} has {len(image.levels)} pyramid level(s) (0..{len(image.levels) - 1}); "
+                f"level={level} does not exist"
+            )
+        layout = _layout(image)
+        bbox = image.bbox
+        level_shapes = [self._level_shape(czi, layout, lvl, bbox) for lvl in image.levels]
+        shape = level_shapes[level]
+        _, _, size_c, ny, nx = shape
+        pixeltype = image.pixeltype
+        dtype = np.dtype(image.dtype)
+        if dtype.byteorder == ">":
+            dtype = dtype.newbyteorder("<")
+
+        # tile regions (level 0 of huge mosaics only; other levels are read whole)
+        tile = TILE if level == 0 and ny * nx * dtype.itemsize * layout.samples > MAX_PLANE_BYTES else max(ny, nx)
+        y_edges = list(range(0, ny, tile)) or [0]
+        x_edges = list(range(0, nx, tile)) or [0]
+        y_chunks = tuple(min(tile, ny - y) for y in y_edges) if ny else (0,)
+        x_chunks = tuple(min(tile, nx - x) for x in x_edges) if nx else (0,)
+
+        level_entries = image.levels[level].directory_entries
+        present = set(_group_by_plane(level_entries, layout.dims))
+        st = os.stat(path)
+        name = "czi-" + tokenize(os.fspath(path.resolve()), st.st_size, st.st_mtime_ns, scene_key, level)
+        dsk: dict[Any, Any] = {}
+        for t, z, k, plane in layout.planes():
+            for iy, y0 in enumerate(y_edges):
+                for ix, x0 in enumerate(x_edges):
+                    h, w = y_chunks[iy], x_chunks[ix]
+                    roi = bbox if tile >= max(ny, nx) else (bbox[0] + x0, bbox[1] + y0, w, h)
+                    block = _Block(
+                        path=os.fspath(path),
+                        scene_key=scene_key,
+                        level=level,
+                        dims=layout.dims,
+                        plane=plane,
+                        present=plane in present,
+                        roi=roi,
+                        pixeltype=int(pixeltype),
+                        shape=(layout.samples, h, w),
+                        dtype=dtype.str,
+                    )
+                    dsk[(name, t, z, k, iy, ix)] = (_read_block, block)
+        n_k = layout.n_c * layout.n_extra
+        chunks = ((1,) * shape[0], (1,) * shape[1], (layout.samples,) * n_k, y_chunks, x_chunks)
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+        data = da.Array(graph, name, chunks, dtype=dtype)
+        if data.shape != shape:  # pragma: no cover - guards the layout arithmetic
+            raise FileFormatError(f"{path}: inconsistent CZI layout {data.shape} != {shape}")
+
+        root = czi.xml_element
+        ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
+        instruments, objective_settings = _instrument(root)
+        ome = make_ome(
+            shape,
+            dtype,
+            physical_sizes=_physical_sizes(root),
+            time_increment=_time_increment(root),
+            channel_names=ch_names,
+            channel_colors=ch_colors,
+            channel_extra=ch_extra,
+            name=names[index],
+            acquisition_date=_acquisition_date(root),
+            instruments=instruments,
+            instrument_ref=instruments[0].id if instruments else None,
+            objective_settings=objective_settings,
+        )
+        return ImageSource(
+            data=data,
+            ome=ome,
+            path=path,
+            format="czi",
+            scenes=names,
+            scene=index,
+            axes_rule=_axes_rule(image, layout, index, bbox),
+            original_metadata={"czi:xml": czi.metadata()},
+            levels=level_shapes,
+        )
+
+    @staticmethod
+    def _level_shape(
+        czi: czifile.CziFile, layout: _Layout, level: Any, bbox: tuple[int, int, int, int]
+    ) -> tuple[int, int, int, int, int]:
+        """Return the TZCYX shape of a pyramid level (Y, X of the scene's bounding box at that level)."""
+        import czifile
+
+        sizes = level.sizes
+        if level.is_pyramid_level:
+            sizes = czifile.CziImage(czi, level.directory_entries, squeeze=False, roi=bbox).sizes
+        n_c = layout.n_c * layout.n_extra * layout.samples
+        return (layout.sizes.get("T", 1), layout.sizes.get("Z", 1), n_c, sizes["Y"], sizes["X"])
+
+
+def _scene_index(path: Path, scene: SceneSelector, names: Sequence[str | None]) -> int:
+    """Resolve a scene index or name to a 0-based index."""
+    listing = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    if isinstance(scene, str):
+        matches = [i for i, n in enumerate(names) if n == scene]
+        if len(matches) == 1:
+            return matches[0]
+        what = "several scenes are" if matches else "no scene is"
+        raise DimensionError(f"{path}: {what} named {scene!r}; available scenes: {listing}")
+    if isinstance(scene, bool) or not isinstance(scene, int) or not 0 <= scene < len(names):
+        raise DimensionError(
+            f"{path}: scene {scene!r} does not exist; give an index 0..{len(names) - 1} or a name "
+            f"(available scenes: {listing})"
+        )
+    return scene
+
+
+def _layout(image: Any) -> _Layout:
+    """Return the TZCYX layout of a czifile scene image (opened with ``squeeze=False``)."""
+    sizes = {d: n for d, n in image.sizes.items() if d not in SPATIAL}
+    start = dict(zip(image.sizes, image.start, strict=True))
+    dims = tuple(sizes)
+    extra = tuple(d for d in dims if d not in ("T", "Z", "C") and sizes[d] > 1)
+    return _Layout(
+        dims=dims,
+        start={d: start[d] for d in dims},
+        sizes=sizes,
+        extra=extra,
+        samples=int(image.pixeltype.samples),
+    )
+
+
+def _channel_fields(
+    root: ElementTree.Element | None, layout: _Layout
+) -> tuple[list[str | None], list[Any], list[dict[str, Any]]]:
+    """Return names, colours and extra fields for every folded C index."""
+    elements = _channels(root)
+    c0 = layout.start.get("C", 0)
+    names: list[str | None] = []
+    colors: list[Any] = []
+    extras: list[dict[str, Any]] = []
+    extra_labels = [
+        ":".join(f"{d}{i}" for d, i in zip(layout.extra, combo, strict=True))
+        for combo in itertools.product(*(range(layout.sizes[d]) for d in layout.extra))
+    ]
+    rgb = layout.samples > 1
+    for c in range(layout.n_c):
+        el = elements[c0 + c] if 0 <= c0 + c < len(elements) else None
+        base = (el.get("Name") or None) if el is not None else None
+        color = _channel_color(el) if el is not None else None
+        extra = _channel_extra(el)
+        for label in extra_labels:
+            name = base if not label or base is None else f"{base}:{label}"
+            for s in range(layout.samples):
+                if rgb:
+                    sample = SAMPLE_NAMES[s]
+                    names.append(sample if name is None else f"{name}:{sample}")
+                    colors.append(SAMPLE_COLORS[s])
+                else:
+                    names.append(name)
+                    colors.append(color)
+                extras.append(extra)
+    return names, colors, extras
+
+
+def _axes_rule(image: Any, layout: _Layout, index: int, bbox: tuple[int, int, int, int]) -> str:
+    """Describe how this scene's CZI dims were mapped onto TZCYX."""
+    file_dims = ",".join(f"{d}={n}" for d, n in image.sizes.items() if d != "S")
+    parts = [f"CZI dims {file_dims} (and {layout.samples} sample(s) per pixel) mapped by name onto T, Z, C, Y, X"]
+    if layout.extra:
+        inner = ",".join(layout.extra)
+        parts.append(f"extra dims {inner} folded into C channel-major (C outer, {inner} inner)")
+    if layout.samples > 1:
+        parts.append(f"{layout.samples} colour samples folded into C innermost in R,G,B order")
+    dropped = [d for d in layout.dims if d not in ("T", "Z", "C") and layout.sizes[d] == 1]
+    if dropped:
+        parts.append(f"size-1 dims {','.join(dropped)} dropped")
+    parts.append(
+        f"scene {index} stitched on its bounding box x={bbox[0]}, y={bbox[1]}, w={bbox[2]}, h={bbox[3]} "
+        "(uncovered pixels 0, later tiles in file order win)"
+    )
+    return "; ".join(parts) + "."
+
