@@ -1,0 +1,811 @@
+"""MicroscopyDataset: one immutable, lazy, labelled TZCYX image with its OME model."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import dask.array as da
+import numpy as np
+import pint
+import pint_xarray  # noqa: F401 - registers the .pint accessor used with our unit attrs
+import xarray as xr
+from ome_types import OME
+from ome_types.model import Channel, MapAnnotation
+
+from omio import metadata, units
+from omio.dims import DIMS, normalize_axes, to_tzcyx
+from omio.errors import DimensionError, MetadataError
+
+if TYPE_CHECKING:
+    from omio.readers._base import ImageSource
+
+__all__ = ["MicroscopyDataset", "SourceInfo"]
+
+SOURCE_NAMESPACE = "omio:source"
+ORIGINAL_NAMESPACE = "omio:original-metadata"
+DERIVED_NAMESPACE = "omio:derived-from"
+_LENGTH_DEFAULT = "micrometer"
+_TIME_DEFAULT = "second"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a dataset came from and how its axes were mapped."""
+
+    path: Path | None = None
+    format: str = "array"
+    scenes: tuple[str | None, ...] = (None,)
+    scene: int = 0
+    axes_rule: str = ""
+    levels: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+
+
+class MicroscopyDataset:
+    """An immutable, lazy TZCYX image with physical units and an OME model.
+
+    It wraps (never subclasses) one ``xarray.DataArray`` with dims exactly
+    ``("T", "Z", "C", "Y", "X")``, backed by dask, and one ``ome_types.OME`` model
+    that always describes exactly that array. Every operation returns a new dataset;
+    none reads pixel data unless it says so.
+
+    Coordinates X, Y, Z and T are float positions carrying their unit in
+    ``attrs["units"]`` (pint-xarray's convention); where the file states no pixel
+    size they are pixel indices without a unit. C is labelled with the channel
+    names (``"C<i>"`` for an unnamed channel; :attr:`channel_names` gives ``None``).
+
+    Create one with :func:`omio.open`, :meth:`from_array` or :meth:`from_xarray`.
+
+    Examples
+    --------
+    >>> import numpy as np, omio
+    >>> ds = omio.MicroscopyDataset.from_array(
+    ...     np.zeros((4, 32, 32), "uint16"), axes="ZYX",
+    ...     physical_pixel_sizes={"X": 0.2, "Y": 0.2, "Z": 1.0}, channel_names=["GFP"])
+    >>> ds.sizes
+    {'T': 1, 'Z': 4, 'C': 1, 'Y': 32, 'X': 32}
+    >>> ds.physical_pixel_sizes["X"]
+    <Quantity(0.2, 'micrometer')>
+    >>> ds.isel(Z=slice(1, 3)).sel(C="GFP").sizes["Z"]
+    2
+    """
+
+    __slots__ = ("_data", "_info", "_ome")
+
+    def __init__(self, data: xr.DataArray, ome: OME, info: SourceInfo) -> None:
+        if tuple(data.dims) != DIMS:
+            raise DimensionError(f"a MicroscopyDataset needs dims {DIMS}, got {tuple(data.dims)}")
+        self._data = data
+        self._ome = ome
+        self._info = info
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_source(cls, source: ImageSource) -> MicroscopyDataset:
+        """Build a dataset from what a reader returned (used by :func:`omio.open`)."""
+        info = SourceInfo(
+            path=source.path,
+            format=source.format,
+            scenes=tuple(source.scenes),
+            scene=source.scene,
+            axes_rule=source.axes_rule,
+            levels=tuple(tuple(s) for s in source.levels),
+        )
+        ome = source.ome
+        extra = [
+            (
+                SOURCE_NAMESPACE,
+                {
+                    "path": str(source.path),
+                    "format": source.format,
+                    "scene": str(source.scene),
+                    "scene_name": str(source.scenes[source.scene]) if source.scenes else "None",
+                    "axes_rule": source.axes_rule,
+                },
+            )
+        ]
+        replaced = [SOURCE_NAMESPACE]
+        if source.original_metadata:
+            extra.append((ORIGINAL_NAMESPACE, dict(source.original_metadata)))
+            replaced.append(ORIGINAL_NAMESPACE)
+        ome = _keep_history(ome)
+        ome = _add_annotations(ome, extra, replace_namespaces=replaced)
+        _check_ome_matches(ome, source.data.shape, source.data.dtype, source.path)
+        return cls(_build_xarray(source.data, ome), ome, info)
+
+    @classmethod
+    def from_array(
+        cls,
+        array: Any,
+        axes: str = "TZCYX",
+        *,
+        physical_pixel_sizes: Mapping[str, Any] | None = None,
+        time_increment: Any = None,
+        channel_names: Sequence[str | None] | None = None,
+        channel_colors: Sequence[Any] | None = None,
+        name: str | None = None,
+    ) -> MicroscopyDataset:
+        """Wrap a numpy or dask array.
+
+        Parameters
+        ----------
+        array
+            A numpy or dask array (kept lazy; a numpy array is wrapped, not copied).
+        axes
+            One letter per axis of ``array``, any order and any subset of TZCYX that
+            includes Y and X (``"ZYX"``, ``"YXC"``...). Missing axes get size 1.
+        physical_pixel_sizes
+            ``{"X": 0.2, "Y": 0.2, "Z": 1.0}``: numbers are micrometres; pint
+            quantities or strings such as ``"200 nm"`` keep their unit. Missing keys
+            stay unknown (``None``).
+        time_increment
+            Seconds as a number, or a quantity / string with a time unit.
+        channel_names, channel_colors
+            One per channel.
+        name
+            The image name.
+        """
+        arr = array if isinstance(array, da.Array) else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), axes))
+        up = normalize_axes(axes, arr.ndim)
+        mapping = to_tzcyx(arr, up, stated_by="user")
+        sizes = {k.upper(): units.as_quantity(v, _LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
+        unknown = set(sizes) - {"X", "Y", "Z"}
+        if unknown:
+            raise DimensionError(f"physical_pixel_sizes has keys {sorted(unknown)}; use X, Y and Z")
+        increment = units.as_quantity(time_increment, _TIME_DEFAULT)
+        _check_dimensionality(sizes, increment)
+        n_c = mapping.data.shape[2]
+        names = list(channel_names) if channel_names is not None else None
+        if names is not None and len(names) != n_c:
+            raise MetadataError(f"{len(names)} channel names given for {n_c} channels")
+        ome = metadata.make_ome(
+            mapping.data.shape,
+            mapping.data.dtype,
+            physical_sizes=sizes,
+            time_increment=increment,
+            channel_names=names,
+            channel_colors=channel_colors,
+            name=name,
+        )
+        info = SourceInfo(axes_rule=mapping.rule)
+        return cls(_build_xarray(mapping.data, ome), ome, info)
+
+    @classmethod
+    def from_xarray(cls, data: xr.DataArray, *, like: MicroscopyDataset | None = None) -> MicroscopyDataset:
+        """Wrap a DataArray whose dims are a subset of TZCYX (any order).
+
+        Physical sizes and the time increment come from evenly spaced X/Y/Z/T
+        coordinates with a ``units`` attribute; channel names from string C labels.
+        With ``like``, everything the array does not state (sizes of collapsed
+        axes, channel details, annotations, instrument) is taken from that dataset.
+        """
+        dims = [str(d) for d in data.dims]
+        bad = [d for d in dims if d not in DIMS]
+        if bad:
+            raise DimensionError(f"from_xarray needs dims from {DIMS}, got {tuple(dims)}; rename or transpose first")
+        arr = data.expand_dims([d for d in DIMS if d not in dims]).transpose(*DIMS)
+        if not isinstance(arr.data, da.Array):
+            arr = arr.chunk(dict(zip(DIMS, _plane_chunks(arr.shape, "TZCYX"), strict=True)))
+        template = like._ome if like is not None else None
+        ome = _ome_from_xarray(arr, template)
+        info = like._info if like is not None else SourceInfo(axes_rule="dims as named in the DataArray")
+        return cls(_build_xarray(arr.data, ome), ome, info)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def xarray(self) -> xr.DataArray:
+        """The labelled lazy array, dims ``("T", "Z", "C", "Y", "X")``."""
+        return self._data
+
+    @property
+    def data(self) -> da.Array:
+        """The dask array behind :attr:`xarray`."""
+        arr = self._data.data
+        return arr if isinstance(arr, da.Array) else da.from_array(arr, chunks=_plane_chunks(arr.shape, "TZCYX"))
+
+    @property
+    def ome(self) -> OME:
+        """A copy of the OME model describing exactly this dataset."""
+        return self._ome.model_copy(deep=True)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Always ``("T", "Z", "C", "Y", "X")``."""
+        return DIMS
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        """The TZCYX shape."""
+        t, z, c, y, x = (int(s) for s in self._data.shape)
+        return (t, z, c, y, x)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{"T": n, "Z": n, "C": n, "Y": n, "X": n}``."""
+        return dict(zip(DIMS, self.shape, strict=True))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The pixel dtype."""
+        return np.dtype(self._data.dtype)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the pixel data in bytes (uncompressed)."""
+        return int(math.prod(self.shape) * self.dtype.itemsize)
+
+    @property
+    def name(self) -> str | None:
+        """The image name, or ``None``."""
+        return self._ome.images[0].name or None
+
+    @property
+    def physical_pixel_sizes(self) -> dict[str, pint.Quantity | None]:
+        """``{"X": q, "Y": q, "Z": q}``: pint quantities, ``None`` where the file states none."""
+        return metadata.physical_pixel_sizes(self._ome.images[0])
+
+    @property
+    def time_increment(self) -> pint.Quantity | None:
+        """The time between T points as a pint quantity, or ``None``."""
+        return metadata.time_increment(self._ome.images[0])
+
+    @property
+    def channel_names(self) -> list[str | None]:
+        """One name per channel (``None`` where unnamed)."""
+        return metadata.channel_names(self._ome.images[0])
+
+    @property
+    def channel_colors(self) -> list[tuple[int, int, int, int] | None]:
+        """One RGBA colour per channel (``None`` where unset)."""
+        return metadata.channel_colors(self._ome.images[0])
+
+    @property
+    def source(self) -> SourceInfo:
+        """Where the dataset came from: path, format, scenes, axes rule."""
+        return self._info
+
+    @property
+    def path(self) -> Path | None:
+        """The file or folder the dataset was read from (``None`` for in-memory data)."""
+        return self._info.path
+
+    @property
+    def scenes(self) -> list[str | None]:
+        """Names of all images (scenes, series) in the source file."""
+        return list(self._info.scenes)
+
+    @property
+    def axes_rule(self) -> str:
+        """How the source's axes were mapped onto TZCYX."""
+        return self._info.axes_rule
+
+    @property
+    def is_lazy(self) -> bool:
+        """True while the pixels are a dask graph (not yet in memory)."""
+        return isinstance(self._data.data, da.Array)
+
+    @property
+    def annotations(self) -> dict[str, dict[str, str]]:
+        """MapAnnotations as ``{namespace: {key: value}}`` (later ones win on equal namespaces)."""
+        return {ns: values for ns, values in metadata.annotation_dicts(self._ome)}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The flat normalized metadata dict OMIO users know.
+
+        Keys: ``axes``, ``shape``, ``PhysicalSizeX/Y/Z`` and ``PhysicalSizeX/Y/ZUnit``,
+        ``TimeIncrement`` and ``TimeIncrementUnit``, ``SizeT/Z/C/Y/X``, ``dtype``,
+        ``channel_names``, ``name``, ``Annotations`` (namespace -> key -> value),
+        ``source``, ``format``, ``axes_rule``. Missing values are ``None``.
+        """
+        out: dict[str, Any] = {"axes": "".join(DIMS), "shape": self.shape}
+        for axis, q in self.physical_pixel_sizes.items():
+            out[f"PhysicalSize{axis}"] = None if q is None else float(q.magnitude)
+            out[f"PhysicalSize{axis}Unit"] = None if q is None else units.ome_length_unit(q.units).value
+        inc = self.time_increment
+        out["TimeIncrement"] = None if inc is None else float(inc.magnitude)
+        out["TimeIncrementUnit"] = None if inc is None else units.ome_time_unit(inc.units).value
+        for d, n in self.sizes.items():
+            out[f"Size{d}"] = n
+        out["dtype"] = self.dtype.name
+        out["channel_names"] = self.channel_names
+        out["name"] = self.name
+        out["Annotations"] = self.annotations
+        out["source"] = None if self.path is None else str(self.path)
+        out["format"] = self._info.format
+        out["axes_rule"] = self.axes_rule
+        return out
+
+    # ------------------------------------------------------------------ selection
+    def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> MicroscopyDataset:
+        """Select by position along T, Z, C, Y or X (lazy; dims are kept).
+
+        An integer keeps its axis with size 1 (use :meth:`squeeze` to drop size-1
+        axes for analysis). Slices with a step scale the physical size; an uneven
+        selection along X, Y or Z is refused (it has no pixel size), along T it
+        clears the time increment (the T coordinate keeps the true times).
+        """
+        selection = {**(indexers or {}), **kwargs}
+        positions: dict[str, Any] = {}
+        for dim, index in selection.items():
+            if dim not in DIMS:
+                raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
+            positions[dim] = _positions(dim, index, self.sizes[dim])
+        data = self._data.isel({d: p for d, p in positions.items()})
+        ome = _ome_after_selection(self._ome, positions, data.shape)
+        return MicroscopyDataset(_relabel(data, ome), ome, self._info)
+
+    def sel(self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any) -> MicroscopyDataset:
+        """Select by label: channel names for C, coordinate values for T, Z, Y, X (lazy).
+
+        Parameters
+        ----------
+        indexers, **kwargs
+            ``C="GFP"``, ``C=["GFP", "RFP"]``, ``Z=slice(0.0, 5.0)`` (physical units) ...
+        method
+            Passed to xarray for inexact matches (``"nearest"``).
+        """
+        selection = {**(indexers or {}), **kwargs}
+        positions: dict[str, Any] = {}
+        for dim, label in selection.items():
+            if dim not in DIMS:
+                raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
+            n = self.sizes[dim]
+            lookup = xr.DataArray(np.arange(n), dims=dim, coords={dim: self._data[dim].values})
+            try:
+                picked = lookup.sel({dim: label}, method=method)
+            except KeyError as exc:
+                available = [str(v) for v in self._data[dim].values][:20]
+                raise DimensionError(f"{dim}={label!r} not found; available labels: {available}") from exc
+            values = np.atleast_1d(picked.values)
+            positions[dim] = int(values[0]) if picked.ndim == 0 else values
+        return self.isel(positions)
+
+    def squeeze(self) -> xr.DataArray:
+        """Return the DataArray with size-1 axes dropped, for analysis code (lazy).
+
+        This leaves the TZCYX model on purpose: the result is an ``xarray.DataArray``
+        whose remaining dims and coordinates (with units) are still labelled.
+        """
+        return self._data.squeeze()
+
+    # ------------------------------------------------------------------ computing
+    def compute(self) -> MicroscopyDataset:
+        """Load the pixels into memory (reads the whole selection) and return a new dataset."""
+        out = self.to_numpy()
+        return MicroscopyDataset(self._data.copy(data=out), self._ome, self._info)
+
+    def to_numpy(self) -> np.ndarray[Any, Any]:
+        """Read the pixels into one numpy array (loads the whole selection into memory).
+
+        Chunks are written straight into a preallocated array, so peak memory is the
+        result plus a few chunks.
+        """
+        arr = self._data.data
+        if not isinstance(arr, da.Array):
+            return np.asarray(arr)
+        out = np.empty(arr.shape, dtype=arr.dtype)
+        da.store(arr, out, lock=False)
+        return out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        out = self.to_numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    # ------------------------------------------------------------------ operations
+    def pipe(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``func(self.xarray, *args, **kwargs)`` and re-wrap a DataArray result.
+
+        A result with dims from TZCYX becomes a new dataset whose metadata follows
+        it (see :meth:`from_xarray` with ``like=self``); any other result is
+        returned as it is.
+
+        Examples
+        --------
+        >>> import numpy as np, omio
+        >>> ds = omio.MicroscopyDataset.from_array(np.ones((3, 8, 8), "uint16"), axes="ZYX")
+        >>> ds.pipe(lambda a: a.max("Z")).sizes["Z"]
+        1
+        """
+        result = func(self._data, *args, **kwargs)
+        if isinstance(result, xr.DataArray) and set(map(str, result.dims)) <= set(DIMS):
+            return MicroscopyDataset.from_xarray(result, like=self)
+        return result
+
+    def apply(self, func: Callable[..., Any], *args: Any, dtype: Any = None, **kwargs: Any) -> MicroscopyDataset:
+        """Apply an element- or block-wise function to the pixels lazily (shape kept).
+
+        ``func`` receives each numpy chunk (``dask.array.map_blocks``); all metadata is
+        kept. Give ``dtype`` when the function changes it.
+        """
+        mapped = self.data.map_blocks(func, *args, dtype=dtype, **kwargs)
+        if mapped.shape != self.shape:
+            raise DimensionError(f"apply must keep the shape {self.shape}; use pipe for reshaping operations")
+        ome = _with_pixels(self._ome, type=metadata.pixel_type(mapped.dtype))
+        return MicroscopyDataset(self._data.copy(data=mapped), ome, self._info)
+
+    def with_metadata(
+        self,
+        *,
+        physical_pixel_sizes: Mapping[str, Any] | None = None,
+        time_increment: Any = None,
+        channel_names: Sequence[str | None] | None = None,
+        name: str | None = None,
+    ) -> MicroscopyDataset:
+        """Return a copy with metadata stated explicitly (what the file did not say).
+
+        Physical sizes given replace the known ones and move the coordinates.
+        """
+        ome = self._ome
+        if physical_pixel_sizes:
+            update: dict[str, Any] = {}
+            for axis, value in physical_pixel_sizes.items():
+                q = units.as_quantity(value, _LENGTH_DEFAULT)
+                _check_dimensionality({axis: q}, None)
+                key = f"physical_size_{axis.lower()}"
+                update[key] = None if q is None else float(q.magnitude)
+                update[f"{key}_unit"] = None if q is None else units.ome_length_unit(q.units)
+            ome = _with_pixels(ome, **{k: v for k, v in update.items() if v is not None})
+        if time_increment is not None:
+            q = units.as_quantity(time_increment, _TIME_DEFAULT)
+            _check_dimensionality({}, q)
+            assert q is not None
+            ome = _with_pixels(ome, time_increment=float(q.magnitude), time_increment_unit=units.ome_time_unit(q.units))
+        if channel_names is not None:
+            if len(channel_names) != self.sizes["C"]:
+                raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")
+            channels = [c.model_copy(update={"name": n}) for c, n in zip(self._ome.images[0].pixels.channels, channel_names, strict=True)]
+            ome = _with_pixels(ome, channels=channels)
+        if name is not None:
+            ome = ome.model_copy(update={"images": [ome.images[0].model_copy(update={"name": name})]})
+        return MicroscopyDataset(_build_xarray(self._data.data, ome), ome, self._info)
+
+    def with_annotations(self, namespace: str, values: Mapping[str, Any]) -> MicroscopyDataset:
+        """Return a copy with a MapAnnotation added (kept on writing)."""
+        ome = _add_annotations(self._ome, [(namespace, {k: metadata._to_text(v) for k, v in values.items()})])
+        return MicroscopyDataset(self._data, ome, self._info)
+
+    # ------------------------------------------------------------------ output
+    def to_ometiff(
+        self,
+        path: str | Path,
+        *,
+        compression: Literal["zlib", "zstd", "lzw", "none"] | None = "zlib",
+        level: int = 6,
+        overwrite: bool = False,
+        bigtiff: bool | None = None,
+        tile: tuple[int, int] | None = None,
+        progress: bool = False,
+    ) -> Path:
+        """Write an OME-TIFF (streamed chunk by chunk, atomic, never overwriting unless asked).
+
+        Returns the path written: the one given, or, when it exists and
+        ``overwrite`` is False, the first free ``<stem>_<n><suffix>``.
+        See :func:`omio.writers.ometiff.write_ometiff` for the options.
+        """
+        from omio.writers.ometiff import write_ometiff
+
+        return write_ometiff(
+            self,
+            path,
+            compression=compression,
+            level=level,
+            overwrite=overwrite,
+            bigtiff=bigtiff,
+            tile=tile,
+            progress=progress,
+        )
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        lines = [f"<omio.MicroscopyDataset{' ' + repr(self.name) if self.name else ''} ({'lazy' if self.is_lazy else 'in memory'})>"]
+        for key, value in self._summary():
+            lines.append(f"  {key + ':':<16}{value}")
+        return "\n".join(lines)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        sizes = "  ".join(f"{d}: {n}" for d, n in self.sizes.items())
+        ps = ", ".join(f"{a} {_fmt_q(q)}" for a, q in self.physical_pixel_sizes.items())
+        rows = [
+            ("dims", sizes),
+            ("dtype", f"{self.dtype.name} ({_fmt_bytes(self.nbytes)})"),
+            ("pixel size", ps),
+            ("time increment", _fmt_q(self.time_increment)),
+            ("channels", str(self.channel_names)),
+        ]
+        if self.path is not None:
+            scene = "" if len(self._info.scenes) <= 1 else f", scene {self._info.scene} of {len(self._info.scenes)}"
+            rows.append(("source", f"{self.path} ({self._info.format}{scene})"))
+        if self.axes_rule:
+            rows.append(("axes rule", self.axes_rule))
+        if self.is_lazy:
+            chunks = self.data.chunksize
+            rows.append(("chunks", f"{self.data.npartitions} of {chunks}"))
+        return rows
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._summary())
+        thumb = self._thumbnail_png()
+        img = f"<img src='data:image/png;base64,{thumb}' style='image-rendering:pixelated;max-width:192px'/>" if thumb else ""
+        title = html.escape(f"omio.MicroscopyDataset {self.name or ''}".strip())
+        return (
+            f"<div><strong>{title}</strong><div style='display:flex;gap:1em;align-items:flex-start'>"
+            f"<table>{rows}</table>{img}</div></div>"
+        )
+
+    def _thumbnail_png(self, size: int = 192) -> str | None:
+        """A small PNG of the middle Z plane of T0/C0 (reads one plane; skipped for huge planes)."""
+        _, z, _, y, x = self.shape
+        if y * x * self.dtype.itemsize > 64 * 2**20 or self.dtype.kind not in "uif":
+            return None
+        step = max(1, math.ceil(max(y, x) / size))
+        plane = np.asarray(self._data.data[0, z // 2, 0, ::step, ::step], dtype=np.float64)
+        finite = plane[np.isfinite(plane)]
+        if finite.size == 0:
+            return None
+        lo, hi = np.percentile(finite, [0.5, 99.5])
+        scaled = np.clip((plane - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        img = (np.nan_to_num(scaled) * 255).astype(np.uint8)
+        import imagecodecs
+
+        return base64.b64encode(imagecodecs.png_encode(img)).decode("ascii")
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
+    """Chunks of whole Y/X planes, one per index of the other axes."""
+    up = axes.upper()
+    return tuple(int(n) if a in "YXS" or len(up) != len(shape) else 1 for a, n in zip(up, shape, strict=False))
+
+
+def _fmt_q(q: pint.Quantity | None) -> str:
+    return "None" if q is None else f"{q.magnitude:.6g} {q.units:~P}"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: pint.Quantity | None) -> None:
+    for axis, q in sizes.items():
+        if q is not None and not q.check("[length]"):
+            raise MetadataError(f"physical size {axis}={q} is not a length")
+    if increment is not None and not increment.check("[time]"):
+        raise MetadataError(f"time increment {increment} is not a time")
+
+
+def _check_ome_matches(ome: OME, shape: Sequence[int], dtype: Any, path: Path | None) -> None:
+    px = ome.images[0].pixels
+    declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
+    if tuple(int(s) for s in shape) != declared:
+        raise MetadataError(f"{path}: metadata declares TZCYX {declared} but the data has {tuple(shape)}")
+    if len(px.channels) != px.size_c:
+        raise MetadataError(f"{path}: metadata has {len(px.channels)} channels for SizeC={px.size_c}")
+
+
+def _channel_labels(ome: OME) -> list[str]:
+    return [n if n else f"C{i}" for i, n in enumerate(metadata.channel_names(ome.images[0]))]
+
+
+def _axis_coord(n: int, step: pint.Quantity | None, origin: float = 0.0) -> tuple[np.ndarray[Any, Any], dict[str, str]]:
+    index = np.arange(n, dtype=np.float64)
+    if step is None:
+        return index + origin, {}
+    return origin + index * float(step.magnitude), {"units": units.unit_name(step.units)}
+
+
+def _build_xarray(data: Any, ome: OME) -> xr.DataArray:
+    t, z, c, y, x = (int(s) for s in data.shape)
+    sizes = metadata.physical_pixel_sizes(ome.images[0])
+    coords: dict[Hashable, Any] = {}
+    for dim, n, step in (("T", t, metadata.time_increment(ome.images[0])), ("Z", z, sizes["Z"]), ("Y", y, sizes["Y"]), ("X", x, sizes["X"])):
+        values, attrs = _axis_coord(n, step)
+        coords[dim] = xr.Variable(dim, values, attrs=attrs)
+    coords["C"] = xr.Variable("C", np.array(_channel_labels(ome), dtype=object))
+    return xr.DataArray(data, dims=DIMS, coords=coords, name=ome.images[0].name or None)
+
+
+def _relabel(data: xr.DataArray, ome: OME) -> xr.DataArray:
+    """Keep selected coordinates (true positions) but refresh C labels and units."""
+    sizes = metadata.physical_pixel_sizes(ome.images[0])
+    inc = metadata.time_increment(ome.images[0])
+    out = data.assign_coords(C=("C", np.array(_channel_labels(ome), dtype=object)))
+    for dim, step in (("T", inc), ("Z", sizes["Z"]), ("Y", sizes["Y"]), ("X", sizes["X"])):
+        attrs = {} if step is None else {"units": units.unit_name(step.units)}
+        out[dim].attrs = attrs
+    return out
+
+
+def _positions(dim: str, index: Any, n: int) -> Any:
+    """Normalize an indexer: ints become length-1 slices so dims are kept."""
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        i = int(index)
+        if not -n <= i < n:
+            raise DimensionError(f"index {i} is out of range for {dim} of size {n}")
+        i %= n
+        return slice(i, i + 1)
+    if isinstance(index, slice):
+        if len(range(*index.indices(n))) == 0:
+            raise DimensionError(f"selection {index} along {dim} is empty (size {n})")
+        return index
+    arr = np.asarray(index)
+    if arr.dtype == bool:
+        arr = np.flatnonzero(arr)
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise DimensionError(f"selection along {dim} must be an int, a slice or a non-empty list of ints, got {index!r}")
+    if arr.min() < -n or arr.max() >= n:
+        raise DimensionError(f"selection {arr.tolist()} is out of range for {dim} of size {n}")
+    return arr % n
+
+
+def _step(dim: str, index: Any, n: int) -> int | None:
+    """The even step of a selection (None when uneven or a single element)."""
+    picked = np.arange(n)[index]
+    if picked.size < 2:
+        return None
+    diffs = np.diff(picked)
+    if np.all(diffs == diffs[0]):
+        return abs(int(diffs[0]))
+    if dim in "XYZ":
+        raise DimensionError(f"an uneven selection along {dim} has no pixel size; select a range or a step instead")
+    return 0
+
+
+def _with_pixels(ome: OME, **update: Any) -> OME:
+    image = ome.images[0]
+    pixels = image.pixels.model_copy(update=update)
+    return ome.model_copy(update={"images": [image.model_copy(update={"pixels": pixels}), *ome.images[1:]]})
+
+
+def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence[int]) -> OME:
+    px = ome.images[0].pixels
+    t, z, c, y, x = (int(s) for s in shape)
+    update: dict[str, Any] = {"size_t": t, "size_z": z, "size_c": c, "size_y": y, "size_x": x, "planes": [], "tiff_data_blocks": []}
+    if "C" in positions:
+        kept = np.arange(px.size_c)[positions["C"]]
+        update["channels"] = [px.channels[int(i)].model_copy(update={"id": f"Channel:0:{k}"}) for k, i in enumerate(kept)]
+    for dim in ("X", "Y", "Z"):
+        if dim in positions:
+            step = _step(dim, positions[dim], getattr(px, f"size_{dim.lower()}"))
+            value = getattr(px, f"physical_size_{dim.lower()}")
+            if step and step != 1 and value is not None:
+                update[f"physical_size_{dim.lower()}"] = value * step
+    if "T" in positions and px.time_increment is not None:
+        step = _step("T", positions["T"], px.size_t)
+        if step == 0:
+            update["time_increment"] = None
+        elif step and step != 1:
+            update["time_increment"] = px.time_increment * step
+    if not update.get("tiff_data_blocks") and px.metadata_only is None and px.bin_data_blocks == []:
+        from ome_types.model import MetadataOnly
+
+        update["metadata_only"] = MetadataOnly()
+    return _with_pixels(ome, **update)
+
+
+def _add_annotations(
+    ome: OME, items: Sequence[tuple[str, Mapping[str, str]]], *, replace_namespaces: Sequence[str] = ()
+) -> OME:
+    sa = ome.structured_annotations
+    kept = [a for a in sa.map_annotations if (a.namespace or "") not in replace_namespaces]
+    used = {a.id for a in _all_annotations(ome)}
+    new: list[MapAnnotation] = []
+    k = 0
+    for namespace, values in items:
+        while f"Annotation:{k}" in used:
+            k += 1
+        ann = metadata.map_annotation(namespace, values, index=k)
+        used.add(ann.id)
+        new.append(ann)
+    sa = sa.model_copy(update={"map_annotations": kept + new})
+    image = ome.images[0]
+    from ome_types.model import AnnotationRef
+
+    live = {a.id for a in kept} | {a.id for a in _other_annotations(ome)}
+    refs = [r for r in image.annotation_refs if r.id in live] + [AnnotationRef(id=a.id) for a in new]
+    image = image.model_copy(update={"annotation_refs": refs})
+    return ome.model_copy(update={"structured_annotations": sa, "images": [image, *ome.images[1:]]})
+
+
+def _keep_history(ome: OME) -> OME:
+    """Rename an earlier ``omio:source`` annotation (a file omio wrote) to ``omio:derived-from``."""
+    sa = ome.structured_annotations
+    if not any(a.namespace == SOURCE_NAMESPACE for a in sa.map_annotations):
+        return ome
+    anns = [
+        a.model_copy(update={"namespace": DERIVED_NAMESPACE}) if a.namespace == SOURCE_NAMESPACE else a
+        for a in sa.map_annotations
+    ]
+    return ome.model_copy(update={"structured_annotations": sa.model_copy(update={"map_annotations": anns})})
+
+
+def _all_annotations(ome: OME) -> list[Any]:
+    return list(ome.structured_annotations.map_annotations) + _other_annotations(ome)
+
+
+def _other_annotations(ome: OME) -> list[Any]:
+    sa = ome.structured_annotations
+    out: list[Any] = []
+    for name in type(sa).model_fields:
+        if name == "map_annotations":
+            continue
+        value = getattr(sa, name)
+        if isinstance(value, list):
+            out.extend(value)
+    return out
+
+
+def _coord_step(coord: xr.DataArray) -> float | None:
+    values = np.asarray(coord.values, dtype=np.float64)
+    if values.size < 2:
+        return None
+    diffs = np.diff(values)
+    if not np.allclose(diffs, diffs[0], rtol=1e-6, atol=0):
+        return None
+    return float(abs(diffs[0]))
+
+
+def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
+    """Metadata for a DataArray: from its unit-carrying coordinates, else from the template."""
+    t, z, c, y, x = (int(s) for s in arr.shape)
+    base = metadata.physical_pixel_sizes(template.images[0]) if template is not None else {"X": None, "Y": None, "Z": None}
+    sizes: dict[str, pint.Quantity | None] = dict(base)
+    for dim in ("X", "Y", "Z"):
+        coord = arr.coords.get(dim)
+        unit = coord.attrs.get("units") if coord is not None else None
+        step = _coord_step(coord) if coord is not None else None
+        if unit and step:
+            sizes[dim] = units.quantity(step, str(unit))
+        elif coord is not None and step and template is not None and base[dim] is not None:
+            # a unitless coordinate (pixel indices) with a stride: scale the template's size
+            sizes[dim] = base[dim] * step if step != 1 else base[dim]
+    inc = metadata.time_increment(template.images[0]) if template is not None else None
+    tcoord = arr.coords.get("T")
+    if tcoord is not None and tcoord.attrs.get("units"):
+        step = _coord_step(tcoord)
+        if step:
+            inc = units.quantity(step, str(tcoord.attrs["units"]))
+    _check_dimensionality(sizes, inc)
+    labels = [str(v) for v in arr.coords["C"].values] if "C" in arr.coords else None
+    channels: list[Channel] | None = None
+    names: list[str | None] | None = None
+    if template is not None:
+        old = template.images[0].pixels.channels
+        old_labels = _channel_labels(template)
+        if labels is not None and all(lbl in old_labels for lbl in labels) and len(labels) == c:
+            channels = [old[old_labels.index(lbl)] for lbl in labels]
+        elif len(old) == c and labels is None:
+            channels = list(old)
+    if channels is None and labels is not None and len(labels) == c:
+        names = [None if (lbl.startswith("C") and lbl[1:].isdigit()) else lbl for lbl in labels]
+    ome = metadata.make_ome(
+        (t, z, c, y, x),
+        arr.dtype,
+        physical_sizes=sizes,
+        time_increment=inc,
+        channel_names=names,
+        name=(template.images[0].name if template is not None else (str(arr.name) if arr.name is not None else None)),
+    )
+    if template is not None:
+        image = template.images[0]
+        px = ome.images[0].pixels
+        if channels is not None:
+            px = px.model_copy(update={"channels": [ch.model_copy(update={"id": f"Channel:0:{i}"}) for i, ch in enumerate(channels)]})
+        new_image = image.model_copy(update={"pixels": px})
+        ome = template.model_copy(update={"images": [new_image]})
+    return ome
+
+
+def _replace_info(info: SourceInfo, **changes: Any) -> SourceInfo:
+    return replace(info, **changes)

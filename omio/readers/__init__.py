@@ -1,0 +1,117 @@
+"""Reader registry: which reader opens a path.
+
+Probe order: content first (each reader's ``sniff`` on the first bytes, or on the
+folder), then the suffix only to explain what went wrong. Built-in readers come
+first; readers from other packages join through the ``omio.readers`` entry-point
+group and can never hide a built-in one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from functools import cache
+from pathlib import Path
+
+from omio.errors import FileFormatError, UnsupportedFormatError
+from omio.readers._base import ImageSource, Reader, SceneSelector
+
+__all__ = ["ImageSource", "Reader", "SceneSelector", "find_reader", "open_source", "readers"]
+
+_BUILTIN = (
+    "omio.readers.tiff:TiffReader",
+    "omio.readers.czi:CziReader",
+    "omio.readers.thorlabs:ThorlabsReader",
+)
+_HEAD_BYTES = 512
+
+
+def _load(spec: str) -> Reader | None:
+    module_name, _, cls_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # reader not present in this build
+        raise
+    reader: Reader = getattr(module, cls_name)()
+    return reader
+
+
+@cache
+def readers() -> tuple[Reader, ...]:
+    """All readers in probe order: built-ins first, then the ``omio.readers`` entry points."""
+    found = [r for r in (_load(s) for s in _BUILTIN) if r is not None]
+    names = {r.name for r in found}
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="omio.readers"):
+        try:
+            reader = ep.load()()
+        except Exception as exc:  # a broken plugin must not break omio
+            warnings.warn(f"omio reader plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
+            continue
+        if not isinstance(reader, Reader):
+            warnings.warn(f"omio reader plugin {ep.name!r} does not implement the reader interface", stacklevel=2)
+            continue
+        if reader.name in names:
+            warnings.warn(f"omio reader plugin {ep.name!r} reuses the built-in name {reader.name!r}; ignored", stacklevel=2)
+            continue
+        names.add(reader.name)
+        found.append(reader)
+    return tuple(found)
+
+
+def _suffix_matches(path: Path, reader: Reader) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in reader.suffixes)
+
+
+def find_reader(path: Path) -> Reader:
+    """Return the reader that recognises ``path`` by its content.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the path does not exist.
+    FileFormatError
+        When the file is empty, or its suffix claims a format its content is not.
+    UnsupportedFormatError
+        When no reader recognises it.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"No such file or directory: '{path}'")
+    head = b""
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        if not head:
+            raise FileFormatError(f"{path}: the file is empty (0 bytes); it was probably not written completely")
+    for reader in readers():
+        if reader.sniff(path, head):
+            return reader
+    claimed = [r.name for r in readers() if path.is_file() and _suffix_matches(path, r)]
+    if claimed:
+        raise FileFormatError(
+            f"{path}: the name says {claimed[0]} but the content is not (first bytes {head[:16]!r}); "
+            "the file is corrupt, truncated at the start, or misnamed"
+        )
+    known = sorted({s for r in readers() for s in r.suffixes})
+    what = "folder" if path.is_dir() else "file"
+    raise UnsupportedFormatError(
+        f"{path}: no omio reader recognises this {what}; supported: {', '.join(known)}"
+        + (" (use omio.open_folder for a folder of images)" if path.is_dir() else "")
+    )
+
+
+def open_source(
+    path: str | Path,
+    *,
+    scene: SceneSelector = 0,
+    axes: str | None = None,
+    level: int = 0,
+) -> ImageSource:
+    """Find the reader for ``path`` and open one image lazily."""
+    p = Path(path)
+    reader = find_reader(p)
+    return reader.open(p, scene=scene, axes=axes, level=level)

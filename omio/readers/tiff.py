@@ -1,0 +1,407 @@
+"""The TIFF family through tifffile: OME-TIFF, ImageJ hyperstacks, LSM and plain TIFF.
+
+Opening reads the TIFF structure and metadata only. The dask array has one chunk per
+TIFF page (a plane, or a plane of colour samples); each task captures the file path
+and the page index and reads through a per-process handle cache.
+
+Axis rules
+----------
+- OME-TIFF, ImageJ and LSM state their axes; tifffile resolves them and omio maps
+  them onto TZCYX (``omio.dims``).
+- A plain multi-page TIFF has an unnamed page axis: it is taken as T (as Bio-Formats
+  does), stated in the dataset's axes rule; pass ``axes="ZYX"`` (any order and
+  subset of TZCYX, one letter per axis of the file's series) to say otherwise.
+- Colour samples (RGB) become C in R, G, B order.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from omio import metadata, units
+from omio.dims import ChannelPart, normalize_axes, to_tzcyx
+from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._handles import cached_handle
+from omio.readers._lazy import array_from_chunks
+
+if TYPE_CHECKING:
+    import pint
+    import tifffile
+    from ome_types import OME
+
+__all__ = ["TiffReader"]
+
+_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+@dataclass
+class _SharedTiff:
+    """An open TiffFile shared by the tasks of one process, with a lock for page lookup."""
+
+    tif: tifffile.TiffFile
+    lock: threading.Lock
+
+    def close(self) -> None:
+        self.tif.close()
+
+
+def _open_tiff(path: str) -> _SharedTiff:
+    import tifffile
+
+    tif = tifffile.TiffFile(path)
+    tif.filehandle.set_lock(True)
+    return _SharedTiff(tif, threading.Lock())
+
+
+def _read_page(path: str, index: int, shape: tuple[int, ...], dtype: str) -> np.ndarray[Any, Any]:
+    """Read one page of a TIFF file (a dask task)."""
+    shared = cached_handle(_open_tiff, path)
+    try:
+        with shared.lock:
+            page = shared.tif.pages[index]
+        if page is None:
+            raise FileFormatError(f"{path}: page {index} is missing")
+        data = page.asarray(lock=shared.tif.filehandle.lock)  # type: ignore[union-attr]
+    except (OSError, ValueError, IndexError, RuntimeError) as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError, FileFormatError)):
+            raise
+        raise FileFormatError(f"{path}: cannot decode page {index}: {exc}") from exc
+    return np.asarray(data, dtype=dtype).reshape(shape)
+
+
+class TiffReader:
+    """Reader for OME-TIFF, ImageJ hyperstack, Zeiss LSM and plain TIFF files."""
+
+    name = "tiff"
+    suffixes = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf", ".lsm", ".btf")
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        """Return True for any TIFF or BigTIFF header."""
+        return head[:4] in _MAGIC
+
+    def scenes(self, path: Path) -> list[str | None]:
+        """Return the names of the image series in the file."""
+        with _open(path) as tif:
+            return [_series_name(tif, s) for s in _image_series(tif)]
+
+    def open(
+        self,
+        path: Path,
+        *,
+        scene: SceneSelector = 0,
+        axes: str | None = None,
+        level: int = 0,
+    ) -> ImageSource:
+        """Open one series lazily; see the module docstring for the axis rules."""
+        with _open(path) as tif:
+            series_list = _image_series(tif)
+            names = [_series_name(tif, s) for s in series_list]
+            index = _select(path, scene, names)
+            series = series_list[index]
+            levels = [tuple(int(n) for n in lvl.shape) for lvl in series.levels]
+            if level != 0:
+                if not 0 <= level < len(series.levels):
+                    raise DimensionError(f"{path}: level {level} requested but the series has {len(levels)} level(s)")
+                series = series.levels[level]
+            kind = _kind(tif)
+            raw, file_axes = _lazy_series(path, series)
+            if axes is not None:
+                user_axes = normalize_axes(axes, raw.ndim, allowed="TZCYXS")
+                mapping = to_tzcyx(raw, user_axes, stated_by="user")
+            else:
+                mapping = to_tzcyx(raw, file_axes)
+            info = _metadata(tif, series, kind, index, mapping.channels, path)
+        ome = metadata.make_ome(
+            mapping.data.shape,
+            mapping.data.dtype,
+            physical_sizes=info.physical_sizes,
+            time_increment=info.time_increment,
+            channel_names=[p.name(info.channel_names) for p in mapping.channels],
+            channel_colors=info.channel_colors,
+            channel_extra=info.channel_extra,
+            name=names[index],
+        )
+        if info.source_ome is not None:
+            ome = _carry_ome(ome, info.source_ome, index)
+        return ImageSource(
+            data=mapping.data,
+            ome=ome,
+            path=path,
+            format=kind,
+            scenes=names,
+            scene=index,
+            axes_rule=mapping.rule,
+            original_metadata=info.original,
+            levels=levels,
+        )
+
+
+class _open:
+    """Open a TiffFile, turning tifffile's errors into FileFormatError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tif: tifffile.TiffFile | None = None
+
+    def __enter__(self) -> tifffile.TiffFile:
+        import tifffile
+
+        try:
+            self.tif = tifffile.TiffFile(self.path)
+            self.tif.series  # noqa: B018 - parse the series now, inside the error handling
+        except (FileNotFoundError, PermissionError):
+            raise
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct_error()) as exc:
+            if self.tif is not None:
+                self.tif.close()
+            raise FileFormatError(f"{self.path}: not a readable TIFF file ({exc})") from exc
+        return self.tif
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tif is not None:
+            self.tif.close()
+
+
+def struct_error() -> type[Exception]:
+    import struct
+
+    return struct.error
+
+
+def _kind(tif: tifffile.TiffFile) -> str:
+    if tif.is_ome:
+        return "ome-tiff"
+    if tif.is_lsm:
+        return "lsm"
+    if tif.is_imagej:
+        return "imagej-tiff"
+    return "tiff"
+
+
+def _image_series(tif: tifffile.TiffFile) -> list[tifffile.TiffPageSeries]:
+    """The series that are images (not thumbnails or reduced-resolution pages)."""
+    out = [s for s in tif.series if not getattr(s.keyframe, "is_reduced", False)]
+    if not out:
+        raise FileFormatError(f"{tif.filehandle.path}: the TIFF file contains no image")
+    return out
+
+
+def _series_name(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> str | None:
+    if tif.is_ome and series.name:
+        return str(series.name)
+    return None
+
+
+def _select(path: Path, scene: SceneSelector, names: list[str | None]) -> int:
+    if isinstance(scene, bool) or not isinstance(scene, (int, str)):
+        raise DimensionError(f"{path}: scene must be an index or a name, got {scene!r}")
+    if isinstance(scene, int):
+        if -len(names) <= scene < len(names):
+            return scene % len(names)
+        raise DimensionError(f"{path}: scene {scene} requested but the file has {len(names)} image(s): {names}")
+    if scene in names:
+        return names.index(scene)
+    raise DimensionError(f"{path}: no image named {scene!r}; the file has {names}")
+
+
+def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]:
+    """Return the series as a lazy array (one chunk per page) and its axes."""
+    pages = list(series.pages)
+    shape = tuple(int(s) for s in series.shape)
+    page_shape = tuple(int(s) for s in series.keyframe.shape)
+    n_lead = len(shape) - len(page_shape)
+    if n_lead < 0 or shape[n_lead:] != page_shape:
+        raise FileFormatError(f"{path}: series shape {shape} does not end with the page shape {page_shape}")
+    lead = shape[:n_lead]
+    expected = math.prod(lead)
+    present = [p for p in pages if p is not None]
+    if len(pages) != expected or len(present) != expected:
+        raise FileFormatError(
+            f"{path}: the metadata declares {expected} planes of {page_shape} but the file holds "
+            f"{len(present)}; the file is truncated or its metadata is wrong"
+        )
+    sizes: dict[str, int] = {}
+    args = np.empty(len(pages), dtype=object)
+    dtype = np.dtype(series.dtype).newbyteorder("=")
+    for i, page in enumerate(pages):
+        fh = page.parent.filehandle
+        file_path = str(Path(fh.dirname) / fh.name)
+        if file_path not in sizes:
+            sizes[file_path] = int(fh.size)
+        end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
+        if end > sizes[file_path]:
+            raise FileFormatError(
+                f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
+                "the file is truncated"
+            )
+        index = page.index if isinstance(page.index, int) else page.index[0]
+        args[i] = (file_path, int(index), page_shape, dtype.str)
+    if isinstance(pages[0].index, tuple):
+        raise FileFormatError(f"{path}: reduced-resolution levels stored as SubIFDs are not supported here yet")
+    array = array_from_chunks(
+        _read_page,
+        args.reshape(lead) if lead else args.reshape(()),
+        page_shape,
+        dtype,
+        name="omio-tiff",
+        token=(str(path), sorted(sizes.items()), series.index, [a[1] for a in args]),
+    )
+    return array, str(series.axes)
+
+
+@dataclass
+class _Info:
+    physical_sizes: dict[str, pint.Quantity | None]
+    time_increment: pint.Quantity | None
+    channel_names: list[str | None] | None
+    channel_colors: list[Any] | None
+    channel_extra: list[dict[str, Any]] | None
+    original: dict[str, str]
+    source_ome: OME | None = None
+
+
+def _metadata(
+    tif: tifffile.TiffFile,
+    series: tifffile.TiffPageSeries,
+    kind: str,
+    index: int,
+    parts: tuple[ChannelPart, ...],
+    path: Path,
+) -> _Info:
+    if kind == "ome-tiff":
+        return _ome_info(tif, index, parts, path)
+    if kind == "imagej-tiff":
+        return _imagej_info(tif, series, path)
+    if kind == "lsm":
+        return _lsm_info(tif, path)
+    return _plain_info(series)
+
+
+def _resolution_um(page: Any, axis: str) -> float | None:
+    tag = page.tags.get(f"{axis}Resolution")
+    if tag is None:
+        return None
+    num, den = tag.value
+    if not num or not den:
+        return None
+    return float(den) / float(num)
+
+
+def _plain_info(series: tifffile.TiffPageSeries) -> _Info:
+    """Plain TIFF: X/Y only from XResolution/YResolution in inch or cm (as Bio-Formats)."""
+    page = series.keyframe
+    unit_tag = page.tags.get("ResolutionUnit")
+    per_unit = {2: 25400.0, 3: 10000.0}.get(int(unit_tag.value) if unit_tag is not None else 2)
+    sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
+    if per_unit is not None and unit_tag is not None:
+        for axis in ("X", "Y"):
+            value = _resolution_um(page, axis)
+            sizes[axis] = units.quantity(value * per_unit, "micrometer") if value else None
+    return _Info(sizes, None, None, None, None, {})
+
+
+def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: Path) -> _Info:
+    md = dict(tif.imagej_metadata or {})
+    unit_text = md.get("unit")
+    sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
+    if unit_text and str(unit_text).lower() not in ("pixel", "pixels", ""):
+        unit = units.parse_unit(str(unit_text).encode().decode("unicode_escape") if "\\u" in str(unit_text) else str(unit_text))
+        for axis in ("X", "Y"):
+            value = _resolution_um(series.keyframe, axis)
+            sizes[axis] = units.ureg.Quantity(value, unit) if value else None
+        spacing = md.get("spacing")
+        if spacing:
+            sizes["Z"] = units.ureg.Quantity(float(spacing), unit)
+    finterval = md.get("finterval")
+    increment = None
+    if finterval:
+        increment = units.quantity(float(finterval), str(md.get("tunit", "sec")))
+    original = {f"imagej:{k}": metadata._to_text(v) for k, v in md.items() if _is_small(v)}
+    return _Info(sizes, increment, None, None, None, original)
+
+
+def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
+    lsm = dict(tif.lsm_metadata or {})
+    sizes: dict[str, pint.Quantity | None] = {}
+    for axis in ("X", "Y", "Z"):
+        value = lsm.get(f"VoxelSize{axis}")
+        sizes[axis] = units.quantity(float(value), "meter").to("micrometer") if value and value > 1e-12 else None
+    interval = lsm.get("TimeIntervall")
+    increment = units.quantity(float(interval), "second") if interval and interval > 0 else None
+    colors = lsm.get("ChannelColors") or {}
+    names = [str(n) if n else None for n in colors.get("ColorNames", [])] or None
+    n_c = int(lsm.get("DimensionChannels", 1))
+    if names is not None and len(names) != n_c:
+        names = None
+    original = {f"lsm:{k}": metadata._to_text(v) for k, v in lsm.items() if _is_small(v)}
+    return _Info(sizes, increment, names, None, None, original)
+
+
+def _is_small(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool)):
+        return len(str(value)) < 10_000
+    if isinstance(value, (list, tuple)):
+        return len(value) < 1000 and all(isinstance(v, (str, int, float)) for v in value)
+    if isinstance(value, dict):
+        return len(str(value)) < 10_000
+    return False
+
+
+def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...], path: Path) -> _Info:
+    from ome_types import from_xml
+
+    try:
+        ome = from_xml(tif.ome_metadata or "")
+    except Exception as exc:  # ome-types raises several pydantic/lxml error types
+        raise MetadataError(f"{path}: the OME-XML cannot be parsed ({exc})") from exc
+    if index >= len(ome.images):
+        raise MetadataError(f"{path}: the OME-XML describes {len(ome.images)} images, series {index} has none")
+    image = ome.images[index]
+    names = metadata.channel_names(image)
+    colors_src = metadata.channel_colors(image)
+    one_to_one = all(p.suffix is None for p in parts) and len(parts) == len(image.pixels.channels)
+    colors = [colors_src[p.channel] if one_to_one else None for p in parts]
+    extra = None
+    if one_to_one:
+        keep = {"emission_wavelength", "emission_wavelength_unit", "excitation_wavelength",
+                "excitation_wavelength_unit", "fluor", "nd_filter", "pinhole_size", "pinhole_size_unit",
+                "contrast_method", "illumination_type", "acquisition_mode", "pockel_cell_setting"}
+        extra = [{k: v for k, v in c.model_dump(exclude_none=True).items() if k in keep}
+                 for c in image.pixels.channels]
+    return _Info(
+        metadata.physical_pixel_sizes(image),
+        metadata.time_increment(image),
+        names,
+        colors,
+        extra,
+        {},
+        source_ome=ome,
+    )
+
+
+def _carry_ome(built: OME, source: OME, index: int) -> OME:
+    """Keep the source image's descriptive fields, instruments and annotations."""
+    src = source.images[index]
+    image = built.images[0].model_copy(
+        update={
+            "description": src.description,
+            "acquisition_date": src.acquisition_date,
+            "instrument_ref": src.instrument_ref,
+            "objective_settings": src.objective_settings,
+            "annotation_refs": list(src.annotation_refs),
+        }
+    )
+    return built.model_copy(
+        update={
+            "images": [image],
+            "instruments": list(source.instruments),
+            "structured_annotations": source.structured_annotations,
+        }
+    )

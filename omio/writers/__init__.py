@@ -1,0 +1,1 @@
+"""Writers: OME-TIFF (and OME-Zarr), streaming, atomic and collision-safe."""

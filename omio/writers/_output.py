@@ -1,0 +1,110 @@
+"""Output paths: collision-safe naming and atomic commits.
+
+A file appears at its final path only when complete: it is written to a hidden
+temporary file in the target folder and then linked (never overwriting) or, with
+``overwrite=True``, renamed over the target. When the target exists and overwriting
+was not asked, the first free ``<stem>_<n><suffix>`` is used and returned; the whole
+stem is kept, dots included (``a.b.ome.tif`` -> ``a.b_1.ome.tif``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from omio.errors import OutputExistsError
+
+__all__ = ["atomic_output", "split_suffix"]
+
+_COMPOUND = (".ome.tiff", ".ome.tif", ".ome.tf2", ".ome.tf8", ".ome.btf", ".ome.zarr")
+_MAX_TRIES = 10_000
+
+
+def split_suffix(path: Path) -> tuple[str, str]:
+    """Split a file name into stem and (possibly compound) suffix.
+
+    >>> split_suffix(Path("cells.day1.ome.tif"))
+    ('cells.day1', '.ome.tif')
+    >>> split_suffix(Path("a.b.tif"))
+    ('a.b', '.tif')
+    """
+    name = path.name
+    for suffix in _COMPOUND:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], name[-len(suffix) :]
+    return path.stem, path.suffix
+
+
+def _candidates(path: Path) -> Iterator[Path]:
+    yield path
+    stem, suffix = split_suffix(path)
+    for n in range(1, _MAX_TRIES):
+        yield path.with_name(f"{stem}_{n}{suffix}")
+
+
+def _commit(tmp: Path, target: Path, *, overwrite: bool, is_dir: bool) -> Path:
+    """Move a finished temporary output to ``target`` or the first free name; return it."""
+    if overwrite:
+        if is_dir and target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            os.replace(tmp, target)
+        return target
+    for candidate in _candidates(target):
+        if is_dir:
+            try:
+                os.rename(tmp, candidate)  # fails on an existing non-empty directory
+            except OSError:
+                if candidate.exists():
+                    continue
+                raise
+            if candidate.exists() and not tmp.exists():
+                return candidate
+            continue
+        try:
+            os.link(tmp, candidate)  # atomic and never overwrites
+        except FileExistsError:
+            continue
+        except OSError:
+            if candidate.exists():
+                continue
+            os.replace(tmp, candidate)  # file systems without hard links
+            return candidate
+        tmp.unlink()
+        return candidate
+    raise OutputExistsError(f"{target}: no free name found next to it; remove old outputs or pass overwrite=True")
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = False, is_dir: bool = False) -> Iterator[tuple[Path, list[Path]]]:
+    """Yield a temporary path to write to, then commit it; nothing is left on failure.
+
+    Yields ``(tmp_path, result)``: after the block, ``result[0]`` holds the final
+    path. On any exception the temporary file is removed and the target untouched.
+    """
+    final = Path(target).expanduser().absolute()
+    if not final.parent.is_dir():
+        raise FileNotFoundError(f"No such directory for the output: '{final.parent}'")
+    if final.exists() and final.is_dir() != is_dir:
+        kind = "a folder" if final.is_dir() else "a file"
+        raise OutputExistsError(f"{final} exists and is {kind}; choose another output name")
+    stem, suffix = split_suffix(final)
+    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    if is_dir:
+        tmp.unlink()
+    result: list[Path] = []
+    try:
+        yield tmp, result
+        result.append(_commit(tmp, final, overwrite=overwrite, is_dir=is_dir))
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
