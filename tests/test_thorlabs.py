@@ -1,0 +1,491 @@
+"""Tests of the Thorlabs ThorImageLS reader (RAW and TIFF-mode folders)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.readers import thorlabs
+from omio.readers._base import ImageSource
+from omio.readers.thorlabs import ThorlabsReader
+
+SAMPLES = Path(os.environ.get("OMIO_SAMPLES", Path(__file__).parents[2] / "shared" / "samples"))
+SAMPLE_KEY = "thorlabs/utils2p_mouse_kidney_raw_T5_C2"
+LIVEVIEWER_XML = SAMPLES / "thorlabs" / "experiment_xml_only" / "thorlabsLiveViewer_Experiment.xml"
+needs_samples = pytest.mark.skipif(not (SAMPLES / SAMPLE_KEY).is_dir(), reason="shared samples not available")
+
+
+def sha256(a: np.ndarray[Any, Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+def px(src: ImageSource) -> Any:
+    return src.ome.images[0].pixels
+
+
+# --- generated acquisitions ---
+
+
+def experiment_xml(
+    *,
+    x: int = 6,
+    y: int = 4,
+    pixel_size: str = "0.5",
+    waves: tuple[str, ...] = ("ChanA",),
+    enable: int | None = 1,
+    mode: int = 1,
+    frames: int = 3,
+    fast_z: int = 0,
+    flyback: int = 0,
+    steps: int = 1,
+    step_um: str = "2",
+    timepoints: int = 1,
+    interval: str = "0",
+    only_enabled: str = "1",
+) -> str:
+    """Return an Experiment.xml describing a small acquisition."""
+    wl = "".join(f'    <Wavelength name="{w}" exposureTimeMS="0" />\n' for w in waves)
+    ce = f'    <ChannelEnable Set="{enable}" />\n' if enable is not None else ""
+    text = (
+        '<?xml version="1.0"?>\n<ThorImageExperiment>\n'
+        '  <Date date="05/05/2020 17:14:26" uTime="1588691666" />\n'
+        f"  <Wavelengths>\n{wl}{ce}  </Wavelengths>\n"
+        f'  <ZStage name="Z" steps="{steps}" stepSizeUM="{step_um}" enable="1" />\n'
+        f'  <Timelapse timepoints="{timepoints}" intervalSec="{interval}" triggerMode="0" />\n'
+        f'  <LSM name="GG" pixelX="{x}" pixelY="{y}" pixelSizeUM="{pixel_size}" frameRate="10" />\n'
+        f'  <Streaming enable="1" frames="{frames}" zFastEnable="{fast_z}" flybackFrames="{flyback}" />\n'
+        f'  <CaptureMode mode="{mode}" />\n'
+        f'  <RawData onlyEnabledChannels="{only_enabled}" />\n'
+        "</ThorImageExperiment>\n"
+    )
+    return text
+
+
+def write_raw(folder: Path, stored: np.ndarray[Any, Any], xml: str) -> Path:
+    """Write ``stored`` (T, frames per time point, stored channels, Y, X) as a RAW acquisition."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Experiment.xml").write_text(xml)
+    raw = folder / "Image_0001_0001.raw"
+    stored.astype("<u2").tofile(raw)
+    return raw
+
+
+def random_stored(shape: tuple[int, ...], seed: int = 0) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(seed).integers(0, 60000, size=shape, dtype=np.uint16)
+
+
+def test_streaming_one_channel(tmp_path: Path) -> None:
+    stored = random_stored((3, 1, 1, 4, 6))
+    write_raw(tmp_path, stored, experiment_xml())
+    src = ThorlabsReader().open(tmp_path)
+    assert src.data.shape == (3, 1, 1, 4, 6)
+    assert src.data.dtype == np.uint16
+    np.testing.assert_array_equal(src.data.compute(), stored)
+    assert px(src).physical_size_x == 0.5 and px(src).physical_size_y == 0.5
+    assert px(src).physical_size_z is None and px(src).time_increment is None
+    assert [c.name for c in px(src).channels] == ["ChanA"]
+    assert src.format == "thorlabs-raw"
+    assert "Streaming frames" in src.axes_rule
+
+
+def test_streaming_two_channels_values_at_known_positions(tmp_path: Path) -> None:
+    stored = np.zeros((4, 1, 2, 4, 6), dtype=np.uint16)
+    for t in range(4):
+        for c in range(2):
+            stored[t, 0, c] = 1000 * t + 100 * c + np.arange(24).reshape(4, 6)
+    write_raw(tmp_path, stored, experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=4))
+    data = ThorlabsReader().open(tmp_path).data
+    assert data.shape == (4, 1, 2, 4, 6)
+    assert int(data[2, 0, 1, 3, 5]) == 2000 + 100 + 23
+    assert int(data[3, 0, 0, 0, 1]) == 3001
+    assert int(data[0, 0, 1, 1, 0]) == 106
+
+
+def test_fast_z_skips_flyback_frames(tmp_path: Path) -> None:
+    t, z, fb, c = 2, 3, 2, 2
+    stored = random_stored((t, z + fb, c, 4, 6), seed=1)
+    stored[:, z:] = 65535  # flyback frames: never part of the image
+    xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=t, fast_z=1, flyback=fb, steps=z)
+    write_raw(tmp_path, stored, xml)
+    src = ThorlabsReader().open(tmp_path)
+    assert src.data.shape == (t, z, c, 4, 6)
+    out = src.data.compute()
+    np.testing.assert_array_equal(out, stored[:, :z])
+    assert out.max() < 65535
+    assert px(src).physical_size_z == 2.0
+    assert px(src).time_increment is None  # streaming states no interval
+    assert "flyback" in src.axes_rule
+
+
+def test_chunking_across_frames_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(thorlabs, "_CHUNK_BYTES", 4 * 6 * 2)  # one frame per chunk
+    t, z, fb, c = 3, 4, 1, 2
+    stored = random_stored((t, z + fb, c, 4, 6), seed=2)
+    xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=t, fast_z=1, flyback=fb, steps=z)
+    write_raw(tmp_path, stored, xml)
+    data = ThorlabsReader().open(tmp_path).data
+    assert data.numblocks == (3, 4, 1, 1, 1)
+    np.testing.assert_array_equal(data.compute(), stored[:, :z])
+    np.testing.assert_array_equal(data[1:3, 2:4, 1].compute(), stored[1:3, 2:4, 1])
+
+
+def test_timelapse_with_interval_and_z_stack(tmp_path: Path) -> None:
+    stored = random_stored((2, 4, 1, 4, 6), seed=3)
+    xml = experiment_xml(mode=0, timepoints=2, steps=4, step_um="-1.5", interval="2.5", frames=99)
+    write_raw(tmp_path, stored, xml)
+    src = ThorlabsReader().open(tmp_path)
+    assert src.data.shape == (2, 4, 1, 4, 6)
+    np.testing.assert_array_equal(src.data.compute(), stored)
+    assert px(src).time_increment == 2.5
+    assert px(src).time_increment_unit.value == "s"
+    assert px(src).physical_size_z == 1.5
+    assert "Timelapse timepoints" in src.axes_rule
+
+
+def test_timelapse_interval_zero_is_unset(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((2, 1, 1, 4, 6)), experiment_xml(mode=0, timepoints=2, interval="0"))
+    src = ThorlabsReader().open(tmp_path)
+    assert px(src).time_increment is None
+    assert px(src).physical_size_z is None
+
+
+def test_channel_mask_selects_named_channels(tmp_path: Path) -> None:
+    stored = random_stored((2, 1, 2, 4, 6), seed=4)
+    xml = experiment_xml(waves=("ChanA", "ChanC"), enable=5, frames=2)
+    write_raw(tmp_path, stored, xml)
+    src = ThorlabsReader().open(tmp_path)
+    assert [c.name for c in px(src).channels] == ["ChanA", "ChanC"]
+    np.testing.assert_array_equal(src.data.compute(), stored)
+
+
+def test_without_channel_enable_all_listed_wavelengths(tmp_path: Path) -> None:
+    stored = random_stored((1, 1, 2, 4, 6), seed=5)
+    write_raw(tmp_path, stored, experiment_xml(waves=("ChanB", "ChanD"), enable=None, frames=1))
+    src = ThorlabsReader().open(tmp_path)
+    assert [c.name for c in px(src).channels] == ["ChanB", "ChanD"]
+    np.testing.assert_array_equal(src.data.compute(), stored)
+
+
+def test_all_channel_slots_stored(tmp_path: Path) -> None:
+    """RawData onlyEnabledChannels=0: four slots per frame, the enabled ones are picked by bit."""
+    stored = random_stored((2, 1, 4, 4, 6), seed=6)
+    xml = experiment_xml(waves=("ChanB", "ChanD"), enable=10, frames=2, only_enabled="0")
+    write_raw(tmp_path, stored, xml)
+    src = ThorlabsReader().open(tmp_path)
+    assert src.data.shape == (2, 1, 2, 4, 6)
+    np.testing.assert_array_equal(src.data.compute(), stored[:, :, [1, 3]])
+
+
+def test_accepts_raw_and_xml_paths(tmp_path: Path) -> None:
+    stored = random_stored((3, 1, 1, 4, 6), seed=7)
+    raw = write_raw(tmp_path, stored, experiment_xml())
+    for p in (raw, tmp_path / "Experiment.xml"):
+        src = ThorlabsReader().open(p)
+        assert src.path == p
+        np.testing.assert_array_equal(src.data.compute(), stored)
+    assert ThorlabsReader().scenes(tmp_path) == [None]
+
+
+# --- TIFF mode ---
+
+
+def write_tiff_folder(folder: Path, planes: np.ndarray[Any, Any], names: tuple[str, ...]) -> None:
+    """Write TIFF-mode files ``<chan>_0001_0001_<z>_<t>.tif`` for a (T, Z, C, Y, X) array."""
+    import tifffile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    n_t, n_z = planes.shape[:2]
+    xml = experiment_xml(waves=names, enable=(1 << len(names)) - 1, mode=0, timepoints=n_t, steps=n_z)
+    (folder / "Experiment.xml").write_text(xml)
+    for t in range(n_t):
+        for z in range(n_z):
+            for c, name in enumerate(names):
+                tifffile.imwrite(folder / f"{name}_0001_0001_{z + 1:04d}_{t + 1:04d}.tif", planes[t, z, c])
+    for name in names:  # previews equal the last time point; they must be ignored
+        tifffile.imwrite(folder / f"{name}_Preview.tif", np.full((4, 6), 7, np.uint16))
+
+
+def test_tiff_mode_folder(tmp_path: Path) -> None:
+    planes = random_stored((2, 3, 2, 4, 6), seed=8)
+    write_tiff_folder(tmp_path, planes, ("ChanA", "ChanB"))
+    reader = ThorlabsReader()
+    assert reader.sniff(tmp_path, b"")
+    src = reader.open(tmp_path)
+    assert src.format == "thorlabs-tiff"
+    assert src.data.shape == (2, 3, 2, 4, 6)
+    assert src.data.numblocks == (2, 3, 2, 1, 1)  # one task per TIFF file
+    np.testing.assert_array_equal(src.data.compute(), planes)
+    assert [c.name for c in px(src).channels] == ["ChanA", "ChanB"]
+    assert px(src).physical_size_z == 2.0
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(src.data)).compute(), planes)
+
+
+def test_tiff_mode_missing_plane(tmp_path: Path) -> None:
+    write_tiff_folder(tmp_path, random_stored((2, 2, 1, 4, 6)), ("ChanA",))
+    (tmp_path / "ChanA_0001_0001_0002_0001.tif").unlink()
+    with pytest.raises(FileFormatError, match=r"1 missing \(ChanA z=2 t=1\)"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_tiff_mode_wrong_plane_shape(tmp_path: Path) -> None:
+    import tifffile
+
+    write_tiff_folder(tmp_path, random_stored((1, 1, 1, 4, 6)), ("ChanA",))
+    tifffile.imwrite(tmp_path / "ChanA_0001_0001_0001_0001.tif", np.zeros((5, 6), np.uint16))
+    with pytest.raises(FileFormatError, match=r"plane shape \(5, 6\)"):
+        ThorlabsReader().open(tmp_path)
+
+
+# --- laziness, pickling, handles ---
+
+
+def test_open_reads_no_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tifffile
+
+    write_raw(tmp_path / "raw", random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    write_tiff_folder(tmp_path / "tif", random_stored((2, 1, 1, 4, 6)), ("ChanA",))
+    calls: list[str] = []
+    real_memmap, real_imread = np.memmap, tifffile.imread
+
+    def memmap(*args: Any, **kwargs: Any) -> Any:
+        calls.append("memmap")
+        return real_memmap(*args, **kwargs)
+
+    def imread(*args: Any, **kwargs: Any) -> Any:
+        calls.append("imread")
+        return real_imread(*args, **kwargs)
+
+    monkeypatch.setattr(np, "memmap", memmap)
+    monkeypatch.setattr(tifffile, "imread", imread)
+    raw_src = ThorlabsReader().open(tmp_path / "raw")
+    tif_src = ThorlabsReader().open(tmp_path / "tif")
+    assert calls == []
+    raw_src.data.compute()
+    tif_src.data.compute()
+    assert calls.count("memmap") == 1 and calls.count("imread") == 2
+
+
+def test_graph_pickles_and_releases_the_file(tmp_path: Path) -> None:
+    stored = random_stored((3, 1, 2, 4, 6), seed=9)
+    raw = write_raw(tmp_path, stored, experiment_xml(waves=("ChanA", "ChanB"), enable=3))
+    data = ThorlabsReader().open(tmp_path).data
+    graph = dict(data.__dask_graph__())
+    assert pickle.loads(pickle.dumps(graph)).keys() == graph.keys()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(data)).compute(), stored)
+    fd_dir = Path("/proc/self/fd")
+    if fd_dir.is_dir():
+        open_paths = {os.path.realpath(fd_dir / fd) for fd in os.listdir(fd_dir) if (fd_dir / fd).exists()}
+        assert str(raw.resolve()) not in open_paths
+    maps = Path("/proc/self/maps")
+    if maps.is_file():
+        assert str(raw.resolve()) not in maps.read_text()
+
+
+# --- bad input ---
+
+
+def test_raw_shorter_than_layout(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    with open(raw, "r+b") as fh:
+        fh.truncate(3 * 48 - 10)
+    with pytest.raises(
+        FileFormatError, match=r"size is 134 bytes but Experiment.xml describes 144 bytes"
+    ) as err:
+        ThorlabsReader().open(tmp_path)
+    assert "truncated" in str(err.value) and str(raw) in str(err.value)
+
+
+def test_raw_longer_than_layout(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    with open(raw, "ab") as fh:
+        fh.write(b"\0\0")
+    with pytest.raises(FileFormatError, match=r"size is 146 bytes .* describes 144 bytes.*more data"):
+        ThorlabsReader().open(raw)
+
+
+def test_streaming_stopped_early(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((2, 1, 1, 4, 6)), experiment_xml(frames=5))
+    with pytest.raises(FileFormatError, match=r"holds 2 whole time point\(s\) of 5.*stopped early") as err:
+        ThorlabsReader().open(tmp_path)
+    assert '<Streaming frames="2">' in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("remove", "named"),
+    [
+        (r'pixelX="6" ', "missing attribute 'pixelX' of <LSM>"),
+        (r' frames="3"', "missing attribute 'frames' of <Streaming>"),
+        (r" *<LSM .*\n", "missing element <LSM>"),
+        (r" *<CaptureMode .*\n", "missing element <CaptureMode>"),
+        (r" *<Streaming .*\n", "missing element <Streaming>"),
+        (r"(?s) *<Wavelengths>.*</Wavelengths>\n", "missing element <Wavelengths>"),
+        (r" *<Wavelength .*\n", "lists no <Wavelength>"),
+    ],
+)
+def test_missing_fields_are_named(tmp_path: Path, remove: str, named: str) -> None:
+    xml = re.sub(remove, "", experiment_xml())
+    assert xml != experiment_xml()
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), xml)
+    with pytest.raises(MetadataError, match=named) as err:
+        ThorlabsReader().open(tmp_path)
+    assert "Experiment.xml" in str(err.value)
+
+
+def test_invalid_values(tmp_path: Path) -> None:
+    write_raw(
+        tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml().replace('pixelX="6"', 'pixelX="six"')
+    )
+    with pytest.raises(MetadataError, match=r"<LSM pixelX='six'> is not a valid int"):
+        ThorlabsReader().open(tmp_path)
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml(mode=2))
+    with pytest.raises(MetadataError, match=r"CaptureMode mode=2"):
+        ThorlabsReader().open(tmp_path)
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml(waves=("Green",), enable=6))
+    with pytest.raises(MetadataError, match=r"ChannelEnable Set=6"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_malformed_xml(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml()[:-30])
+    with pytest.raises(FileFormatError, match=r"Experiment.xml: malformed XML"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_wrong_root(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), "<Other><LSM/></Other>")
+    with pytest.raises(FileFormatError, match=r"root element is <Other>"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_folder_without_xml(tmp_path: Path) -> None:
+    random_stored((3, 1, 1, 4, 6)).tofile(tmp_path / "Image_0001_0001.raw")
+    with pytest.raises(FileFormatError, match=r"no Experiment.xml in this folder"):
+        ThorlabsReader().open(tmp_path)
+    with pytest.raises(FileFormatError, match=r"no Experiment.xml next to this RAW file"):
+        ThorlabsReader().open(tmp_path / "Image_0001_0001.raw")
+
+
+def test_xml_without_data(tmp_path: Path) -> None:
+    (tmp_path / "Experiment.xml").write_text(experiment_xml())
+    with pytest.raises(FileFormatError, match=r"no data next to it"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_several_raw_files(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    random_stored((3, 1, 1, 4, 6)).tofile(tmp_path / "Image_0002_0001.raw")
+    with pytest.raises(FileFormatError, match=r"several RAW files"):
+        ThorlabsReader().open(tmp_path)
+    assert ThorlabsReader().open(tmp_path / "Image_0002_0001.raw").data.shape == (3, 1, 1, 4, 6)
+
+
+def test_missing_path_and_permissions_pass_through(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        ThorlabsReader().open(tmp_path / "nope")
+    if os.name != "posix" or os.geteuid() == 0:
+        return  # root reads unreadable files
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    xml = tmp_path / "Experiment.xml"
+    xml.chmod(0)
+    try:
+        with pytest.raises(PermissionError):
+            ThorlabsReader().open(tmp_path)
+    finally:
+        xml.chmod(0o644)
+
+
+def test_options_not_meaningful(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    with pytest.raises(DimensionError, match="axes="):
+        ThorlabsReader().open(tmp_path, axes="TYX")
+    with pytest.raises(DimensionError, match="one image"):
+        ThorlabsReader().open(tmp_path, scene=1)
+
+
+def test_sniff(tmp_path: Path) -> None:
+    reader = ThorlabsReader()
+    raw = write_raw(tmp_path / "acq", random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    xml = tmp_path / "acq" / "Experiment.xml"
+    assert reader.sniff(tmp_path / "acq", b"")
+    assert reader.sniff(raw, raw.read_bytes()[:64])
+    assert reader.sniff(xml, xml.read_bytes()[:64])
+    other = tmp_path / "other.xml"
+    other.write_text("<OME/>")
+    assert not reader.sniff(other, b"<OME/>")
+    assert not reader.sniff(tmp_path, b"")  # no Experiment.xml
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "Experiment.xml").write_text(experiment_xml())
+    assert not reader.sniff(tmp_path / "empty", b"")  # no data file
+    stray = tmp_path / "Image_0001_0001.raw"
+    stray.write_bytes(b"\0" * 8)
+    assert not reader.sniff(stray, b"\0" * 8)  # no Experiment.xml beside it
+
+
+# --- real files ---
+
+
+@needs_samples
+@pytest.mark.parametrize(
+    "target", ["", "Image_0001_0001.raw", "Experiment.xml"], ids=["folder", "raw", "xml"]
+)
+def test_sample_matches_manifest(target: str) -> None:
+    entry = json.loads((SAMPLES / "MANIFEST.json").read_text())["files"][SAMPLE_KEY]
+    expected = entry["images"][0]
+    path = SAMPLES / SAMPLE_KEY / target if target else SAMPLES / SAMPLE_KEY
+    reader = ThorlabsReader()
+    assert reader.sniff(path, b"" if path.is_dir() else path.read_bytes()[:512])
+    assert reader.scenes(path) == [None]
+    src = reader.open(path)
+    assert src.format == entry["format"] == "thorlabs-raw"
+    sizes = expected["sizes"]
+    assert src.data.shape == tuple(sizes[d] for d in "TZCYX") == tuple(expected["full_array"]["shape_TZCYX"])
+    assert src.data.dtype == np.dtype(expected["dtype"])
+    image = src.ome.images[0]
+    assert image.name == expected["name"]
+    pixels = image.pixels
+    assert (pixels.size_t, pixels.size_z, pixels.size_c, pixels.size_y, pixels.size_x) == src.data.shape
+    for axis in "XYZ":
+        want = expected["physical_size_um"][axis]
+        got = getattr(pixels, f"physical_size_{axis.lower()}")
+        if want is None:
+            assert got is None
+        else:
+            assert got == pytest.approx(want, rel=1e-6)
+            assert getattr(pixels, f"physical_size_{axis.lower()}_unit").value == "µm"
+    assert expected["time_increment_s"] is None and pixels.time_increment is None
+    assert [c.name for c in pixels.channels] == expected["channel_names"]
+    data = src.data.compute()
+    plane = expected["plane_T0_Z0_C0"]
+    assert sha256(data[0, 0, 0]) == plane["sha256_le_c_order"]
+    assert (int(data[0, 0, 0].min()), int(data[0, 0, 0].max())) == (plane["min"], plane["max"])
+    assert round(float(data[0, 0, 0].mean()), 6) == pytest.approx(plane["mean"])
+    assert sha256(data) == expected["full_array"]["sha256_le_c_order"]
+    assert "<ThorImageExperiment>" in src.original_metadata["thorlabs:Experiment.xml"]
+    assert "ChannelEnable Set=3" in src.axes_rule and "Streaming frames (5)" in src.axes_rule
+
+
+@needs_samples
+def test_sample_preview_is_not_data() -> None:
+    """The preview TIFFs equal the last time point but are not opened as data."""
+    import tifffile
+
+    folder = SAMPLES / SAMPLE_KEY
+    data = ThorlabsReader().open(folder).data
+    np.testing.assert_array_equal(tifffile.imread(folder / "ChanB_Preview.tif"), data[4, 0, 1].compute())
+
+
+@needs_samples
+def test_xml_without_data_sample() -> None:
+    reader = ThorlabsReader()
+    assert reader.sniff(LIVEVIEWER_XML, LIVEVIEWER_XML.read_bytes()[:512])
+    with pytest.raises(FileFormatError, match=r"no data next to it: expected Image_0001_0001.raw or ChanC_"):
+        reader.open(LIVEVIEWER_XML)
