@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,8 @@ SAMPLE_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), None)
 MAX_PLANE_BYTES = 256 * 2**20
 """Planes larger than this are split into tile regions of ``TILE`` x ``TILE`` pixels."""
 TILE = 4096
+type Dims = tuple[str, ...]
+type Coords = tuple[int, ...]
 _IMMERSIONS = frozenset({"Oil", "Water", "WaterDipping", "Air", "Multi", "Glycerol", "Other"})
 
 
@@ -76,15 +78,13 @@ class _CziHandle:
         self.lock = threading.Lock()
         self._index: dict[tuple[int, int, tuple[str, ...]], dict[tuple[int, ...], list[Any]]] = {}
 
-    def plane_entries(
-        self, scene_key: int, level: int, dims: tuple[str, ...], plane: tuple[int, ...]
-    ) -> list[Any]:
+    def plane_entries(self, scene: int, level: int, dims: Dims, plane: Coords) -> list[Any]:
         """Return the directory entries of one plane, in drawing (file / M) order."""
-        key = (scene_key, level, dims)
+        key = (scene, level, dims)
         with self.lock:
             index = self._index.get(key)
             if index is None:
-                image = self.czi.scenes[scene_key].levels[level]
+                image = self.czi.scenes[scene].levels[level]
                 index = _group_by_plane(image.directory_entries, dims)
                 self._index[key] = index
         return index.get(plane, [])
@@ -130,11 +130,13 @@ def _read_block(block: _Block) -> np.ndarray[Any, Any]:
     out = np.zeros((1, 1, *block.shape), dtype=block.dtype)
     if not block.present:
         return out
-    with _wrap_errors(block.path, f"reading scene {block.scene_key} plane {dict(zip(block.dims, block.plane))}"):
+    with _wrap_errors(
+        block.path, f"reading scene {block.scene_key} plane {dict(zip(block.dims, block.plane, strict=True))}"
+    ):
         import czifile
 
         handle = cached_handle(_open_czi, block.path)
-        entries = [e for e in handle.plane_entries(block.scene_key, block.level, block.dims, block.plane)]
+        entries = handle.plane_entries(block.scene_key, block.level, block.dims, block.plane)
         entries = [e for e in entries if _overlaps(e, block.roi)]
         if not entries:
             return out
@@ -148,8 +150,8 @@ def _read_block(block: _Block) -> np.ndarray[Any, Any]:
         )
         data = view.asarray(maxworkers=1, fillvalue=0)
         dims = view.dims
-        order = [dims.index(d) for d in dims if d not in SPATIAL] + [dims.index(d) for d in SPATIAL if d in dims]
-        data = data.transpose(order)
+        order = [d for d in dims if d not in SPATIAL] + [d for d in SPATIAL if d in dims]
+        data = data.transpose([dims.index(d) for d in order])
         samples, ny, nx = block.shape
         plane = data.reshape(ny, nx, samples)
         out[0, 0] = np.moveaxis(plane, -1, 0)
@@ -324,15 +326,14 @@ def _instrument(root: ElementTree.Element | None) -> tuple[list[Instrument], Obj
     objectives = []
     for i, el in enumerate(root.findall("Metadata/Information/Instrument/Objectives/Objective")):
         immersion = _text(el, "Immersion")
-        objectives.append(
-            Objective(
-                id=_ome_id("Objective", el.get("Id"), i),
-                model=_text(el, "Manufacturer/Model") or el.get("Name") or None,
-                lens_na=_float(_text(el, "LensNA")),
-                nominal_magnification=_positive(_text(el, "NominalMagnification")),
-                immersion=immersion if immersion in _IMMERSIONS else None,
-            )
-        )
+        fields: dict[str, Any] = {
+            "id": _ome_id("Objective", el.get("Id"), i),
+            "model": _text(el, "Manufacturer/Model") or el.get("Name") or None,
+            "lens_na": _float(_text(el, "LensNA")),
+            "nominal_magnification": _positive(_text(el, "NominalMagnification")),
+            "immersion": immersion if immersion in _IMMERSIONS else None,
+        }
+        objectives.append(Objective(**fields))
     scope = root.find("Metadata/Information/Instrument/Microscopes/Microscope")
     microscope = None
     if scope is not None:
@@ -438,8 +439,9 @@ class CziReader:
         """
         if axes is not None:
             raise DimensionError(
-                f"{path}: axes={axes!r} is not supported for CZI files: their dims are named in the file "
-                "(T, Z, C, H, M, S...) and mapped onto TZCYX by a fixed rule; select scenes with scene= instead"
+                f"{path}: axes={axes!r} is not supported for CZI files: CZI axes are self-describing (the "
+                "file names its dims T, Z, C, H, M...) and are mapped onto TZCYX by a fixed rule; select "
+                "scenes with scene= instead"
             )
         path = Path(path)
         handle = self._open(path)
@@ -454,6 +456,8 @@ class CziReader:
     @staticmethod
     def _open(path: Path) -> _CziHandle:
         """Open the file (not cached) and check that its directory lies within the file."""
+        import czifile
+
         with _wrap_errors(path, "reading the file header"):
             handle = _open_czi(os.fspath(path))
         try:
@@ -465,12 +469,18 @@ class CziReader:
                     ("metadata", header.metadata_position),
                     ("attachment directory", header.attachment_directory_position),
                 ):
-                    if pos and pos + 32 > size:
+                    if not pos:
+                        continue
+                    end = pos + 32
+                    if end <= size:
+                        end += czifile.CziSegment(handle.czi, pos).used_size
+                    if end > size:
                         raise FileFormatError(
-                            f"{path}: truncated CZI file: the {what} segment at offset {pos} lies beyond "
-                            f"the end of the file ({size} bytes)"
+                            f"{path}: truncated CZI file: the {what} segment at offset {pos} ends at {end}, "
+                            f"beyond the end of the file ({size} bytes)"
                         )
-                beyond = [e.file_position for e in handle.czi.subblock_directory if e.file_position + 32 > size]
+                positions = [e.file_position for e in handle.czi.subblock_directory]
+                beyond = [p for p in positions if p + 32 > size]
                 if beyond:
                     raise FileFormatError(
                         f"{path}: truncated CZI file: {len(beyond)} subblocks (first at offset {beyond[0]}) "
@@ -487,72 +497,40 @@ class CziReader:
         return _scene_names(czi.xml_element, list(scenes.keys()), scenes._implicit)
 
     def _open_scene(self, czi: czifile.CziFile, path: Path, scene: SceneSelector, level: int) -> ImageSource:
-        import dask.array as da
-        from dask.base import tokenize
-        from dask.highlevelgraph import HighLevelGraph
-
         names = self._scene_names(czi)
         index = _scene_index(path, scene, names)
         scene_key = list(czi.scenes.keys())[index]
         image = czi.scenes[scene_key]
         if not 0 <= level < len(image.levels):
+            n = len(image.levels)
             raise DimensionError(
-                f"{path}: scene {index} has {len(image.levels)} pyramid level(s) (0..{len(image.levels) - 1}); "
-                f"level={level} does not exist"
+                f"{path}: scene {index} has {n} pyramid level(s) (0..{n - 1}); level={level} does not exist"
             )
         layout = _layout(image)
         bbox = image.bbox
         level_shapes = [self._level_shape(czi, layout, lvl, bbox) for lvl in image.levels]
         shape = level_shapes[level]
-        _, _, size_c, ny, nx = shape
-        pixeltype = image.pixeltype
-        dtype = np.dtype(image.dtype)
-        if dtype.byteorder == ">":
-            dtype = dtype.newbyteorder("<")
-
-        # tile regions (level 0 of huge mosaics only; other levels are read whole)
-        tile = TILE if level == 0 and ny * nx * dtype.itemsize * layout.samples > MAX_PLANE_BYTES else max(ny, nx)
-        y_edges = list(range(0, ny, tile)) or [0]
-        x_edges = list(range(0, nx, tile)) or [0]
-        y_chunks = tuple(min(tile, ny - y) for y in y_edges) if ny else (0,)
-        x_chunks = tuple(min(tile, nx - x) for x in x_edges) if nx else (0,)
-
-        level_entries = image.levels[level].directory_entries
-        present = set(_group_by_plane(level_entries, layout.dims))
-        st = os.stat(path)
-        name = "czi-" + tokenize(os.fspath(path.resolve()), st.st_size, st.st_mtime_ns, scene_key, level)
-        dsk: dict[Any, Any] = {}
-        for t, z, k, plane in layout.planes():
-            for iy, y0 in enumerate(y_edges):
-                for ix, x0 in enumerate(x_edges):
-                    h, w = y_chunks[iy], x_chunks[ix]
-                    roi = bbox if tile >= max(ny, nx) else (bbox[0] + x0, bbox[1] + y0, w, h)
-                    block = _Block(
-                        path=os.fspath(path),
-                        scene_key=scene_key,
-                        level=level,
-                        dims=layout.dims,
-                        plane=plane,
-                        present=plane in present,
-                        roi=roi,
-                        pixeltype=int(pixeltype),
-                        shape=(layout.samples, h, w),
-                        dtype=dtype.str,
-                    )
-                    dsk[(name, t, z, k, iy, ix)] = (_read_block, block)
-        n_k = layout.n_c * layout.n_extra
-        chunks = ((1,) * shape[0], (1,) * shape[1], (layout.samples,) * n_k, y_chunks, x_chunks)
-        graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-        data = da.Array(graph, name, chunks, dtype=dtype)
-        if data.shape != shape:  # pragma: no cover - guards the layout arithmetic
-            raise FileFormatError(f"{path}: inconsistent CZI layout {data.shape} != {shape}")
+        present = set(_group_by_plane(image.levels[level].directory_entries, layout.dims))
+        block = _Block(
+            path=os.fspath(path),
+            scene_key=scene_key,
+            level=level,
+            dims=layout.dims,
+            plane=(),
+            present=False,
+            roi=bbox,
+            pixeltype=int(image.pixeltype),
+            shape=(layout.samples, shape[3], shape[4]),
+            dtype=np.dtype(image.dtype).newbyteorder("<").str,
+        )
+        data = _lazy_array(block, layout, present, tiled=level == 0)
 
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
         instruments, objective_settings = _instrument(root)
         ome = make_ome(
             shape,
-            dtype,
+            data.dtype,
             physical_sizes=_physical_sizes(root),
             time_increment=_time_increment(root),
             channel_names=ch_names,
@@ -588,6 +566,46 @@ class CziReader:
             sizes = czifile.CziImage(czi, level.directory_entries, squeeze=False, roi=bbox).sizes
         n_c = layout.n_c * layout.n_extra * layout.samples
         return (layout.sizes.get("T", 1), layout.sizes.get("Z", 1), n_c, sizes["Y"], sizes["X"])
+
+
+def _lazy_array(template: _Block, layout: _Layout, present: set[tuple[int, ...]], *, tiled: bool) -> da.Array:
+    """Build the TZCYX dask array: one task per plane (and per tile region of huge planes).
+
+    ``template`` holds what all tasks share; ``present`` the plane coordinates that have
+    subblocks (the other planes are 0 without touching the file).
+    """
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    samples, ny, nx = template.shape
+    plane_bytes = ny * nx * samples * np.dtype(template.dtype).itemsize
+    tile = TILE if tiled and plane_bytes > MAX_PLANE_BYTES else max(ny, nx, 1)
+    y_edges = range(0, max(ny, 1), tile)
+    x_edges = range(0, max(nx, 1), tile)
+    y_chunks = tuple(min(tile, ny - y) for y in y_edges)
+    x_chunks = tuple(min(tile, nx - x) for x in x_edges)
+    st = os.stat(template.path)
+    name = "czi-" + tokenize(
+        os.path.abspath(template.path), st.st_size, st.st_mtime_ns, template.scene_key, template.level
+    )
+    x0, y0 = template.roi[:2]
+    dsk: dict[Any, Any] = {}
+    for t, z, k, plane in layout.planes():
+        for (iy, y), (ix, x) in itertools.product(enumerate(y_edges), enumerate(x_edges)):
+            h, w = y_chunks[iy], x_chunks[ix]
+            block = replace(
+                template,
+                plane=plane,
+                present=plane in present,
+                roi=template.roi if tile >= max(ny, nx) else (x0 + x, y0 + y, w, h),
+                shape=(samples, h, w),
+            )
+            dsk[(name, t, z, k, iy, ix)] = (_read_block, block)
+    n_t, n_z = layout.sizes.get("T", 1), layout.sizes.get("Z", 1)
+    chunks = ((1,) * n_t, (1,) * n_z, (samples,) * (layout.n_c * layout.n_extra), y_chunks, x_chunks)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    return da.Array(graph, name, chunks, dtype=template.dtype)  # type: ignore[no-untyped-call]
 
 
 def _scene_index(path: Path, scene: SceneSelector, names: Sequence[str | None]) -> int:
@@ -658,7 +676,8 @@ def _channel_fields(
 def _axes_rule(image: Any, layout: _Layout, index: int, bbox: tuple[int, int, int, int]) -> str:
     """Describe how this scene's CZI dims were mapped onto TZCYX."""
     file_dims = ",".join(f"{d}={n}" for d, n in image.sizes.items() if d != "S")
-    parts = [f"CZI dims {file_dims} (and {layout.samples} sample(s) per pixel) mapped by name onto T, Z, C, Y, X"]
+    samples = f"{layout.samples} sample(s) per pixel"
+    parts = [f"CZI dims {file_dims} ({samples}) mapped by name onto T, Z, C, Y, X"]
     if layout.extra:
         inner = ",".join(layout.extra)
         parts.append(f"extra dims {inner} folded into C channel-major (C outer, {inner} inner)")
@@ -672,4 +691,3 @@ def _axes_rule(image: Any, layout: _Layout, index: int, bbox: tuple[int, int, in
         "(uncovered pixels 0, later tiles in file order win)"
     )
     return "; ".join(parts) + "."
-
