@@ -76,7 +76,7 @@ class _CziHandle:
         self.czi = czifile.CziFile(path, squeeze=False)
         self.czi.set_lock(True)
         self.lock = threading.Lock()
-        self._index: dict[tuple[int, int, tuple[str, ...]], dict[tuple[int, ...], list[Any]]] = {}
+        self._index: dict[tuple[int, int, Dims], dict[Coords, list[Any]]] = {}
 
     def plane_entries(self, scene: int, level: int, dims: Dims, plane: Coords) -> list[Any]:
         """Return the directory entries of one plane, in drawing (file / M) order."""
@@ -99,9 +99,9 @@ def _open_czi(path: str) -> _CziHandle:
     return _CziHandle(path)
 
 
-def _group_by_plane(entries: Sequence[Any], dims: tuple[str, ...]) -> dict[tuple[int, ...], list[Any]]:
+def _group_by_plane(entries: Sequence[Any], dims: Dims) -> dict[Coords, list[Any]]:
     """Group directory entries by their absolute start coordinates along ``dims``."""
-    index: dict[tuple[int, ...], list[Any]] = {}
+    index: dict[Coords, list[Any]] = {}
     for entry in entries:
         start = dict(zip(entry.dims, entry.start, strict=True))
         index.setdefault(tuple(start.get(d, 0) for d in dims), []).append(entry)
@@ -115,8 +115,8 @@ class _Block:
     path: str
     scene_key: int
     level: int
-    dims: tuple[str, ...]
-    plane: tuple[int, ...]
+    dims: Dims
+    plane: Coords
     present: bool
     roi: tuple[int, int, int, int]
     pixeltype: int
@@ -493,8 +493,9 @@ class CziReader:
 
     @staticmethod
     def _scene_names(czi: czifile.CziFile) -> list[str | None]:
-        scenes = czi.scenes
-        return _scene_names(czi.xml_element, list(scenes.keys()), scenes._implicit)
+        """Return one name per czifile scene key (files without an S dim have one implicit scene)."""
+        implicit = all(e.scene_index == -1 for e in czi.filtered_subblock_directory)
+        return _scene_names(czi.xml_element, list(czi.scenes.keys()), implicit)
 
     def _open_scene(self, czi: czifile.CziFile, path: Path, scene: SceneSelector, level: int) -> ImageSource:
         names = self._scene_names(czi)
@@ -568,7 +569,7 @@ class CziReader:
         return (layout.sizes.get("T", 1), layout.sizes.get("Z", 1), n_c, sizes["Y"], sizes["X"])
 
 
-def _lazy_array(template: _Block, layout: _Layout, present: set[tuple[int, ...]], *, tiled: bool) -> da.Array:
+def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tiled: bool) -> da.Array:
     """Build the TZCYX dask array: one task per plane (and per tile region of huge planes).
 
     ``template`` holds what all tasks share; ``present`` the plane coordinates that have
