@@ -89,7 +89,10 @@ def _color(value: Any) -> OMEColor | None:
     if isinstance(value, OMEColor):
         return value
     if isinstance(value, (tuple, list)):
-        return OMEColor(tuple(int(v) for v in value))
+        rgb = tuple(int(v) for v in value[:3])
+        if len(value) == 4:  # RGBA with alpha 0-255, as returned by channel_colors
+            return OMEColor((*rgb, float(value[3]) / 255.0))
+        return OMEColor(rgb)
     return OMEColor(value)
 
 

@@ -17,7 +17,6 @@ Axis rules
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,10 +42,9 @@ _MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 @dataclass
 class _SharedTiff:
-    """An open TiffFile shared by the tasks of one process, with a lock for page lookup."""
+    """An open TiffFile shared by the tasks of one process (its file handle is locked)."""
 
     tif: tifffile.TiffFile
-    lock: threading.Lock
 
     def close(self) -> None:
         self.tif.close()
@@ -57,14 +55,14 @@ def _open_tiff(path: str) -> _SharedTiff:
 
     tif = tifffile.TiffFile(path)
     tif.filehandle.set_lock(True)
-    return _SharedTiff(tif, threading.Lock())
+    return _SharedTiff(tif)
 
 
 def _read_page(path: str, index: int, shape: tuple[int, ...], dtype: str) -> np.ndarray[Any, Any]:
     """Read one page of a TIFF file (a dask task)."""
     shared = cached_handle(_open_tiff, path)
     try:
-        with shared.lock:
+        with shared.tif.filehandle.lock:  # page lookup seeks the shared file handle
             page = shared.tif.pages[index]
         if page is None:
             raise FileFormatError(f"{path}: page {index} is missing")

@@ -1,0 +1,113 @@
+"""Public test helpers: dataset equality and reader conformance checks.
+
+Plugin authors can run :func:`check_reader_conformance` on their reader and a sample
+file; omio's own test suite uses it for every built-in reader.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omio.dataset import MicroscopyDataset
+from omio.dims import DIMS
+from omio.readers._base import ImageSource, Reader
+from omio.readers._handles import close_cached_handles
+
+__all__ = ["assert_dataset_equal", "check_reader_conformance", "open_files"]
+
+
+def open_files(path: str | os.PathLike[str]) -> list[str]:
+    """Return the file descriptors of this process that point into ``path`` (a file or folder)."""
+    target = str(Path(path).resolve())
+    out: list[str] = []
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return out
+    for fd in fd_dir.iterdir():
+        try:
+            dest = os.readlink(fd)
+        except OSError:
+            continue
+        if dest == target or dest.startswith(target.rstrip("/") + "/"):
+            out.append(dest)
+    return out
+
+
+def assert_dataset_equal(
+    actual: MicroscopyDataset,
+    expected: MicroscopyDataset,
+    *,
+    check_pixels: bool = True,
+    rtol: float = 1e-6,
+) -> None:
+    """Assert that two datasets have equal shape, dtype, metadata and (optionally) pixels.
+
+    Compares physical pixel sizes (after unit conversion, relative tolerance
+    ``rtol``), time increment, channel names and the image name.
+    """
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    for axis in ("X", "Y", "Z"):
+        a, e = actual.physical_pixel_sizes[axis], expected.physical_pixel_sizes[axis]
+        assert (a is None) == (e is None), f"physical size {axis}: {a} != {e}"
+        if a is not None and e is not None:
+            assert np.isclose(a.to(e.units).magnitude, e.magnitude, rtol=rtol), f"physical size {axis}: {a} != {e}"
+    a_t, e_t = actual.time_increment, expected.time_increment
+    assert (a_t is None) == (e_t is None), f"time increment {a_t} != {e_t}"
+    if a_t is not None and e_t is not None:
+        assert np.isclose(a_t.to(e_t.units).magnitude, e_t.magnitude, rtol=rtol), f"time increment {a_t} != {e_t}"
+    assert actual.channel_names == expected.channel_names, f"channels {actual.channel_names} != {expected.channel_names}"
+    assert actual.name == expected.name, f"name {actual.name!r} != {expected.name!r}"
+    if check_pixels:
+        np.testing.assert_array_equal(actual.to_numpy(), expected.to_numpy())
+
+
+def check_reader_conformance(reader: Reader, path: str | os.PathLike[str], **options: Any) -> ImageSource:
+    """Check that a reader honours omio's reader contract on one file.
+
+    Checks: the file is recognised by ``sniff``; ``open`` reads no pixels (no dask
+    task runs) and leaves no file open; the result has dims TZCYX and an OME model
+    matching its shape and dtype; ``scenes`` agrees; the dask graph pickles and the
+    unpickled graph computes the same first plane after every cached handle was
+    closed; computing leaves nothing open once the handle cache is cleared.
+
+    Returns
+    -------
+    ImageSource
+        What the reader returned, for further checks.
+    """
+    import dask
+
+    p = Path(path)
+    head = p.read_bytes()[:512] if p.is_file() else b""
+    assert reader.sniff(p, head), f"{reader.name} does not recognise {p}"
+    close_cached_handles()
+    calls: list[Any] = []
+
+    def _forbid(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        raise AssertionError(f"{reader.name}.open computed pixel data")
+
+    with dask.config.set(scheduler=_forbid):
+        source = reader.open(p, **options)
+    assert not calls, f"{reader.name}.open computed pixel data"
+    assert not open_files(p), f"{reader.name}.open left files open: {open_files(p)}"
+    assert source.data.ndim == len(DIMS), f"{reader.name} returned {source.data.ndim} dims, not TZCYX"
+    px = source.ome.images[0].pixels
+    declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
+    assert declared == tuple(source.data.shape), f"OME sizes {declared} != data shape {source.data.shape}"
+    assert len(px.channels) == px.size_c, "one OME Channel per C index is required"
+    assert list(reader.scenes(p)) == list(source.scenes), "scenes() disagrees with open().scenes"
+    first = np.asarray(source.data[0, 0, 0].compute())
+    clone = pickle.loads(pickle.dumps(source.data))
+    close_cached_handles()
+    again = np.asarray(clone[0, 0, 0].compute(scheduler="sync"))
+    np.testing.assert_array_equal(first, again)
+    close_cached_handles()
+    assert not open_files(p), f"files left open after compute: {open_files(p)}"
+    return source
