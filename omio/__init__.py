@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from omio import errors
+from omio import errors, units
 from omio._api import open, open_all, scenes
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
@@ -30,5 +30,6 @@ __all__ = [
     "open",
     "open_all",
     "scenes",
+    "units",
     "ureg",
 ]

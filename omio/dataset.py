@@ -150,8 +150,8 @@ class MicroscopyDataset:
         name
             The image name.
         """
-        arr = array if isinstance(array, da.Array) else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), axes))
-        up = normalize_axes(axes, arr.ndim)
+        up = normalize_axes(axes, len(np.shape(array)))
+        arr = array if isinstance(array, da.Array) else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), up))
         mapping = to_tzcyx(arr, up, stated_by="user")
         sizes = {k.upper(): units.as_quantity(v, _LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
         unknown = set(sizes) - {"X", "Y", "Z"}
@@ -365,6 +365,13 @@ class MicroscopyDataset:
             values = np.atleast_1d(picked.values)
             positions[dim] = int(values[0]) if picked.ndim == 0 else values
         return self.isel(positions)
+
+    def quantify(self) -> xr.DataArray:
+        """Return the DataArray with pint-unit coordinates (pint-xarray, registry :data:`omio.ureg`).
+
+        Lazy; the pixel values stay unitless.
+        """
+        return self._data.pint.quantify(unit_registry=units.ureg)
 
     def squeeze(self) -> xr.DataArray:
         """Return the DataArray with size-1 axes dropped, for analysis code (lazy).

@@ -1,10 +1,13 @@
 """Physical units: one pint registry for the whole package.
 
-omio uses the registry of ome-types (``ome_types.units.ureg``), so the quantities
-returned by ``MicroscopyDataset.physical_pixel_sizes`` combine directly with the
-``*_quantity`` properties of the OME model. Coordinates carry their unit as a
-canonical pint name in ``attrs["units"]`` (``"micrometer"``, ``"second"``), which is
-pint-xarray's convention and also the UDUNITS-2 name that OME-Zarr expects.
+:data:`ureg` has exactly the unit definitions of ome-types' registry (so every OME
+unit parses the same way) and is set up for pint-xarray (``force_ndarray_like``),
+so ``ds.quantify()`` / ``ds.xarray.pint.quantify(unit_registry=omio.ureg)`` give
+unit-aware coordinates that combine with ``ds.physical_pixel_sizes``. Quantities of
+the OME model (``ome.images[0].pixels.physical_size_x_quantity``) come from
+ome-types' own registry: use :func:`from_ome_quantity` to combine them. Coordinates
+carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"``,
+``"second"``), pint-xarray's convention and the UDUNITS-2 name OME-Zarr expects.
 """
 
 from __future__ import annotations
@@ -15,15 +18,30 @@ from typing import Any
 
 import pint
 from ome_types.model import UnitsLength, UnitsTime
-from ome_types.units import ureg
 
 from omio.errors import MetadataError
+
+ureg: pint.UnitRegistry = pint.UnitRegistry(
+    auto_reduce_dimensions=True, on_redefinition="ignore", force_ndarray_like=True
+)
+"""The registry of every quantity omio returns."""
+for _definition in (  # the definitions ome-types adds to pint's defaults
+    "reference_frame = [_reference_frame]",
+    "@alias grade = gradian",
+    "@alias astronomical_unit = ua",
+    "line = inch / 12",
+    "millitorr = torr / 1000 = mTorr",
+    "@alias torr = Torr",
+    "@alias point = pt",
+):
+    ureg.define(_definition)
 
 __all__ = [
     "Quantity",
     "length_unit_from_ome",
     "ome_length_unit",
     "ome_time_unit",
+    "from_ome_quantity",
     "parse_unit",
     "quantity",
     "time_unit_from_ome",
@@ -190,3 +208,8 @@ def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
     if not math.isfinite(q.magnitude) or q.magnitude <= 0:
         raise MetadataError(f"a physical size or interval must be positive and finite, got {value!r}")
     return q
+
+
+def from_ome_quantity(value: pint.Quantity) -> pint.Quantity:
+    """Return a quantity of another registry (e.g. ome-types') as one of :data:`ureg`."""
+    return ureg.Quantity(float(value.magnitude), str(value.units))
