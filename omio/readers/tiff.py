@@ -16,6 +16,7 @@ Axis rules
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,11 @@ class TiffReader:
 
     def scenes(self, path: Path) -> list[str | None]:
         """Return the names of the image series in the file."""
-        with _open(path) as tif:
-            return [_series_name(tif, s) for s in _image_series(tif)]
+        opener = _open(path)
+        with opener as tif:
+            names = [_series_name(tif, s) for s in _image_series(tif)]
+            opener.check()
+        return names
 
     def open(
         self,
@@ -98,7 +102,8 @@ class TiffReader:
         level: int = 0,
     ) -> ImageSource:
         """Open one series lazily; see the module docstring for the axis rules."""
-        with _open(path) as tif:
+        opener = _open(path)
+        with opener as tif:
             series_list = _image_series(tif)
             names = [_series_name(tif, s) for s in series_list]
             index = _select(path, scene, names)
@@ -116,6 +121,7 @@ class TiffReader:
             else:
                 mapping = to_tzcyx(raw, file_axes)
             info = _metadata(tif, series, kind, index, mapping.channels, path)
+            opener.check()
         ome = metadata.make_ome(
             mapping.data.shape,
             mapping.data.dtype,
@@ -151,20 +157,43 @@ class _open:
     def __enter__(self) -> tifffile.TiffFile:
         import tifffile
 
+        self.problems = _Collect()
+        self.logger = logging.getLogger("tifffile")
+        self.logger.addHandler(self.problems)
         try:
             self.tif = tifffile.TiffFile(self.path)
             self.tif.series  # noqa: B018 - parse the series now, inside the error handling
         except (FileNotFoundError, PermissionError):
+            self.__exit__()
             raise
         except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct_error()) as exc:
-            if self.tif is not None:
-                self.tif.close()
+            self.__exit__()
             raise FileFormatError(f"{self.path}: not a readable TIFF file ({exc})") from exc
         return self.tif
 
+    def check(self) -> None:
+        """Raise if tifffile reported damage it worked around (it logs and returns less data)."""
+        if self.problems.messages:
+            raise FileFormatError(
+                f"{self.path}: the TIFF structure is damaged ({'; '.join(self.problems.messages)}); "
+                "the file is probably truncated or was not written completely"
+            )
+
     def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.problems)
         if self.tif is not None:
             self.tif.close()
+
+
+class _Collect(logging.Handler):
+    """Collect tifffile's ERROR log records (how it reports damage it works around)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().split("> ", 1)[-1])
 
 
 def struct_error() -> type[Exception]:
