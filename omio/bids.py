@@ -243,7 +243,7 @@ def scan(
             tags = _subdirs(experiment, tagfolder) if tagfolder is not None else []
             listing = list_folder(experiment, pattern=pattern)
             skipped.extend(s for s in listing.skipped if s.path not in tags)
-            base = dict(subject=subject.name, experiment=experiment.name, policy=policy)
+            base: dict[str, Any] = {"subject": subject.name, "experiment": experiment.name, "policy": policy}
             if listing.is_acquisition:
                 rows.append(BidsRow(tag=None, inputs=(experiment,), output=dest / f"{experiment.name}.ome.tif", **base))
                 continue
@@ -252,7 +252,9 @@ def scan(
                 out = dest / f"{experiment.name}_merged.ome.tif"
                 rows.append(BidsRow(tag=None, inputs=tuple(files), output=out, merge_along=merge_along, **base))
             else:
-                rows.extend(BidsRow(tag=None, inputs=(f,), output=dest / n, **base) for f, n in _output_names(files).items())
+                rows.extend(
+                    BidsRow(tag=None, inputs=(f,), output=dest / n, **base) for f, n in _output_names(files).items()
+                )
             tag_listings = [list_folder(t, pattern=pattern) for t in stack_folders(tags)]
             for tl in tag_listings:
                 skipped.extend(tl.skipped)
@@ -260,8 +262,15 @@ def scan(
                 stacked = tuple(f for tl in tag_listings for f in tl.files)
                 if stacked:
                     out = dest / f"{experiment.name}_tags_merged.ome.tif"
-                    rows.append(BidsRow(tag="+".join(t.name for t in tags), inputs=stacked, output=out,
-                                        merge_along=merge_along, **base))
+                    rows.append(
+                        BidsRow(
+                            tag="+".join(t.name for t in tags),
+                            inputs=stacked,
+                            output=out,
+                            merge_along=merge_along,
+                            **base,
+                        )
+                    )
             else:
                 for tag, tl in zip(tags, tag_listings, strict=True):
                     for f, n in _output_names(tl.files).items():
@@ -368,11 +377,11 @@ def convert(
     BatchReport
         One result per row, in table order; failures do not raise.
     """
-    import dask
+    from dask.delayed import delayed
     from tqdm.auto import tqdm
 
     options = _Options(compression, level)
-    tasks = [dask.delayed(_convert_row, pure=False)(row, options) for row in table.rows]
+    tasks = [delayed(_convert_row, pure=False)(row, options) for row in table.rows]
     bar = tqdm(total=sum(len(r.inputs) for r in table.rows), unit="file", desc="omio batch", disable=not progress)
     try:
         if client is not None:
@@ -381,22 +390,22 @@ def convert(
             results = _run_local(tasks, bar, num_workers)
     finally:
         bar.close()
-    summary = dict(Counter(r.status for r in results))
+    summary: dict[str, int] = dict(Counter(str(r.status) for r in results))
     path = _write_report(table, results, summary) if report else None
     return BatchReport(tuple(results), path, summary)
 
 
 def _run_local(tasks: Sequence[Any], bar: Any, num_workers: int | None) -> list[RowResult]:
-    import dask
+    from dask.base import compute
     from dask.callbacks import Callback
 
-    class _Progress(Callback):  # type: ignore[misc]
+    class _Progress(Callback):
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
             if isinstance(result, RowResult):
                 bar.update(len(result.inputs))
 
-    with _Progress():
-        out = dask.compute(*tasks, scheduler="threads", num_workers=num_workers)
+    with _Progress():  # type: ignore[no-untyped-call]
+        out = compute(*tasks, scheduler="threads", num_workers=num_workers)  # type: ignore[no-untyped-call]
     return list(out)
 
 
@@ -404,7 +413,7 @@ def _run_distributed(client: Any, tasks: Sequence[Any], bar: Any) -> list[RowRes
     from distributed import as_completed
 
     futures = client.compute(list(tasks))
-    for fut in as_completed(futures):
+    for fut in as_completed(futures):  # type: ignore[no-untyped-call]
         bar.update(len(fut.result().inputs))
     return [f.result() for f in futures]
 

@@ -181,7 +181,9 @@ def _skip_reason(entry: Path, pattern: str | None, *, explicit: bool) -> str | N
     return None
 
 
-def _open_listing(listing: FolderListing, on_error: OnError) -> tuple[list[MicroscopyDataset], list[Path], list[Skipped]]:
+def _open_listing(
+    listing: FolderListing, on_error: OnError
+) -> tuple[list[MicroscopyDataset], list[Path], list[Skipped]]:
     from omio._api import open as omio_open
 
     datasets: list[MicroscopyDataset] = []

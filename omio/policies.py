@@ -199,7 +199,9 @@ def _channel_problems(sources: Sequence[SourceMeta], *, strict: bool) -> list[st
     if strict:
         for src in sources[1:]:
             if src.names() != ref.names() and src.shape[2] == ref.shape[2]:
-                problems.append(f"{src.label}: channel names are {list(src.names())}, {ref.label} has {list(ref.names())}")
+                problems.append(
+                    f"{src.label}: channel names are {list(src.names())}, {ref.label} has {list(ref.names())}"
+                )
         return problems
     longest = max(sources, key=lambda s: s.shape[2])
     for src in sources:
