@@ -1,0 +1,92 @@
+"""Bad input gets a clear omio.errors exception naming the file; nothing hangs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import omio
+from omio.errors import FileFormatError, OmioError, UnsupportedFormatError
+
+
+def test_random_bytes_with_tiff_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "noise.tif"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(FileFormatError, match="noise.tif.*not"):
+        omio.open(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.ome.tif"
+    path.touch()
+    with pytest.raises(FileFormatError, match="empty"):
+        omio.open(path)
+
+
+def test_wrong_suffix_is_read_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "actually_a_tiff.czi"
+    tifffile.imwrite(path, np.ones((3, 8, 8), np.uint8), photometric="minisblack", metadata=None)
+    ds = omio.open(path)
+    assert ds.source.format == "tiff" and ds.shape == (3, 1, 1, 8, 8)
+
+
+def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(UnsupportedFormatError, match="notes.txt"):
+        omio.open(path)
+    with pytest.raises(FileNotFoundError):
+        omio.open(tmp_path / "missing.tif")
+    with pytest.raises(UnsupportedFormatError, match="folder"):
+        omio.open(tmp_path)
+
+
+def test_header_only_tiff(tmp_path: Path) -> None:
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, np.ones((4, 32, 32), np.uint16), photometric="minisblack", metadata=None)
+    path.write_bytes(path.read_bytes()[:12])
+    with pytest.raises(FileFormatError, match="cut.tif"):
+        omio.open(path).to_numpy()
+
+
+def test_corrupt_compressed_plane_raises_on_read(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.ome.tif"
+    omio.from_array(np.arange(2 * 64 * 64, dtype=np.uint16).reshape(2, 64, 64) % 97, "ZYX").to_ometiff(path)
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[1].dataoffsets[0]
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(raw))
+    ds = omio.open(path)
+    with pytest.raises(FileFormatError, match="corrupt.ome.tif.*page 1"):
+        ds.to_numpy()
+
+
+def test_errors_subclass_builtins() -> None:
+    assert issubclass(FileFormatError, ValueError) and issubclass(FileFormatError, OmioError)
+    assert issubclass(omio.errors.OutputExistsError, FileExistsError)
+    assert issubclass(omio.errors.MissingDependencyError, ImportError)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "omio", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_info_convert_and_errors(tmp_path: Path) -> None:
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, np.ones((2, 16, 16), np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    info = run_cli("info", str(src), "--json")
+    assert info.returncode == 0, info.stderr
+    assert '"SizeZ": 2' in info.stdout
+    out = tmp_path / "out.ome.tif"
+    conv = run_cli("convert", str(src), str(out), "--level", "3", "--quiet")
+    assert conv.returncode == 0 and Path(conv.stdout.strip()) == out and out.exists()
+    bad = run_cli("info", str(tmp_path / "missing.tif"))
+    assert bad.returncode == 1 and bad.stderr.startswith("omio: error:") and "Traceback" not in bad.stderr
+    usage = run_cli("convert")
+    assert usage.returncode == 2
