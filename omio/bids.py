@@ -66,7 +66,7 @@ from omio.writers._output import atomic_output, split_suffix
 if TYPE_CHECKING:
     from omio.dataset import MicroscopyDataset
 
-__all__ = ["BatchReport", "BidsRow", "BidsTable", "RowResult", "convert", "scan"]
+__all__ = ["BatchReport", "BidsRow", "BidsTable", "RowResult", "convert", "output_names", "scan"]
 
 Rule = str | re.Pattern[str]
 Status = Literal["converted", "skipped", "failed"]
@@ -177,7 +177,7 @@ def _subdirs(folder: Path, rule: Rule | None) -> list[Path]:
     return sorted(found, key=natural_key)
 
 
-def _output_names(inputs: Sequence[Path]) -> dict[Path, str]:
+def output_names(inputs: Sequence[Path]) -> dict[Path, str]:
     """``<stem>.ome.tif`` per input; stems used twice get their format added."""
     stems = {p: split_suffix(p)[0] for p in inputs}
     counts = Counter(stems.values())
@@ -253,7 +253,7 @@ def scan(
                 rows.append(BidsRow(tag=None, inputs=tuple(files), output=out, merge_along=merge_along, **base))
             else:
                 rows.extend(
-                    BidsRow(tag=None, inputs=(f,), output=dest / n, **base) for f, n in _output_names(files).items()
+                    BidsRow(tag=None, inputs=(f,), output=dest / n, **base) for f, n in output_names(files).items()
                 )
             tag_listings = [list_folder(t, pattern=pattern) for t in stack_folders(tags)]
             for tl in tag_listings:
@@ -273,7 +273,7 @@ def scan(
                     )
             else:
                 for tag, tl in zip(tags, tag_listings, strict=True):
-                    for f, n in _output_names(tl.files).items():
+                    for f, n in output_names(tl.files).items():
                         rows.append(BidsRow(tag=tag.name, inputs=(f,), output=dest / tag.name / n, **base))
     _check_outputs(rows)
     return BidsTable(project, out_root, tuple(rows), tuple(skipped))
