@@ -10,7 +10,7 @@ from omio.readers import SceneSelector, find_reader, open_source
 __all__ = ["open", "open_all", "scenes"]
 
 
-def open(  # noqa: A001 - the natural name, as in xarray.open_dataset / PIL.Image.open
+def open(
     path: str | Path,
     *,
     scene: SceneSelector = 0,

@@ -16,7 +16,7 @@ import pint
 import pint_xarray  # noqa: F401 - registers the .pint accessor used with our unit attrs
 import xarray as xr
 from ome_types import OME
-from ome_types.model import Channel, MapAnnotation
+from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
 
 from omio import metadata, units
 from omio.dims import DIMS, normalize_axes, to_tzcyx
@@ -70,7 +70,7 @@ class MicroscopyDataset:
     >>> ds.sizes
     {'T': 1, 'Z': 4, 'C': 1, 'Y': 32, 'X': 32}
     >>> ds.physical_pixel_sizes["X"]
-    <Quantity(0.2, 'micrometer')>
+    Quantity(0.2, "micrometer")
     >>> ds.isel(Z=slice(1, 3)).sel(C="GFP").sizes["Z"]
     2
     """
@@ -151,7 +151,11 @@ class MicroscopyDataset:
             The image name.
         """
         up = normalize_axes(axes, len(np.shape(array)))
-        arr = array if isinstance(array, da.Array) else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), up))
+        arr = (
+            array
+            if isinstance(array, da.Array)
+            else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), up))
+        )
         mapping = to_tzcyx(arr, up, stated_by="user")
         sizes = {k.upper(): units.as_quantity(v, _LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
         unknown = set(sizes) - {"X", "Y", "Z"}
@@ -340,7 +344,9 @@ class MicroscopyDataset:
         ome = _ome_after_selection(self._ome, positions, data.shape)
         return MicroscopyDataset(_relabel(data, ome), ome, self._info)
 
-    def sel(self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any) -> MicroscopyDataset:
+    def sel(
+        self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any
+    ) -> MicroscopyDataset:
         """Select by label: channel names for C, coordinate values for T, Z, Y, X (lazy).
 
         Parameters
@@ -371,7 +377,8 @@ class MicroscopyDataset:
 
         Lazy; the pixel values stay unitless.
         """
-        return self._data.pint.quantify(unit_registry=units.ureg)
+        quantified: xr.DataArray = units.quantify(self._data)
+        return quantified
 
     def squeeze(self) -> xr.DataArray:
         """Return the DataArray with size-1 axes dropped, for analysis code (lazy).
@@ -430,7 +437,7 @@ class MicroscopyDataset:
         ``func`` receives each numpy chunk (``dask.array.map_blocks``); all metadata is
         kept. Give ``dtype`` when the function changes it.
         """
-        mapped = self.data.map_blocks(func, *args, dtype=dtype, **kwargs)
+        mapped: da.Array = da.map_blocks(func, self.data, *args, dtype=dtype, **kwargs)
         if mapped.shape != self.shape:
             raise DimensionError(f"apply must keep the shape {self.shape}; use pipe for reshaping operations")
         ome = _with_pixels(self._ome, type=metadata.pixel_type(mapped.dtype))
@@ -466,7 +473,10 @@ class MicroscopyDataset:
         if channel_names is not None:
             if len(channel_names) != self.sizes["C"]:
                 raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")
-            channels = [c.model_copy(update={"name": n}) for c, n in zip(self._ome.images[0].pixels.channels, channel_names, strict=True)]
+            channels = [
+                c.model_copy(update={"name": n})
+                for c, n in zip(self._ome.images[0].pixels.channels, channel_names, strict=True)
+            ]
             ome = _with_pixels(ome, channels=channels)
         if name is not None:
             ome = ome.model_copy(update={"images": [ome.images[0].model_copy(update={"name": name})]})
@@ -510,7 +520,9 @@ class MicroscopyDataset:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        lines = [f"<omio.MicroscopyDataset{' ' + repr(self.name) if self.name else ''} ({'lazy' if self.is_lazy else 'in memory'})>"]
+        name = f" {self.name!r}" if self.name else ""
+        state = "lazy" if self.is_lazy else "in memory"
+        lines = [f"<omio.MicroscopyDataset{name} ({state})>"]
         for key, value in self._summary():
             lines.append(f"  {key + ':':<16}{value}")
         return "\n".join(lines)
@@ -536,9 +548,17 @@ class MicroscopyDataset:
         return rows
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._summary())
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
         thumb = self._thumbnail_png()
-        img = f"<img src='data:image/png;base64,{thumb}' style='image-rendering:pixelated;max-width:192px'/>" if thumb else ""
+        img = (
+            f"<img src='data:image/png;base64,{thumb}' style='image-rendering:pixelated;max-width:192px'/>"
+            if thumb
+            else ""
+        )
         title = html.escape(f"omio.MicroscopyDataset {self.name or ''}".strip())
         return (
             f"<div><strong>{title}</strong><div style='display:flex;gap:1em;align-items:flex-start'>"
@@ -613,10 +633,15 @@ def _axis_coord(n: int, step: pint.Quantity | None, origin: float = 0.0) -> tupl
 
 
 def _build_xarray(data: Any, ome: OME) -> xr.DataArray:
-    t, z, c, y, x = (int(s) for s in data.shape)
+    t, z, _c, y, x = (int(s) for s in data.shape)
     sizes = metadata.physical_pixel_sizes(ome.images[0])
     coords: dict[Hashable, Any] = {}
-    for dim, n, step in (("T", t, metadata.time_increment(ome.images[0])), ("Z", z, sizes["Z"]), ("Y", y, sizes["Y"]), ("X", x, sizes["X"])):
+    for dim, n, step in (
+        ("T", t, metadata.time_increment(ome.images[0])),
+        ("Z", z, sizes["Z"]),
+        ("Y", y, sizes["Y"]),
+        ("X", x, sizes["X"]),
+    ):
         values, attrs = _axis_coord(n, step)
         coords[dim] = xr.Variable(dim, values, attrs=attrs)
     coords["C"] = xr.Variable("C", np.array(_channel_labels(ome), dtype=object))
@@ -650,7 +675,9 @@ def _positions(dim: str, index: Any, n: int) -> Any:
     if arr.dtype == bool:
         arr = np.flatnonzero(arr)
     if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
-        raise DimensionError(f"selection along {dim} must be an int, a slice or a non-empty list of ints, got {index!r}")
+        raise DimensionError(
+            f"selection along {dim} must be an int, a slice or a non-empty list of ints, got {index!r}"
+        )
     if arr.min() < -n or arr.max() >= n:
         raise DimensionError(f"selection {arr.tolist()} is out of range for {dim} of size {n}")
     return arr % n
@@ -678,10 +705,20 @@ def _with_pixels(ome: OME, **update: Any) -> OME:
 def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence[int]) -> OME:
     px = ome.images[0].pixels
     t, z, c, y, x = (int(s) for s in shape)
-    update: dict[str, Any] = {"size_t": t, "size_z": z, "size_c": c, "size_y": y, "size_x": x, "planes": [], "tiff_data_blocks": []}
+    update: dict[str, Any] = {
+        "size_t": t,
+        "size_z": z,
+        "size_c": c,
+        "size_y": y,
+        "size_x": x,
+        "planes": [],
+        "tiff_data_blocks": [],
+    }
     if "C" in positions:
         kept = np.arange(px.size_c)[positions["C"]]
-        update["channels"] = [px.channels[int(i)].model_copy(update={"id": f"Channel:0:{k}"}) for k, i in enumerate(kept)]
+        update["channels"] = [
+            px.channels[int(i)].model_copy(update={"id": f"Channel:0:{k}"}) for k, i in enumerate(kept)
+        ]
     for dim in ("X", "Y", "Z"):
         if dim in positions:
             step = _step(dim, positions[dim], getattr(px, f"size_{dim.lower()}"))
@@ -704,7 +741,7 @@ def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence
 def _add_annotations(
     ome: OME, items: Sequence[tuple[str, Mapping[str, str]]], *, replace_namespaces: Sequence[str] = ()
 ) -> OME:
-    sa = ome.structured_annotations
+    sa = _sa(ome)
     kept = [a for a in sa.map_annotations if (a.namespace or "") not in replace_namespaces]
     used = {a.id for a in _all_annotations(ome)}
     new: list[MapAnnotation] = []
@@ -725,9 +762,13 @@ def _add_annotations(
     return ome.model_copy(update={"structured_annotations": sa, "images": [image, *ome.images[1:]]})
 
 
+def _sa(ome: OME) -> StructuredAnnotations:
+    return ome.structured_annotations or StructuredAnnotations()
+
+
 def _keep_history(ome: OME) -> OME:
     """Rename an earlier ``omio:source`` annotation (a file omio wrote) to ``omio:derived-from``."""
-    sa = ome.structured_annotations
+    sa = _sa(ome)
     if not any(a.namespace == SOURCE_NAMESPACE for a in sa.map_annotations):
         return ome
     anns = [
@@ -738,11 +779,11 @@ def _keep_history(ome: OME) -> OME:
 
 
 def _all_annotations(ome: OME) -> list[Any]:
-    return list(ome.structured_annotations.map_annotations) + _other_annotations(ome)
+    return list(_sa(ome).map_annotations) + _other_annotations(ome)
 
 
 def _other_annotations(ome: OME) -> list[Any]:
-    sa = ome.structured_annotations
+    sa = _sa(ome)
     out: list[Any] = []
     for name in type(sa).model_fields:
         if name == "map_annotations":
@@ -766,7 +807,9 @@ def _coord_step(coord: xr.DataArray) -> float | None:
 def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
     """Metadata for a DataArray: from its unit-carrying coordinates, else from the template."""
     t, z, c, y, x = (int(s) for s in arr.shape)
-    base = metadata.physical_pixel_sizes(template.images[0]) if template is not None else {"X": None, "Y": None, "Z": None}
+    base = (
+        metadata.physical_pixel_sizes(template.images[0]) if template is not None else {"X": None, "Y": None, "Z": None}
+    )
     sizes: dict[str, pint.Quantity | None] = dict(base)
     for dim in ("X", "Y", "Z"):
         coord = arr.coords.get(dim)
@@ -776,7 +819,9 @@ def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
             sizes[dim] = units.quantity(step, str(unit))
         elif coord is not None and step and template is not None and base[dim] is not None:
             # a unitless coordinate (pixel indices) with a stride: scale the template's size
-            sizes[dim] = base[dim] * step if step != 1 else base[dim]
+            known = base[dim]
+            assert known is not None
+            sizes[dim] = known * step if step != 1 else known
     inc = metadata.time_increment(template.images[0]) if template is not None else None
     tcoord = arr.coords.get("T")
     if tcoord is not None and tcoord.attrs.get("units"):
@@ -808,7 +853,9 @@ def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
         image = template.images[0]
         px = ome.images[0].pixels
         if channels is not None:
-            px = px.model_copy(update={"channels": [ch.model_copy(update={"id": f"Channel:0:{i}"}) for i, ch in enumerate(channels)]})
+            px = px.model_copy(
+                update={"channels": [ch.model_copy(update={"id": f"Channel:0:{i}"}) for i, ch in enumerate(channels)]}
+            )
         new_image = image.model_copy(update={"pixels": px})
         ome = template.model_copy(update={"images": [new_image]})
     return ome

@@ -172,7 +172,7 @@ def to_tzcyx(array: Any, axes: str, *, stated_by: str = "file") -> AxisMapping:
                 suffix = ":".join(_suffix(a, i, n) for a, i, n in zip(extra_letters, combo, extra_sizes, strict=True))
                 parts.append(ChannelPart(c, suffix))
         total_c = len(parts)
-        arr = arr.reshape(arr.shape[:2] + (total_c,) + arr.shape[-2:])
+        arr = arr.reshape((*arr.shape[:2], total_c, *arr.shape[-2:]))
     else:
         parts = [ChannelPart(c) for c in range(n_c)]
     who = "as stated by the user" if stated_by == "user" else "as stated in the file"

@@ -26,6 +26,7 @@ from ome_types.model import (
     MetadataOnly,
     ObjectiveSettings,
     Pixels,
+    Pixels_DimensionOrder,
     PixelType,
     StructuredAnnotations,
 )
@@ -89,10 +90,10 @@ def _color(value: Any) -> OMEColor | None:
     if isinstance(value, OMEColor):
         return value
     if isinstance(value, (tuple, list)):
-        rgb = tuple(int(v) for v in value[:3])
+        r, g, b = (int(v) for v in value[:3])
         if len(value) == 4:  # RGBA with alpha 0-255, as returned by channel_colors
-            return OMEColor((*rgb, float(value[3]) / 255.0))
-        return OMEColor(rgb)
+            return OMEColor((r, g, b, float(value[3]) / 255.0))
+        return OMEColor((r, g, b))
     return OMEColor(value)
 
 
@@ -173,7 +174,7 @@ def make_ome(
         channels.append(Channel(id=f"Channel:0:{i}", name=n, samples_per_pixel=1, **fields))
     pixels = Pixels(
         id="Pixels:0",
-        dimension_order="XYCZT",
+        dimension_order=Pixels_DimensionOrder.XYCZT,
         type=pixel_type(dtype),
         size_t=size_t,
         size_z=size_z,
@@ -231,7 +232,8 @@ def _to_text(value: Any) -> str:
 def annotation_dicts(ome: OME) -> list[tuple[str, MapAnnotationData]]:
     """Return ``(namespace, {key: value})`` for every MapAnnotation in the model, in order."""
     out: list[tuple[str, MapAnnotationData]] = []
-    for ann in ome.structured_annotations.map_annotations:
+    sa = ome.structured_annotations or StructuredAnnotations()
+    for ann in sa.map_annotations:
         values = {m.k or "": m.value for m in ann.value.ms}
         out.append((ann.namespace or "", values))
     return out
@@ -273,7 +275,7 @@ def channel_colors(image: Image) -> list[tuple[int, int, int, int] | None]:
     out: list[tuple[int, int, int, int] | None] = []
     for c in image.pixels.channels:
         r, g, b, *a = c.color.as_rgb_tuple(alpha=True)
-        alpha = int(round(float(a[0]) * 255)) if a else 255
+        alpha = round(float(a[0]) * 255) if a else 255
         rgba = (int(r), int(g), int(b), alpha)
         out.append(None if rgba == (255, 255, 255, 255) else rgba)
     return out

@@ -61,7 +61,9 @@ def assert_dataset_equal(
     assert (a_t is None) == (e_t is None), f"time increment {a_t} != {e_t}"
     if a_t is not None and e_t is not None:
         assert np.isclose(a_t.to(e_t.units).magnitude, e_t.magnitude, rtol=rtol), f"time increment {a_t} != {e_t}"
-    assert actual.channel_names == expected.channel_names, f"channels {actual.channel_names} != {expected.channel_names}"
+    assert actual.channel_names == expected.channel_names, (
+        f"channels {actual.channel_names} != {expected.channel_names}"
+    )
     assert actual.name == expected.name, f"name {actual.name!r} != {expected.name!r}"
     if check_pixels:
         np.testing.assert_array_equal(actual.to_numpy(), expected.to_numpy())

@@ -1,9 +1,11 @@
 """Physical units: one pint registry for the whole package.
 
 :data:`ureg` has exactly the unit definitions of ome-types' registry (so every OME
-unit parses the same way) and is set up for pint-xarray (``force_ndarray_like``),
-so ``ds.quantify()`` / ``ds.xarray.pint.quantify(unit_registry=omio.ureg)`` give
-unit-aware coordinates that combine with ``ds.physical_pixel_sizes``. Quantities of
+unit parses the same way) and returns plain scalar quantities (``<Quantity(0.2, 'micrometer')>``).
+``ds.quantify()`` gives pint-xarray coordinates in this same registry, so they
+combine with ``ds.physical_pixel_sizes``. (pint-xarray insists on registries that
+force array magnitudes; coordinates are arrays anyway, so :func:`quantify` lifts
+that check for the one call instead of turning every scalar into a 0-d array.) Quantities of
 the OME model (``ome.images[0].pixels.physical_size_x_quantity``) come from
 ome-types' own registry: use :func:`from_ome_quantity` to combine them. Coordinates
 carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"``,
@@ -13,6 +15,7 @@ carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"`
 from __future__ import annotations
 
 import functools
+import threading
 import math
 from typing import Any
 
@@ -21,10 +24,9 @@ from ome_types.model import UnitsLength, UnitsTime
 
 from omio.errors import MetadataError
 
-ureg: pint.UnitRegistry = pint.UnitRegistry(
-    auto_reduce_dimensions=True, on_redefinition="ignore", force_ndarray_like=True
-)
+ureg: pint.UnitRegistry = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")
 """The registry of every quantity omio returns."""
+_LOCK = threading.Lock()
 for _definition in (  # the definitions ome-types adds to pint's defaults
     "reference_frame = [_reference_frame]",
     "@alias grade = gradian",
@@ -38,10 +40,10 @@ for _definition in (  # the definitions ome-types adds to pint's defaults
 
 __all__ = [
     "Quantity",
+    "from_ome_quantity",
     "length_unit_from_ome",
     "ome_length_unit",
     "ome_time_unit",
-    "from_ome_quantity",
     "parse_unit",
     "quantity",
     "time_unit_from_ome",
@@ -99,10 +101,10 @@ def parse_unit(text: str) -> pint.Unit:
 
     Examples
     --------
-    >>> parse_unit("micron")
-    <Unit('micrometer')>
-    >>> parse_unit("\\\\u00B5m")
-    <Unit('micrometer')>
+    >>> str(parse_unit("micron"))
+    'micrometer'
+    >>> str(parse_unit("\\\\u00B5m"))
+    'micrometer'
     """
     key = text.strip()
     name = _ALIASES.get(key.lower(), _ALIASES.get(key, key))
@@ -213,3 +215,16 @@ def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
 def from_ome_quantity(value: pint.Quantity) -> pint.Quantity:
     """Return a quantity of another registry (e.g. ome-types') as one of :data:`ureg`."""
     return ureg.Quantity(float(value.magnitude), str(value.units))
+
+
+def quantify(data: Any) -> Any:
+    """Return ``data.pint.quantify(unit_registry=ureg)`` for an xarray object (pint-xarray)."""
+    import pint_xarray  # noqa: F401 - registers the accessor
+
+    with _LOCK:
+        previous = ureg.force_ndarray_like
+        ureg.force_ndarray_like = True
+        try:
+            return data.pint.quantify(unit_registry=ureg)
+        finally:
+            ureg.force_ndarray_like = previous

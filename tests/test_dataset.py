@@ -205,7 +205,9 @@ def test_from_xarray_reads_units_from_coordinates() -> None:
 
 def test_with_metadata_states_missing_values() -> None:
     ds = omio.from_array(np.zeros((2, 4, 5), np.uint8), "CYX")
-    named = ds.with_metadata(physical_pixel_sizes={"X": 0.1, "Y": 0.1}, channel_names=["a", "b"], time_increment="5 min")
+    named = ds.with_metadata(
+        physical_pixel_sizes={"X": 0.1, "Y": 0.1}, channel_names=["a", "b"], time_increment="5 min"
+    )
     assert named.channel_names == ["a", "b"]
     inc = named.time_increment
     assert inc is not None and inc.to("second").magnitude == pytest.approx(300)

@@ -17,7 +17,7 @@ from omio.errors import FileFormatError, OmioError, UnsupportedFormatError
 def test_random_bytes_with_tiff_suffix(tmp_path: Path) -> None:
     path = tmp_path / "noise.tif"
     path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(FileFormatError, match="noise.tif.*not"):
+    with pytest.raises(FileFormatError, match=r"noise\.tif.*not"):
         omio.open(path)
 
 
@@ -38,7 +38,7 @@ def test_wrong_suffix_is_read_by_content(tmp_path: Path) -> None:
 def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    with pytest.raises(UnsupportedFormatError, match="notes.txt"):
+    with pytest.raises(UnsupportedFormatError, match=r"notes\.txt"):
         omio.open(path)
     with pytest.raises(FileNotFoundError):
         omio.open(tmp_path / "missing.tif")
@@ -50,7 +50,7 @@ def test_header_only_tiff(tmp_path: Path) -> None:
     path = tmp_path / "cut.tif"
     tifffile.imwrite(path, np.ones((4, 32, 32), np.uint16), photometric="minisblack", metadata=None)
     path.write_bytes(path.read_bytes()[:12])
-    with pytest.raises(FileFormatError, match="cut.tif"):
+    with pytest.raises(FileFormatError, match=r"cut\.tif"):
         omio.open(path).to_numpy()
 
 
@@ -63,7 +63,7 @@ def test_corrupt_compressed_plane_raises_on_read(tmp_path: Path) -> None:
     raw[offset : offset + 64] = b"\xff" * 64
     path.write_bytes(bytes(raw))
     ds = omio.open(path)
-    with pytest.raises(FileFormatError, match="corrupt.ome.tif.*page 1"):
+    with pytest.raises(FileFormatError, match=r"corrupt\.ome\.tif.*page 1"):
         ds.to_numpy()
 
 

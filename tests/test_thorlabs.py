@@ -297,9 +297,7 @@ def test_raw_shorter_than_layout(tmp_path: Path) -> None:
     raw = write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
     with open(raw, "r+b") as fh:
         fh.truncate(3 * 48 - 10)
-    with pytest.raises(
-        FileFormatError, match=r"size is 134 bytes but Experiment.xml describes 144 bytes"
-    ) as err:
+    with pytest.raises(FileFormatError, match=r"size is 134 bytes but Experiment.xml describes 144 bytes") as err:
         ThorlabsReader().open(tmp_path)
     assert "truncated" in str(err.value) and str(raw) in str(err.value)
 
@@ -341,9 +339,7 @@ def test_missing_fields_are_named(tmp_path: Path, remove: str, named: str) -> No
 
 
 def test_invalid_values(tmp_path: Path) -> None:
-    write_raw(
-        tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml().replace('pixelX="6"', 'pixelX="six"')
-    )
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml().replace('pixelX="6"', 'pixelX="six"'))
     with pytest.raises(MetadataError, match=r"<LSM pixelX='six'> is not a valid int"):
         ThorlabsReader().open(tmp_path)
     write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml(mode=2))
@@ -434,9 +430,7 @@ def test_sniff(tmp_path: Path) -> None:
 
 
 @needs_samples
-@pytest.mark.parametrize(
-    "target", ["", "Image_0001_0001.raw", "Experiment.xml"], ids=["folder", "raw", "xml"]
-)
+@pytest.mark.parametrize("target", ["", "Image_0001_0001.raw", "Experiment.xml"], ids=["folder", "raw", "xml"])
 def test_sample_matches_manifest(target: str) -> None:
     entry = json.loads((SAMPLES / "MANIFEST.json").read_text())["files"][SAMPLE_KEY]
     expected = entry["images"][0]

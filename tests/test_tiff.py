@@ -40,7 +40,13 @@ def test_imagej_hyperstack_metadata(tmp_path: Path) -> None:
 
 def test_imagej_nanometre_unit_stays_nanometre(tmp_path: Path) -> None:
     path = tmp_path / "nm.tif"
-    tifffile.imwrite(path, stack((2, 8, 8)), imagej=True, resolution=(1 / 80.0, 1 / 80.0), metadata={"axes": "ZYX", "unit": "nm", "spacing": 200})
+    tifffile.imwrite(
+        path,
+        stack((2, 8, 8)),
+        imagej=True,
+        resolution=(1 / 80.0, 1 / 80.0),
+        metadata={"axes": "ZYX", "unit": "nm", "spacing": 200},
+    )
     ds = omio.open(path)
     x = ds.physical_pixel_sizes["X"]
     assert x is not None and str(x.units) == "nanometer" and x.magnitude == pytest.approx(80)
@@ -109,7 +115,8 @@ def test_multifile_ome_tiff_set(tmp_path: Path) -> None:
     ids = [f"urn:uuid:{uuid.uuid4()}" for _ in range(2)]
     names = ["set_0.ome.tif", "set_1.ome.tif"]
     tiffdata = "".join(
-        f'<TiffData FirstZ="{i}" IFD="0" PlaneCount="1"><UUID FileName="{names[i]}">{ids[i]}</UUID></TiffData>' for i in range(2)
+        f'<TiffData FirstZ="{i}" IFD="0" PlaneCount="1"><UUID FileName="{names[i]}">{ids[i]}</UUID></TiffData>'
+        for i in range(2)
     )
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" '
@@ -124,7 +131,9 @@ def test_multifile_ome_tiff_set(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds.to_numpy()[0, :, 0], data)
 
 
-def test_opening_reads_no_pixels_and_slicing_reads_only_needed_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opening_reads_no_pixels_and_slicing_reads_only_needed_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.ome.tif"
     data = stack((4, 10, 2, 64, 64))
     tifffile.imwrite(path, data, ome=True, metadata={"axes": "TZCYX"})

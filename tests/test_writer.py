@@ -38,14 +38,22 @@ sizes = st.one_of(st.none(), st.floats(0.01, 10.0))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=shapes, dtype=dtypes, px=sizes, pz=sizes, dt=sizes, named=st.booleans(), seed=st.integers(0, 2**16))
 def test_round_trip_property(
-    tmp_path: Path, shape: tuple[int, ...], dtype: str, px: float | None, pz: float | None,
-    dt: float | None, named: bool, seed: int,
+    tmp_path: Path,
+    shape: tuple[int, ...],
+    dtype: str,
+    px: float | None,
+    pz: float | None,
+    dt: float | None,
+    named: bool,
+    seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     data = (rng.random(shape) * 200).astype(dtype)
     physical = {k: v for k, v in (("X", px), ("Y", px), ("Z", pz)) if v is not None}
     names = [f"ch{i}" for i in range(shape[2])] if named else None
-    ds = omio.from_array(data, "TZCYX", physical_pixel_sizes=physical, time_increment=dt, channel_names=names, name="img")
+    ds = omio.from_array(
+        data, "TZCYX", physical_pixel_sizes=physical, time_increment=dt, channel_names=names, name="img"
+    )
     out = ds.to_ometiff(tmp_path / f"rt{seed}.ome.tif", overwrite=True)
     validate(out)
     back = omio.open(out)
@@ -55,7 +63,9 @@ def test_round_trip_property(
 
 def test_written_file_is_independent_ome_tiff(tmp_path: Path) -> None:
     data = np.arange(2 * 3 * 2 * 20 * 30, dtype=np.uint16).reshape(2, 3, 2, 20, 30)
-    ds = omio.from_array(data, physical_pixel_sizes={"X": 0.2, "Y": 0.2, "Z": 1.0}, time_increment=5, channel_names=["a", "b"])
+    ds = omio.from_array(
+        data, physical_pixel_sizes={"X": 0.2, "Y": 0.2, "Z": 1.0}, time_increment=5, channel_names=["a", "b"]
+    )
     ds = ds.with_annotations("lab:notes", {"operator": "me", "temperature": 37})
     out = ds.to_ometiff(tmp_path / "x.ome.tif", compression="zlib", level=9)
     ome = validate(out)
@@ -71,12 +81,15 @@ def test_written_file_is_independent_ome_tiff(tmp_path: Path) -> None:
     assert back.annotations["lab:notes"] == {"operator": "me", "temperature": "37"}
 
 
-@pytest.mark.parametrize(("compression", "level", "expected"), [
-    ("zlib", 0, tifffile.COMPRESSION.NONE),
-    ("zstd", 3, tifffile.COMPRESSION.ZSTD),
-    ("lzw", 6, tifffile.COMPRESSION.LZW),
-    ("none", 6, tifffile.COMPRESSION.NONE),
-])
+@pytest.mark.parametrize(
+    ("compression", "level", "expected"),
+    [
+        ("zlib", 0, tifffile.COMPRESSION.NONE),
+        ("zstd", 3, tifffile.COMPRESSION.ZSTD),
+        ("lzw", 6, tifffile.COMPRESSION.LZW),
+        ("none", 6, tifffile.COMPRESSION.NONE),
+    ],
+)
 def test_compression_options(tmp_path: Path, compression: Any, level: int, expected: Any) -> None:
     data = np.arange(2 * 64 * 64, dtype=np.uint16).reshape(2, 64, 64)
     out = omio.from_array(data, "ZYX").to_ometiff(tmp_path / "c.ome.tif", compression=compression, level=level)
@@ -118,7 +131,11 @@ def test_collision_safe_names_keep_the_whole_stem(tmp_path: Path) -> None:
     before = target.read_bytes()
     omio.from_array(np.zeros((4, 4), np.uint8), "YX").to_ometiff(target, overwrite=True)
     assert target.read_bytes() != before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.day1.ome.tif", "cells.day1_1.ome.tif", "cells.day1_2.ome.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cells.day1.ome.tif",
+        "cells.day1_1.ome.tif",
+        "cells.day1_2.ome.tif",
+    ]
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
@@ -137,7 +154,9 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 def _slow_write(path: str) -> None:
     import dask.array as da
 
-    slow = da.ones((200, 256, 256), dtype=np.uint16, chunks=(1, 256, 256)).map_blocks(lambda b: (time.sleep(0.02), b)[1])
+    slow = da.ones((200, 256, 256), dtype=np.uint16, chunks=(1, 256, 256)).map_blocks(
+        lambda b: (time.sleep(0.02), b)[1]
+    )
     omio.from_array(slow, "ZYX").to_ometiff(path)
 
 

@@ -55,7 +55,9 @@ def readers() -> tuple[Reader, ...]:
             warnings.warn(f"omio reader plugin {ep.name!r} does not implement the reader interface", stacklevel=2)
             continue
         if reader.name in names:
-            warnings.warn(f"omio reader plugin {ep.name!r} reuses the built-in name {reader.name!r}; ignored", stacklevel=2)
+            warnings.warn(
+                f"omio reader plugin {ep.name!r} reuses the built-in name {reader.name!r}; ignored", stacklevel=2
+            )
             continue
         names.add(reader.name)
         found.append(reader)

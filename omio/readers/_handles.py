@@ -24,7 +24,7 @@ _lock = threading.RLock()
 _cache: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
 
 
-def cached_handle(opener: Callable[[str], T], path: str | os.PathLike[str]) -> T:
+def cached_handle[T](opener: Callable[[str], T], path: str | os.PathLike[str]) -> T:
     """Return an open handle made by ``opener(path)``, reusing one from this process.
 
     Parameters

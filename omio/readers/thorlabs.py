@@ -49,9 +49,7 @@ ROOT_TAG = "ThorImageExperiment"
 RAW_DTYPE = np.dtype("<u2")
 CHANNEL_LETTERS = "ABCD"
 _RAW_NAME = re.compile(r"^Image_\d+_\d+\.raw$", re.IGNORECASE)
-_TIFF_NAME = re.compile(
-    r"^(?P<chan>[^_]+)_(?P<index>\d+)_(?P<sub>\d+)_(?P<z>\d+)_(?P<t>\d+)\.tiff?$", re.IGNORECASE
-)
+_TIFF_NAME = re.compile(r"^(?P<chan>[^_]+)_(?P<index>\d+)_(?P<sub>\d+)_(?P<z>\d+)_(?P<t>\d+)\.tiff?$", re.IGNORECASE)
 _CHUNK_BYTES = 16 * 2**20
 """Largest chunk a RAW task reads (a single frame may exceed it)."""
 
@@ -264,9 +262,7 @@ def _parse_xml(xml: Path) -> tuple[str, ET.Element]:
     except ET.ParseError as exc:
         raise FileFormatError(f"{xml}: malformed XML ({exc}); Experiment.xml must be well-formed") from None
     if root.tag != ROOT_TAG:
-        raise FileFormatError(
-            f"{xml}: root element is <{root.tag}>, not <{ROOT_TAG}>; not a ThorImageLS file"
-        )
+        raise FileFormatError(f"{xml}: root element is <{root.tag}>, not <{ROOT_TAG}>; not a ThorImageLS file")
     return raw.decode("utf-8", errors="replace"), root
 
 
@@ -362,13 +358,10 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
         size_z = _value(root, "ZStage", "steps", xml) if z_enabled else 1
         interval = _positive(_value(root, "Timelapse", "intervalSec", xml, float, None))
         tz_rule = (
-            f"CaptureMode 0 (Z stack / time series): T = Timelapse timepoints ({size_t}); "
-            f"Z = ZStage steps ({size_z})"
+            f"CaptureMode 0 (Z stack / time series): T = Timelapse timepoints ({size_t}); Z = ZStage steps ({size_z})"
         )
     else:
-        raise MetadataError(
-            f"{xml}: <CaptureMode mode={mode}> is not supported (0 = Z/T series, 1 = streaming)"
-        )
+        raise MetadataError(f"{xml}: <CaptureMode mode={mode}> is not supported (0 = Z/T series, 1 = streaming)")
     if size_t <= 0 or size_z <= 0 or flyback < 0:
         raise MetadataError(f"{xml}: non-positive layout (T={size_t}, Z={size_z}, flybackFrames={flyback})")
     z_step = _value(root, "ZStage", "stepSizeUM", xml, float, None) if size_z > 1 else None

@@ -257,7 +257,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
     sizes: dict[str, int] = {}
     args = np.empty(len(pages), dtype=object)
     dtype = np.dtype(series.dtype).newbyteorder("=")
-    for i, page in enumerate(pages):
+    for i, page in enumerate(present):
         fh = page.parent.filehandle
         file_path = str(Path(fh.dirname) / fh.name)
         if file_path not in sizes:
@@ -270,7 +270,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
             )
         index = page.index if isinstance(page.index, int) else page.index[0]
         args[i] = (file_path, int(index), page_shape, dtype.str)
-    if isinstance(pages[0].index, tuple):
+    if isinstance(present[0].index, tuple):
         raise FileFormatError(f"{path}: reduced-resolution levels stored as SubIFDs are not supported here yet")
     array = array_from_chunks(
         _read_page,
@@ -339,7 +339,9 @@ def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: 
     unit_text = md.get("unit")
     sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
     if unit_text and str(unit_text).lower() not in ("pixel", "pixels", ""):
-        unit = units.parse_unit(str(unit_text).encode().decode("unicode_escape") if "\\u" in str(unit_text) else str(unit_text))
+        unit = units.parse_unit(
+            str(unit_text).encode().decode("unicode_escape") if "\\u" in str(unit_text) else str(unit_text)
+        )
         for axis in ("X", "Y"):
             value = _resolution_um(series.keyframe, axis)
             sizes[axis] = units.ureg.Quantity(value, unit) if value else None
@@ -397,11 +399,21 @@ def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...]
     colors = [colors_src[p.channel] if one_to_one else None for p in parts]
     extra = None
     if one_to_one:
-        keep = {"emission_wavelength", "emission_wavelength_unit", "excitation_wavelength",
-                "excitation_wavelength_unit", "fluor", "nd_filter", "pinhole_size", "pinhole_size_unit",
-                "contrast_method", "illumination_type", "acquisition_mode", "pockel_cell_setting"}
-        extra = [{k: v for k, v in c.model_dump(exclude_none=True).items() if k in keep}
-                 for c in image.pixels.channels]
+        keep = {
+            "emission_wavelength",
+            "emission_wavelength_unit",
+            "excitation_wavelength",
+            "excitation_wavelength_unit",
+            "fluor",
+            "nd_filter",
+            "pinhole_size",
+            "pinhole_size_unit",
+            "contrast_method",
+            "illumination_type",
+            "acquisition_mode",
+            "pockel_cell_setting",
+        }
+        extra = [{k: v for k, v in c.model_dump(exclude_none=True).items() if k in keep} for c in image.pixels.channels]
     return _Info(
         metadata.physical_pixel_sizes(image),
         metadata.time_increment(image),

@@ -83,7 +83,9 @@ def _commit(tmp: Path, target: Path, *, overwrite: bool, is_dir: bool) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = False, is_dir: bool = False) -> Iterator[tuple[Path, list[Path]]]:
+def atomic_output(
+    target: str | os.PathLike[str], *, overwrite: bool = False, is_dir: bool = False
+) -> Iterator[tuple[Path, list[Path]]]:
     """Yield a temporary path to write to, then commit it; nothing is left on failure.
 
     Yields ``(tmp_path, result)``: after the block, ``result[0]`` holds the final
