@@ -83,7 +83,7 @@ def test_merge_folder_along_z_with_padding(tmp_path: Path) -> None:
 def test_corrupt_file_raises_or_is_skipped(tmp_path: Path) -> None:
     write(tmp_path / "good.tif", 1)
     (tmp_path / "bad.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
-    with pytest.raises(FileFormatError, match="bad.tif"):
+    with pytest.raises(FileFormatError, match=r"bad\.tif"):
         open_folder(tmp_path)
     contents = open_folder(tmp_path, on_error="skip")
     assert [p.name for p in contents.files] == ["good.tif"]
