@@ -404,8 +404,8 @@ def _run_local(tasks: Sequence[Any], bar: Any, num_workers: int | None) -> list[
             if isinstance(result, RowResult):
                 bar.update(len(result.inputs))
 
-    with _Progress():  # type: ignore[no-untyped-call]
-        out = compute(*tasks, scheduler="threads", num_workers=num_workers)  # type: ignore[no-untyped-call]
+    with _Progress():  # type: ignore[no-untyped-call, unused-ignore]
+        out = compute(*tasks, scheduler="threads", num_workers=num_workers)  # type: ignore[no-untyped-call, unused-ignore]
     return list(out)
 
 
@@ -413,7 +413,7 @@ def _run_distributed(client: Any, tasks: Sequence[Any], bar: Any) -> list[RowRes
     from distributed import as_completed
 
     futures = client.compute(list(tasks))
-    for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+    for fut in as_completed(futures):  # type: ignore[no-untyped-call, unused-ignore]
         bar.update(len(fut.result().inputs))
     return [f.result() for f in futures]
 

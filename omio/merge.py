@@ -155,14 +155,14 @@ def _concat_data(items: Sequence[MicroscopyDataset], plan: MergePlan) -> da.Arra
     for ds, place in zip(items, plan.placements, strict=True):
         arr = ds.data
         if arr.dtype != plan.dtype:
-            arr = arr.astype(plan.dtype)  # type: ignore[no-untyped-call]
+            arr = arr.astype(plan.dtype)  # type: ignore[no-untyped-call, unused-ignore]
         widths = [(0, place.padding[d]) for d in DIMS]
         if any(after for _, after in widths):
             arr = da.pad(arr, widths, mode="constant", constant_values=0)
         parts.append(arr)
     if len(parts) == 1:
         return parts[0]
-    merged: da.Array = da.concatenate(parts, axis=DIMS.index(plan.axis))  # type: ignore[no-untyped-call]
+    merged: da.Array = da.concatenate(parts, axis=DIMS.index(plan.axis))  # type: ignore[no-untyped-call, unused-ignore]
     return merged
 
 
