@@ -19,6 +19,7 @@ from ome_types import OME
 from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
 
 from omio import metadata, units
+from omio._scheduler import scheduler
 from omio.dims import DIMS, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, MetadataError
 
@@ -404,7 +405,7 @@ class MicroscopyDataset:
         if not isinstance(arr, da.Array):
             return np.asarray(arr)
         out = np.empty(arr.shape, dtype=arr.dtype)
-        da.store(arr, out, lock=False)
+        da.store(arr, out, lock=False, scheduler=scheduler())
         return out
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:

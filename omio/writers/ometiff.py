@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError
 from omio.writers._output import atomic_output
 
@@ -114,7 +115,7 @@ def _planes(arr: da.Array, *, prefetch: int = 2) -> Iterator[np.ndarray[Any, Any
 
 
 def _compute(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
-    return np.asarray(arr[where[0], where[1]].compute())
+    return np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler()))
 
 
 def write_ometiff(

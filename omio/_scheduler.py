@@ -1,0 +1,24 @@
+"""Which dask scheduler omio's own computations use."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["scheduler"]
+
+
+def scheduler() -> Callable[..., Any] | None:
+    """Return ``None`` (dask's choice, e.g. an active distributed client) or the threaded scheduler.
+
+    Left to itself, dask imports ``distributed`` on the first compute just to look for
+    a client, which costs a quarter of a second; when the user has not imported
+    ``distributed`` there can be no client, so omio passes the threaded scheduler
+    itself (a scheduler name would still trigger the import).
+    """
+    if "distributed" in sys.modules:
+        return None
+    import dask.threaded
+
+    return dask.threaded.get
