@@ -163,7 +163,10 @@ def _concat_data(items: Sequence[MicroscopyDataset], plan: MergePlan) -> da.Arra
     if len(parts) == 1:
         return parts[0]
     merged: da.Array = da.concatenate(parts, axis=DIMS.index(plan.axis))  # type: ignore[no-untyped-call, unused-ignore]
-    return merged
+    # One flat layer instead of a few per source: every compute of a slice (the writer computes
+    # slab after slab) otherwise pays for optimizing all source layers (4x slower with 50 files).
+    flat = da.Array(dict(merged.__dask_graph__()), merged.name, merged.chunks, dtype=merged.dtype)  # type: ignore[no-untyped-call, unused-ignore]
+    return flat
 
 
 def _merged_ome(items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapping[str, Any]) -> OME:
