@@ -11,10 +11,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from omio import errors, units
+from omio import (
+    bids,
+    errors,
+    units,
+)
 from omio._api import open, open_all, scenes
+from omio.compat import (
+    bids_batch_convert,
+    bids_batch_process,
+    convert_bids_batch_to_ometiff,
+    convert_to_ometiff,
+    imconvert,
+    imread,
+    imwrite,
+)
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
+from omio.folders import open_folder, open_folder_stack
+from omio.merge import concat
 from omio.units import ureg
 
 from_array = MicroscopyDataset.from_array
@@ -24,11 +39,22 @@ __all__ = [
     "DIMS",
     "MicroscopyDataset",
     "__version__",
+    "bids",
+    "bids_batch_convert",
+    "bids_batch_process",
+    "concat",
+    "convert_bids_batch_to_ometiff",
+    "convert_to_ometiff",
     "errors",
     "from_array",
     "from_xarray",
+    "imconvert",
+    "imread",
+    "imwrite",
     "open",
     "open_all",
+    "open_folder",
+    "open_folder_stack",
     "scenes",
     "units",
     "ureg",

@@ -488,6 +488,20 @@ class MicroscopyDataset:
         ome = _add_annotations(self._ome, [(namespace, {k: metadata._to_text(v) for k, v in values.items()})])
         return MicroscopyDataset(self._data, ome, self._info)
 
+    def concat(
+        self,
+        others: MicroscopyDataset | Sequence[MicroscopyDataset],
+        *,
+        axis: Literal["T", "Z", "C"] = "T",
+        policy: Literal["strict", "pad"] = "strict",
+        promote_dtype: bool = False,
+    ) -> MicroscopyDataset:
+        """Concatenate this dataset with others along T, Z or C (lazy); see :func:`omio.merge.concat`."""
+        from omio.merge import concat
+
+        rest = [others] if isinstance(others, MicroscopyDataset) else list(others)
+        return concat([self, *rest], axis=axis, policy=policy, promote_dtype=promote_dtype)
+
     # ------------------------------------------------------------------ output
     def to_ometiff(
         self,

@@ -15,8 +15,8 @@ carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"`
 from __future__ import annotations
 
 import functools
-import threading
 import math
+import threading
 from typing import Any
 
 import pint
