@@ -17,7 +17,9 @@ def scheduler() -> Callable[..., Any] | None:
     ``distributed`` there can be no client, so omio passes the threaded scheduler
     itself (a scheduler name would still trigger the import).
     """
-    if "distributed" in sys.modules:
+    import dask
+
+    if "distributed" in sys.modules or dask.config.get("scheduler", None) is not None:
         return None
     import dask.threaded
 

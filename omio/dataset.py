@@ -513,6 +513,7 @@ class MicroscopyDataset:
         bigtiff: bool | None = None,
         tile: tuple[int, int] | None = None,
         progress: bool = False,
+        maxworkers: int | None = None,
     ) -> Path:
         """Write an OME-TIFF (streamed chunk by chunk, atomic, never overwriting unless asked).
 
@@ -531,6 +532,7 @@ class MicroscopyDataset:
             bigtiff=bigtiff,
             tile=tile,
             progress=progress,
+            maxworkers=maxworkers,
         )
 
     # ------------------------------------------------------------------ display

@@ -177,12 +177,12 @@ def test_killed_write_leaves_no_file_at_the_final_path(tmp_path: Path) -> None:
 
 
 def test_streaming_memory_is_bounded(tmp_path: Path) -> None:
-    """A lazy 400 MB array is written without materializing it (peak RSS grows far less than its size)."""
+    """A lazy 800 MB array is written without materializing it (RSS grows by less than 300 MB)."""
     import dask.array as da
     import psutil
 
     proc = psutil.Process()
-    big = da.zeros((100, 2048, 1024), dtype=np.uint16, chunks=(1, 2048, 1024)) + 1
+    big = da.zeros((200, 2048, 1024), dtype=np.uint16, chunks=(1, 2048, 1024)) + 1
     ds = omio.from_array(big, "ZYX")
     before = proc.memory_info().rss
     peak = before
@@ -203,4 +203,4 @@ def test_streaming_memory_is_bounded(tmp_path: Path) -> None:
     finally:
         done.set()
         watcher.join()
-    assert peak - before < 150 * 2**20, f"writing grew RSS by {(peak - before) / 2**20:.0f} MB"
+    assert peak - before < 300 * 2**20, f"writing grew RSS by {(peak - before) / 2**20:.0f} MB"

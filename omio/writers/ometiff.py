@@ -10,6 +10,7 @@ page's ImageDescription. The file appears at its final path only when complete.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import uuid
@@ -76,9 +77,14 @@ def _tiff_ome(ds: MicroscopyDataset) -> OME:
     return ome.model_copy(update={"images": [image], "uuid": f"urn:uuid:{uuid.uuid4()}"})
 
 
-def _slabs(arr: da.Array) -> list[tuple[slice, slice]]:
-    """T/Z ranges whose slabs (all C) are unions of whole chunks, in C order of planes."""
+def _slabs(arr: da.Array, target_bytes: int = 16 * 2**20) -> list[tuple[slice, slice]]:
+    """T/Z ranges whose slabs (all C) are unions of whole chunks, in C order of planes.
+
+    Consecutive Z chunks are grouped up to about ``target_bytes`` per slab, so each
+    dask computation carries enough work to hide its overhead.
+    """
     t_chunks, z_chunks = arr.chunks[0], arr.chunks[1]
+    plane = int(np.prod(arr.shape[2:])) * arr.dtype.itemsize
     z_full = any(n > 1 for n in t_chunks)
     out: list[tuple[slice, slice]] = []
     t0 = 0
@@ -87,9 +93,13 @@ def _slabs(arr: da.Array) -> list[tuple[slice, slice]]:
             out.append((slice(t0, t0 + nt), slice(0, arr.shape[1])))
         else:
             z0 = 0
+            start = 0
             for nz in z_chunks:
-                out.append((slice(t0, t0 + nt), slice(z0, z0 + nz)))
+                if z0 > start and (z0 + nz - start) * plane > target_bytes:
+                    out.append((slice(t0, t0 + nt), slice(start, z0)))
+                    start = z0
                 z0 += nz
+            out.append((slice(t0, t0 + nt), slice(start, z0)))
         t0 += nt
     return out
 
@@ -180,7 +190,7 @@ def write_ometiff(
 
         bar = tqdm(total=n_planes, unit="plane", desc=f"writing {Path(path).name}")
         planes = _counted(planes, bar)
-    workers = maxworkers if maxworkers is not None else (0 if codec else 1)
+    workers = maxworkers if maxworkers is not None else (len(os.sched_getaffinity(0)) if codec else 1)
     resolution = _resolution(ds)
     try:
         with atomic_output(path, overwrite=overwrite) as (tmp, result):
