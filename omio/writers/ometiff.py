@@ -77,7 +77,7 @@ def _tiff_ome(ds: MicroscopyDataset) -> OME:
     return ome.model_copy(update={"images": [image], "uuid": f"urn:uuid:{uuid.uuid4()}"})
 
 
-def _slabs(arr: da.Array, target_bytes: int = 16 * 2**20) -> list[tuple[slice, slice]]:
+def _slabs(arr: da.Array, target_bytes: int = 8 * 2**20) -> list[tuple[slice, slice]]:
     """T/Z ranges whose slabs (all C) are unions of whole chunks, in C order of planes.
 
     Consecutive Z chunks are grouped up to about ``target_bytes`` per slab, so each
@@ -104,7 +104,7 @@ def _slabs(arr: da.Array, target_bytes: int = 16 * 2**20) -> list[tuple[slice, s
     return out
 
 
-def _planes(arr: da.Array, *, prefetch: int = 2) -> Iterator[np.ndarray[Any, Any]]:
+def _planes(arr: da.Array, *, prefetch: int = 1) -> Iterator[np.ndarray[Any, Any]]:
     """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
     slabs = _slabs(arr)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omio-read") as pool:
