@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from omio.errors import DimensionError
+
 if TYPE_CHECKING:
     import dask.array as da
     from ome_types import OME
 
-__all__ = ["ImageSource", "Reader", "SceneSelector"]
+__all__ = ["ImageSource", "Reader", "SceneSelector", "select_scene"]
 
 SceneSelector = int | str
 """A scene (image, series) given by 0-based index or by name."""
@@ -96,3 +98,27 @@ class Reader(Protocol):
     def scenes(self, path: Path) -> list[str | None]:
         """Return the names of all images in the file (``None`` where unnamed)."""
         ...
+
+
+def select_scene(path: Path, scene: SceneSelector, names: Sequence[str | None]) -> int:
+    """Resolve a scene given by 0-based index or by name to its index.
+
+    Raises
+    ------
+    DimensionError
+        For an index out of range, or a name that no image (or several) carry; the
+        message lists the available images.
+    """
+    listing = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    if isinstance(scene, str):
+        matches = [i for i, n in enumerate(names) if n == scene]
+        if len(matches) == 1:
+            return matches[0]
+        what = "several images" if matches else "no image"
+        raise DimensionError(f"{path}: {what} named {scene!r}; available: {listing}")
+    if isinstance(scene, bool) or not isinstance(scene, int) or not 0 <= scene < len(names):
+        raise DimensionError(
+            f"{path}: scene {scene!r} does not exist; give an index 0..{len(names) - 1} or a name "
+            f"(available: {listing})"
+        )
+    return scene

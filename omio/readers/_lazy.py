@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dask.array as da
@@ -11,7 +11,35 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-__all__ = ["array_from_chunks"]
+__all__ = ["array_from_chunks", "array_from_tasks"]
+
+
+def array_from_tasks(
+    tasks: Mapping[tuple[int, ...], tuple[Any, ...]],
+    chunks: tuple[tuple[int, ...], ...],
+    dtype: np.dtype[Any] | str,
+    *,
+    name: str,
+    token: Any,
+) -> da.Array:
+    """Return a dask array with one task per chunk.
+
+    Parameters
+    ----------
+    tasks
+        ``{chunk grid index: (function, *args)}``; the function is module-level and
+        the arguments picklable (paths, offsets, shapes), never open handles.
+    chunks
+        The dask chunks of the array (one tuple of sizes per dim).
+    dtype
+        The dtype of the chunks.
+    name, token
+        The graph-name prefix and what makes the name unique (e.g. path, size, mtime, scene).
+    """
+    key_name = f"{name}-{tokenize(token)}"
+    dsk: dict[Any, Any] = {(key_name, *index): task for index, task in tasks.items()}
+    graph = HighLevelGraph.from_collections(key_name, dsk, dependencies=())
+    return da.Array(graph, key_name, chunks, dtype=dtype)
 
 
 def array_from_chunks(
@@ -40,16 +68,14 @@ def array_from_chunks(
     name, token
         The graph-name prefix and what makes the name unique (e.g. path, mtime, scene).
     """
-    key_name = f"{name}-{tokenize(token)}"
     grid = args.shape
     trailing = tuple(int(s) for s in chunk_shape)
-    dsk: dict[Any, Any] = {}
     zeros = (0,) * len(trailing)
-    for idx in itertools.product(*(range(n) for n in grid)):
-        dsk[(key_name, *idx, *zeros)] = (_chunk, read, len(grid), *args[idx])
+    tasks = {
+        (*idx, *zeros): (_chunk, read, len(grid), *args[idx]) for idx in itertools.product(*(range(n) for n in grid))
+    }
     chunks = tuple((1,) * n for n in grid) + tuple((s,) for s in trailing)
-    graph = HighLevelGraph.from_collections(key_name, dsk, dependencies=())
-    return da.Array(graph, key_name, chunks, dtype=dtype)
+    return array_from_tasks(tasks, chunks, dtype, name=name, token=token)
 
 
 def _chunk(read: Callable[..., np.ndarray[Any, Any]], leading: int, *args: Any) -> np.ndarray[Any, Any]:

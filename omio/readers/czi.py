@@ -36,8 +36,9 @@ import numpy as np
 from omio import units
 from omio.errors import DimensionError, FileFormatError
 from omio.metadata import make_ome
-from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
+from omio.readers._lazy import array_from_tasks
 
 if TYPE_CHECKING:
     import czifile
@@ -499,7 +500,7 @@ class CziReader:
 
     def _open_scene(self, czi: czifile.CziFile, path: Path, scene: SceneSelector, level: int) -> ImageSource:
         names = self._scene_names(czi)
-        index = _scene_index(path, scene, names)
+        index = select_scene(path, scene, names)
         scene_key = list(czi.scenes.keys())[index]
         image = czi.scenes[scene_key]
         if not 0 <= level < len(image.levels):
@@ -575,10 +576,6 @@ def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tile
     ``template`` holds what all tasks share; ``present`` the plane coordinates that have
     subblocks (the other planes are 0 without touching the file).
     """
-    import dask.array as da
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
     samples, ny, nx = template.shape
     plane_bytes = ny * nx * samples * np.dtype(template.dtype).itemsize
     tile = TILE if tiled and plane_bytes > MAX_PLANE_BYTES else max(ny, nx, 1)
@@ -587,11 +584,9 @@ def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tile
     y_chunks = tuple(min(tile, ny - y) for y in y_edges)
     x_chunks = tuple(min(tile, nx - x) for x in x_edges)
     st = os.stat(template.path)
-    name = "czi-" + tokenize(
-        os.path.abspath(template.path), st.st_size, st.st_mtime_ns, template.scene_key, template.level
-    )
+    token = (os.path.abspath(template.path), st.st_size, st.st_mtime_ns, template.scene_key, template.level)
     x0, y0 = template.roi[:2]
-    dsk: dict[Any, Any] = {}
+    tasks: dict[tuple[int, ...], tuple[Any, ...]] = {}
     for t, z, k, plane in layout.planes():
         for (iy, y), (ix, x) in itertools.product(enumerate(y_edges), enumerate(x_edges)):
             h, w = y_chunks[iy], x_chunks[ix]
@@ -602,28 +597,10 @@ def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tile
                 roi=template.roi if tile >= max(ny, nx) else (x0 + x, y0 + y, w, h),
                 shape=(samples, h, w),
             )
-            dsk[(name, t, z, k, iy, ix)] = (_read_block, block)
+            tasks[(t, z, k, iy, ix)] = (_read_block, block)
     n_t, n_z = layout.sizes.get("T", 1), layout.sizes.get("Z", 1)
     chunks = ((1,) * n_t, (1,) * n_z, (samples,) * (layout.n_c * layout.n_extra), y_chunks, x_chunks)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    return da.Array(graph, name, chunks, dtype=template.dtype)  # type: ignore[no-untyped-call]
-
-
-def _scene_index(path: Path, scene: SceneSelector, names: Sequence[str | None]) -> int:
-    """Resolve a scene index or name to a 0-based index."""
-    listing = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
-    if isinstance(scene, str):
-        matches = [i for i, n in enumerate(names) if n == scene]
-        if len(matches) == 1:
-            return matches[0]
-        what = "several scenes are" if matches else "no scene is"
-        raise DimensionError(f"{path}: {what} named {scene!r}; available scenes: {listing}")
-    if isinstance(scene, bool) or not isinstance(scene, int) or not 0 <= scene < len(names):
-        raise DimensionError(
-            f"{path}: scene {scene!r} does not exist; give an index 0..{len(names) - 1} or a name "
-            f"(available scenes: {listing})"
-        )
-    return scene
+    return array_from_tasks(tasks, chunks, template.dtype, name="czi", token=token)
 
 
 def _layout(image: Any) -> _Layout:

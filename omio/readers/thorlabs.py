@@ -36,6 +36,7 @@ import numpy as np
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._lazy import array_from_tasks
 from omio.units import quantity
 
 if TYPE_CHECKING:
@@ -435,10 +436,6 @@ def _raw_array(path: Path, layout: _Layout) -> da.Array:
 
 def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int]) -> da.Array:
     """Build the dask array; each task memory-maps only its own byte range."""
-    import dask.array as da
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
     n_t, n_z, n_y, n_x = layout.size_t, layout.size_z, layout.size_y, layout.size_x
     n_c = len(slots)
     frame_bytes = n_y * n_x * RAW_DTYPE.itemsize
@@ -448,8 +445,7 @@ def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int])
     frames_per_t = n_z + layout.flyback
     record = frames_per_t * n_stored * frame_bytes
     st = os.stat(path)
-    name = "thorlabs-raw-" + tokenize(str(path), st.st_size, st.st_mtime_ns, tuple(slots))
-    dsk: dict[Any, Any] = {}
+    tasks: dict[tuple[int, ...], tuple[Any, ...]] = {}
     t_starts = range(0, n_t, t_chunk)
     z_starts = range(0, n_z, z_chunk)
     for i, t0 in enumerate(t_starts):
@@ -459,7 +455,7 @@ def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int])
             offset = t0 * record + z0 * n_stored * frame_bytes
             # rows of the memory map: nt records; only the first nz frames of each are used
             shape = (nt, frames_per_t, n_stored, n_y, n_x)
-            dsk[(name, i, j, 0, 0, 0)] = (
+            tasks[(i, j, 0, 0, 0)] = (
                 _read_raw,
                 str(path),
                 offset,
@@ -475,8 +471,8 @@ def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int])
         (n_y,),
         (n_x,),
     )
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    return da.Array(graph, name, chunks, dtype=RAW_DTYPE.newbyteorder("="))  # type: ignore[no-untyped-call]
+    token = (str(path), st.st_size, st.st_mtime_ns, tuple(slots))
+    return array_from_tasks(tasks, chunks, RAW_DTYPE.newbyteorder("="), name="thorlabs-raw", token=token)
 
 
 def _read_raw(
@@ -524,10 +520,7 @@ def _tiff_planes(folder: Path, layout: _Layout) -> dict[tuple[int, int, int], Pa
 
 def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: Path) -> da.Array:
     """Return the lazy TZCYX array of a TIFF-mode folder, one task per TIFF file."""
-    import dask.array as da
     import tifffile
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
 
     n_t, n_z, n_c = layout.size_t, layout.size_z, len(layout.channel_names)
     folder = xml.parent
@@ -554,14 +547,12 @@ def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: 
             f"(pixelY, pixelX) = ({layout.size_y}, {layout.size_x})"
         )
     token = [(str(p), p.stat().st_mtime_ns) for _, p in sorted(planes.items())[:1]]
-    name = "thorlabs-tiff-" + tokenize(str(folder), len(planes), token)
-    dsk: dict[Any, Any] = {
-        (name, t, z, c, 0, 0): (_read_tiff, str(p), shape, dtype.newbyteorder("=").str)
-        for (t, z, c), p in planes.items()
+    tasks: dict[tuple[int, ...], tuple[Any, ...]] = {
+        (t, z, c, 0, 0): (_read_tiff, str(p), shape, dtype.newbyteorder("=").str) for (t, z, c), p in planes.items()
     }
     chunks = ((1,) * n_t, (1,) * n_z, (1,) * n_c, (shape[0],), (shape[1],))
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    return da.Array(graph, name, chunks, dtype=dtype.newbyteorder("="))  # type: ignore[no-untyped-call]
+    native = dtype.newbyteorder("=")
+    return array_from_tasks(tasks, chunks, native, name="thorlabs-tiff", token=(str(folder), len(planes), token))
 
 
 def _read_tiff(path: str, shape: tuple[int, int], dtype: str) -> np.ndarray[Any, Any]:

@@ -27,7 +27,7 @@ import numpy as np
 from omio import metadata, units
 from omio.dims import ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
-from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 
@@ -106,7 +106,7 @@ class TiffReader:
         with opener as tif:
             series_list = _image_series(tif)
             names = [_series_name(tif, s) for s in series_list]
-            index = _select(path, scene, names)
+            index = select_scene(path, scene, names)
             series = series_list[index]
             levels = [tuple(int(n) for n in lvl.shape) for lvl in series.levels]
             if level != 0:
@@ -224,18 +224,6 @@ def _series_name(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> str
     if tif.is_ome and series.name:
         return str(series.name)
     return None
-
-
-def _select(path: Path, scene: SceneSelector, names: list[str | None]) -> int:
-    if isinstance(scene, bool) or not isinstance(scene, (int, str)):
-        raise DimensionError(f"{path}: scene must be an index or a name, got {scene!r}")
-    if isinstance(scene, int):
-        if -len(names) <= scene < len(names):
-            return scene % len(names)
-        raise DimensionError(f"{path}: scene {scene} requested but the file has {len(names)} image(s): {names}")
-    if scene in names:
-        return names.index(scene)
-    raise DimensionError(f"{path}: no image named {scene!r}; the file has {names}")
 
 
 def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]:
