@@ -6,7 +6,7 @@ import base64
 import html
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,7 +16,7 @@ import pint
 import pint_xarray  # noqa: F401 - registers the .pint accessor used with our unit attrs
 import xarray as xr
 from ome_types import OME
-from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
+from ome_types.model import AnnotationRef, Channel, MapAnnotation, MetadataOnly, StructuredAnnotations
 
 from omio import metadata, units
 from omio._scheduler import scheduler
@@ -25,6 +25,7 @@ from omio.errors import DimensionError, MetadataError
 
 if TYPE_CHECKING:
     from omio.readers._base import ImageSource
+    from omio.writers.ometiff import Compression
 
 __all__ = ["MicroscopyDataset", "SourceInfo"]
 
@@ -44,7 +45,7 @@ class SourceInfo:
     scenes: tuple[str | None, ...] = (None,)
     scene: int = 0
     axes_rule: str = ""
-    levels: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+    levels: tuple[tuple[int, ...], ...] = ()
 
 
 class MicroscopyDataset:
@@ -485,7 +486,7 @@ class MicroscopyDataset:
 
     def with_annotations(self, namespace: str, values: Mapping[str, Any]) -> MicroscopyDataset:
         """Return a copy with a MapAnnotation added (kept on writing)."""
-        ome = _add_annotations(self._ome, [(namespace, {k: metadata._to_text(v) for k, v in values.items()})])
+        ome = _add_annotations(self._ome, [(namespace, values)])
         return MicroscopyDataset(self._data, ome, self._info)
 
     def concat(
@@ -507,7 +508,7 @@ class MicroscopyDataset:
         self,
         path: str | Path,
         *,
-        compression: Literal["zlib", "zstd", "lzw", "none"] | None = "zlib",
+        compression: Compression | None = "zlib",
         level: int = 6,
         overwrite: bool = False,
         bigtiff: bool | None = None,
@@ -588,7 +589,7 @@ class MicroscopyDataset:
         if y * x * self.dtype.itemsize > 64 * 2**20 or self.dtype.kind not in "uif":
             return None
         step = max(1, math.ceil(max(y, x) / size))
-        plane = np.asarray(self._data.data[0, z // 2, 0, ::step, ::step], dtype=np.float64)
+        plane = np.asarray(self.data[0, z // 2, 0, ::step, ::step].compute(scheduler=scheduler()), dtype=np.float64)
         finite = plane[np.isfinite(plane)]
         if finite.size == 0:
             return None
@@ -748,15 +749,13 @@ def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence
             update["time_increment"] = None
         elif step and step != 1:
             update["time_increment"] = px.time_increment * step
-    if not update.get("tiff_data_blocks") and px.metadata_only is None and px.bin_data_blocks == []:
-        from ome_types.model import MetadataOnly
-
+    if px.metadata_only is None and not px.bin_data_blocks:  # the TiffData mapping was dropped above
         update["metadata_only"] = MetadataOnly()
     return _with_pixels(ome, **update)
 
 
 def _add_annotations(
-    ome: OME, items: Sequence[tuple[str, Mapping[str, str]]], *, replace_namespaces: Sequence[str] = ()
+    ome: OME, items: Sequence[tuple[str, Mapping[str, Any]]], *, replace_namespaces: Sequence[str] = ()
 ) -> OME:
     sa = _sa(ome)
     kept = [a for a in sa.map_annotations if (a.namespace or "") not in replace_namespaces]
@@ -771,8 +770,6 @@ def _add_annotations(
         new.append(ann)
     sa = sa.model_copy(update={"map_annotations": kept + new})
     image = ome.images[0]
-    from ome_types.model import AnnotationRef
-
     live = {a.id for a in kept} | {a.id for a in _other_annotations(ome)}
     refs = [r for r in image.annotation_refs if r.id in live] + [AnnotationRef(id=a.id) for a in new]
     image = image.model_copy(update={"annotation_refs": refs})
@@ -876,7 +873,3 @@ def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
         new_image = image.model_copy(update={"pixels": px})
         ome = template.model_copy(update={"images": [new_image]})
     return ome
-
-
-def _replace_info(info: SourceInfo, **changes: Any) -> SourceInfo:
-    return replace(info, **changes)

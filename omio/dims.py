@@ -132,21 +132,11 @@ def to_tzcyx(array: Any, axes: str, *, stated_by: str = "file") -> AxisMapping:
             else:
                 notes.append(f"unnamed page axis {a} (size {arr.shape[i]}) taken as {target}")
                 letters[i] = target
-    # Drop size-1 extras, collect extras of size > 1 (S first, then others in order).
-    extras: list[tuple[int, str]] = []
-    keep: list[int] = []
-    for i, a in enumerate(letters):
-        if a in DIMS:
-            keep.append(i)
-        elif arr.shape[i] == 1:
-            arr = arr  # dropped below by indexing
-        else:
-            extras.append((i, a))
-    index: list[Any] = [slice(None) if (i in keep or any(i == e for e, _ in extras)) else 0 for i in range(arr.ndim)]
-    positions = [i for i in range(arr.ndim) if index[i] != 0]
-    arr = arr[tuple(index)]
-    letters = [letters[i] for i in positions]
-    extra_letters = [a for _, a in extras]
+    # Drop extra axes of size 1; extras of size > 1 are folded into C below, in file order.
+    kept = [i for i, a in enumerate(letters) if a in DIMS or arr.shape[i] > 1]
+    arr = arr[tuple(slice(None) if i in kept else 0 for i in range(arr.ndim))]
+    letters = [letters[i] for i in kept]
+    extra_letters = [a for a in letters if a not in DIMS]
     for a in extra_letters:
         if a != "S":
             notes.append(f"extra axis {a} folded into C (C outer, {a} inner)")

@@ -38,6 +38,7 @@ from omio.errors import MetadataError
 __all__ = [
     "MapAnnotationData",
     "annotation_dicts",
+    "as_text",
     "channel_colors",
     "channel_names",
     "make_ome",
@@ -215,11 +216,12 @@ def _creator() -> str:
 
 def map_annotation(namespace: str, values: Mapping[str, Any], *, index: int = 0) -> MapAnnotation:
     """Return a MapAnnotation holding ``values`` (converted to strings) under ``namespace``."""
-    items = [Map.M(k=str(k), value=_to_text(v)) for k, v in values.items()]
+    items = [Map.M(k=str(k), value=as_text(v)) for k, v in values.items()]
     return MapAnnotation(id=f"Annotation:{index}", namespace=namespace, value=Map(ms=items))
 
 
-def _to_text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """Return an annotation value as text (JSON for lists and dicts)."""
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple, dict)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,7 +167,7 @@ class _open:
         except (FileNotFoundError, PermissionError):
             self.__exit__()
             raise
-        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct_error()) as exc:
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct.error) as exc:
             self.__exit__()
             raise FileFormatError(f"{self.path}: not a readable TIFF file ({exc})") from exc
         return self.tif
@@ -194,12 +195,6 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage().split("> ", 1)[-1])
-
-
-def struct_error() -> type[Exception]:
-    import struct
-
-    return struct.error
 
 
 def _kind(tif: tifffile.TiffFile) -> str:
@@ -340,7 +335,7 @@ def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: 
     increment = None
     if finterval:
         increment = units.quantity(float(finterval), str(md.get("tunit", "sec")))
-    original = {f"imagej:{k}": metadata._to_text(v) for k, v in md.items() if _is_small(v)}
+    original = {f"imagej:{k}": metadata.as_text(v) for k, v in md.items() if _is_small(v)}
     return _Info(sizes, increment, None, None, None, original)
 
 
@@ -357,7 +352,7 @@ def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
     n_c = int(lsm.get("DimensionChannels", 1))
     if names is not None and len(names) != n_c:
         names = None
-    original = {f"lsm:{k}": metadata._to_text(v) for k, v in lsm.items() if _is_small(v)}
+    original = {f"lsm:{k}": metadata.as_text(v) for k, v in lsm.items() if _is_small(v)}
     return _Info(sizes, increment, names, None, None, original)
 
 

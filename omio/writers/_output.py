@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,28 +45,12 @@ def _candidates(path: Path) -> Iterator[Path]:
         yield path.with_name(f"{stem}_{n}{suffix}")
 
 
-def _commit(tmp: Path, target: Path, *, overwrite: bool, is_dir: bool) -> Path:
-    """Move a finished temporary output to ``target`` or the first free name; return it."""
+def _commit(tmp: Path, target: Path, *, overwrite: bool) -> Path:
+    """Move a finished temporary file to ``target`` or the first free name; return it."""
     if overwrite:
-        if is_dir and target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, target)
+        os.replace(tmp, target)
         return target
     for candidate in _candidates(target):
-        if is_dir:
-            try:
-                os.rename(tmp, candidate)  # fails on an existing non-empty directory
-            except OSError:
-                if candidate.exists():
-                    continue
-                raise
-            if candidate.exists() and not tmp.exists():
-                return candidate
-            continue
         try:
             os.link(tmp, candidate)  # atomic and never overwrites
         except FileExistsError:
@@ -83,9 +66,7 @@ def _commit(tmp: Path, target: Path, *, overwrite: bool, is_dir: bool) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(
-    target: str | os.PathLike[str], *, overwrite: bool = False, is_dir: bool = False
-) -> Iterator[tuple[Path, list[Path]]]:
+def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[tuple[Path, list[Path]]]:
     """Yield a temporary path to write to, then commit it; nothing is left on failure.
 
     Yields ``(tmp_path, result)``: after the block, ``result[0]`` holds the final
@@ -94,19 +75,15 @@ def atomic_output(
     final = Path(target).expanduser().absolute()
     if not final.parent.is_dir():
         raise FileNotFoundError(f"No such directory for the output: '{final.parent}'")
-    if final.exists() and final.is_dir() != is_dir:
-        kind = "a folder" if final.is_dir() else "a file"
-        raise OutputExistsError(f"{final} exists and is {kind}; choose another output name")
+    if final.is_dir():
+        raise OutputExistsError(f"{final} exists and is a folder; choose another output name")
     stem, suffix = split_suffix(final)
     fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(name)
-    if is_dir:
-        tmp.unlink()
     result: list[Path] = []
     try:
         yield tmp, result
-        result.append(_commit(tmp, final, overwrite=overwrite, is_dir=is_dir))
+        result.append(_commit(tmp, final, overwrite=overwrite))
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+        tmp.unlink(missing_ok=True)

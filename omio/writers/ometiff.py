@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -108,17 +107,17 @@ def _planes(arr: da.Array, *, prefetch: int = 1) -> Iterator[np.ndarray[Any, Any
     """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
     slabs = _slabs(arr)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omio-read") as pool:
-        pending: queue.SimpleQueue[Future[np.ndarray[Any, Any]]] = queue.SimpleQueue()
+        pending: deque[Future[np.ndarray[Any, Any]]] = deque()
         it = iter(slabs)
         for _ in range(prefetch):
             nxt = next(it, None)
             if nxt is not None:
-                pending.put(pool.submit(_compute, arr, nxt))
+                pending.append(pool.submit(_compute, arr, nxt))
         for _ in range(len(slabs)):
-            slab = pending.get().result()
+            slab = pending.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.put(pool.submit(_compute, arr, nxt))
+                pending.append(pool.submit(_compute, arr, nxt))
             native = slab.astype(slab.dtype.newbyteorder("="), copy=False)
             for plane in native.reshape((-1, *native.shape[-2:])):
                 yield np.ascontiguousarray(plane)
@@ -251,6 +250,3 @@ def _version() -> str:
     from omio import __version__
 
     return __version__
-
-
-_ = threading  # the read-ahead thread is managed by ThreadPoolExecutor
