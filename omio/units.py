@@ -1,13 +1,11 @@
 """Physical units: one pint registry for the whole package.
 
-:data:`ureg` has exactly the unit definitions of ome-types' registry (so every OME
-unit parses the same way) and returns plain scalar quantities (``<Quantity(0.2, 'micrometer')>``).
-``ds.quantify()`` gives pint-xarray coordinates in this same registry, so they
-combine with ``ds.physical_pixel_sizes``. (pint-xarray insists on registries that
-force array magnitudes; coordinates are arrays anyway, so :func:`quantify` lifts
-that check for the one call instead of turning every scalar into a 0-d array.) Quantities of
-the OME model (``ome.images[0].pixels.physical_size_x_quantity``) come from
-ome-types' own registry: use :func:`from_ome_quantity` to combine them. Coordinates
+:data:`ureg` is ome-types' own registry (``ome_types.units.ureg``), so the quantities
+omio returns (``<Quantity(0.2, 'micrometer')>``, plain scalars) combine directly with
+the ``*_quantity`` properties of the OME model. ``ds.quantify()`` gives pint-xarray
+coordinates in this same registry. (pint-xarray insists on registries that force
+array magnitudes; coordinates are arrays anyway, so :func:`quantify` lifts that check
+for the one call instead of turning every scalar into a 0-d array.) Coordinates
 carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"``,
 ``"second"``), pint-xarray's convention and the UDUNITS-2 name OME-Zarr expects.
 """
@@ -21,22 +19,13 @@ from typing import Any
 
 import pint
 from ome_types.model import UnitsLength, UnitsTime
+from ome_types.units import ureg as ome_types_ureg
 
 from omio.errors import MetadataError
 
-ureg: pint.UnitRegistry = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")
-"""The registry of every quantity omio returns."""
+ureg: pint.UnitRegistry = ome_types_ureg
+"""The registry of every quantity omio returns (ome-types' registry)."""
 _LOCK = threading.Lock()
-for _definition in (  # the definitions ome-types adds to pint's defaults
-    "reference_frame = [_reference_frame]",
-    "@alias grade = gradian",
-    "@alias astronomical_unit = ua",
-    "line = inch / 12",
-    "millitorr = torr / 1000 = mTorr",
-    "@alias torr = Torr",
-    "@alias point = pt",
-):
-    ureg.define(_definition)
 
 __all__ = [
     "Quantity",
@@ -213,7 +202,7 @@ def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
 
 
 def from_ome_quantity(value: pint.Quantity) -> pint.Quantity:
-    """Return a quantity of another registry (e.g. ome-types') as one of :data:`ureg`."""
+    """Return a quantity from any pint registry as one of :data:`ureg`."""
     return ureg.Quantity(float(value.magnitude), str(value.units))
 
 
