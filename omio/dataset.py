@@ -607,7 +607,7 @@ class MicroscopyDataset:
 def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
     """Chunks of whole Y/X planes, one per index of the other axes."""
     up = axes.upper()
-    return tuple(int(n) if a in "YXS" or len(up) != len(shape) else 1 for a, n in zip(up, shape, strict=False))
+    return tuple(int(n) if a in "YX" else 1 for a, n in zip(up, shape, strict=True))
 
 
 def _fmt_q(q: pint.Quantity | None) -> str:
@@ -615,11 +615,14 @@ def _fmt_q(q: pint.Quantity | None) -> str:
 
 
 def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            return f"{value:.3g} {unit}"
+    return f"{value / 1000:.3g} TB"
 
 
 def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: pint.Quantity | None) -> None:
@@ -643,37 +646,32 @@ def _channel_labels(ome: OME) -> list[str]:
     return [n if n else f"C{i}" for i, n in enumerate(metadata.channel_names(ome.images[0]))]
 
 
-def _axis_coord(n: int, step: pint.Quantity | None, origin: float = 0.0) -> tuple[np.ndarray[Any, Any], dict[str, str]]:
-    index = np.arange(n, dtype=np.float64)
-    if step is None:
-        return index + origin, {}
-    return origin + index * float(step.magnitude), {"units": units.unit_name(step.units)}
+def _axis_steps(ome: OME) -> dict[str, pint.Quantity | None]:
+    """The spacing of the T, Z, Y and X coordinates (``None`` where the metadata states none)."""
+    image = ome.images[0]
+    return {"T": metadata.time_increment(image), **metadata.physical_pixel_sizes(image)}
+
+
+def _unit_attrs(step: pint.Quantity | None) -> dict[str, str]:
+    return {} if step is None else {"units": units.unit_name(step.units)}
 
 
 def _build_xarray(data: Any, ome: OME) -> xr.DataArray:
-    t, z, _c, y, x = (int(s) for s in data.shape)
-    sizes = metadata.physical_pixel_sizes(ome.images[0])
+    """Label TZCYX data: positions from 0 in steps of the pixel size (pixel indices where unknown)."""
     coords: dict[Hashable, Any] = {}
-    for dim, n, step in (
-        ("T", t, metadata.time_increment(ome.images[0])),
-        ("Z", z, sizes["Z"]),
-        ("Y", y, sizes["Y"]),
-        ("X", x, sizes["X"]),
-    ):
-        values, attrs = _axis_coord(n, step)
-        coords[dim] = xr.Variable(dim, values, attrs=attrs)
+    for dim, step in _axis_steps(ome).items():
+        index = np.arange(int(data.shape[DIMS.index(dim)]), dtype=np.float64)
+        values = index if step is None else index * float(step.magnitude)
+        coords[dim] = xr.Variable(dim, values, attrs=_unit_attrs(step))
     coords["C"] = xr.Variable("C", np.array(_channel_labels(ome), dtype=object))
     return xr.DataArray(data, dims=DIMS, coords=coords, name=ome.images[0].name or None)
 
 
 def _relabel(data: xr.DataArray, ome: OME) -> xr.DataArray:
     """Keep selected coordinates (true positions) but refresh C labels and units."""
-    sizes = metadata.physical_pixel_sizes(ome.images[0])
-    inc = metadata.time_increment(ome.images[0])
     out = data.assign_coords(C=("C", np.array(_channel_labels(ome), dtype=object)))
-    for dim, step in (("T", inc), ("Z", sizes["Z"]), ("Y", sizes["Y"]), ("X", sizes["X"])):
-        attrs = {} if step is None else {"units": units.unit_name(step.units)}
-        out[dim].attrs = attrs
+    for dim, step in _axis_steps(ome).items():
+        out[dim].attrs = _unit_attrs(step)
     return out
 
 
