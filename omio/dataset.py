@@ -513,6 +513,7 @@ class MicroscopyDataset:
         overwrite: bool = False,
         bigtiff: bool | None = None,
         tile: tuple[int, int] | None = None,
+        pyramid: bool | int = False,
         progress: bool = False,
         maxworkers: int | None = None,
     ) -> Path:
@@ -532,6 +533,7 @@ class MicroscopyDataset:
             overwrite=overwrite,
             bigtiff=bigtiff,
             tile=tile,
+            pyramid=pyramid,
             progress=progress,
             maxworkers=maxworkers,
         )

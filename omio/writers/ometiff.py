@@ -5,6 +5,12 @@ read while the current one is compressed) and handed to tifffile, which compress
 the strips or tiles of each plane on all cores. Peak memory is a few slabs whatever
 the image size. The OME-XML comes from ome-types and goes, UTF-8, into the first
 page's ImageDescription. The file appears at its final path only when complete.
+
+Resolution pyramids are stored as SubIFDs of every full-resolution page (the layout
+Bio-Formats, QuPath, tifffile and napari read): the levels of a slab are averaged
+(:func:`omio.pyramid.pyramid`) from the slab just read, and each slab is written as
+its full-resolution pages followed by their reduced pages, so the file is read once
+and memory stays bounded. The OME-XML describes level 0 only, as the format requires.
 """
 
 from __future__ import annotations
@@ -13,19 +19,20 @@ import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import dask.array as da
 import numpy as np
 
+from omio import pyramid as pyramids
 from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError
 from omio.writers._output import atomic_output
 
 if TYPE_CHECKING:
-    import dask.array as da
     from ome_types import OME
 
     from omio.dataset import MicroscopyDataset
@@ -35,6 +42,7 @@ __all__ = ["write_ometiff"]
 Compression = Literal["zlib", "zstd", "lzw", "none"]
 _BIGTIFF_LIMIT = 2**32 - 2**25  # classic TIFF offsets are 32 bit; keep room for metadata
 _LEVELS: dict[str, tuple[int, int]] = {"zlib": (0, 9), "zstd": (1, 22)}
+_PYRAMID_TILE = (512, 512)  # tile used for pyramids when none is given (viewers read pyramids by tiles)
 
 
 def _codec(compression: str | None, level: int) -> tuple[str | None, dict[str, Any]]:
@@ -103,28 +111,49 @@ def _slabs(arr: da.Array, target_bytes: int = 8 * 2**20) -> list[tuple[slice, sl
     return out
 
 
-def _planes(arr: da.Array, *, prefetch: int = 1) -> Iterator[np.ndarray[Any, Any]]:
-    """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
+def _prefetched[T](
+    arr: da.Array, read: Callable[[da.Array, tuple[slice, slice]], T], *, prefetch: int = 1
+) -> Iterator[T]:
+    """Yield ``read(arr, slab)`` for the slabs of ``arr`` in order, reading ahead in a thread."""
     slabs = _slabs(arr)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omio-read") as pool:
-        pending: deque[Future[np.ndarray[Any, Any]]] = deque()
+        pending: deque[Future[T]] = deque()
         it = iter(slabs)
         for _ in range(prefetch):
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_compute, arr, nxt))
+                pending.append(pool.submit(read, arr, nxt))
         for _ in range(len(slabs)):
-            slab = pending.popleft().result()
+            done = pending.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_compute, arr, nxt))
-            native = slab.astype(slab.dtype.newbyteorder("="), copy=False)
-            for plane in native.reshape((-1, *native.shape[-2:])):
-                yield np.ascontiguousarray(plane)
+                pending.append(pool.submit(read, arr, nxt))
+            yield done
+
+
+def _planes(arr: da.Array) -> Iterator[np.ndarray[Any, Any]]:
+    """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
+    for slab in _prefetched(arr, _compute):
+        for plane in slab.reshape((-1, *slab.shape[-2:])):
+            yield np.ascontiguousarray(plane)
 
 
 def _compute(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
-    return np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler()))
+    slab = np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler()))
+    return slab.astype(slab.dtype.newbyteorder("="), copy=False)
+
+
+def _compute_levels(arr: da.Array, where: tuple[slice, slice], n_levels: int) -> list[np.ndarray[Any, Any]]:
+    """A slab and its ``n_levels - 1`` reduced levels, each as a stack of YX planes (T, Z, C order).
+
+    Each level is :func:`omio.pyramid.downsample` of the one before, as in
+    :func:`omio.pyramid.pyramid`, computed from the slab in memory.
+    """
+    levels = [_compute(arr, where)]
+    for _ in range(n_levels - 1):
+        previous = da.from_array(levels[-1], chunks=levels[-1].shape)
+        levels.append(np.asarray(pyramids.downsample(previous).compute(scheduler="synchronous")))
+    return [np.ascontiguousarray(level.reshape((-1, *level.shape[-2:]))) for level in levels]
 
 
 def write_ometiff(
@@ -136,6 +165,7 @@ def write_ometiff(
     overwrite: bool = False,
     bigtiff: bool | None = None,
     tile: tuple[int, int] | None = None,
+    pyramid: bool | int = False,
     progress: bool = False,
     maxworkers: int | None = None,
 ) -> Path:
@@ -159,6 +189,13 @@ def write_ometiff(
         uncompressed pixels could pass 4 GB.
     tile
         Write tiles of this (Y, X) shape (multiples of 16) instead of strips.
+        With a pyramid it defaults to (512, 512) for images larger than that.
+    pyramid
+        Also store reduced resolutions as SubIFDs of every plane: ``True`` for as
+        many levels as :func:`omio.pyramid.level_count` gives (halving Y and X until
+        they fit in 256 pixels), an integer for that many levels in total (1 = none).
+        Each level is the previous one averaged over 2 x 2 blocks in Y and X
+        (:func:`omio.pyramid.pyramid`).
     progress
         Show a progress bar over planes.
     maxworkers
@@ -178,41 +215,91 @@ def write_ometiff(
     n_planes = t * z * c
     if n_planes == 0 or y == 0 or x == 0:
         raise DimensionError(f"cannot write an empty image of shape {ds.shape}")
-    use_bigtiff = ds.nbytes > _BIGTIFF_LIMIT if bigtiff is None else bigtiff
+    n_levels = _level_total(pyramid, ds.shape, path)
+    if n_levels > 1 and tile is None and max(y, x) > max(_PYRAMID_TILE):
+        tile = _PYRAMID_TILE
+    tiles = (int(tile[0]), int(tile[1])) if tile is not None else None
+    level_shapes = [(y >> i, x >> i) for i in range(n_levels)]  # floor(n / 2**i), as omio.pyramid
+    stored = n_planes * sum(_stored_plane(shape, tiles) for shape in level_shapes) * ds.dtype.itemsize
+    use_bigtiff = stored > _BIGTIFF_LIMIT if bigtiff is None else bigtiff
     xml = _tiff_ome(ds).to_xml().encode("utf-8")
     arr = ds.data
     dtype = np.dtype(ds.dtype).newbyteorder("=")
-    planes: Iterator[np.ndarray[Any, Any]] = _planes(arr)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_planes, unit="plane", desc=f"writing {Path(path).name}")
-        planes = _counted(planes, bar)
     workers = maxworkers if maxworkers is not None else (len(os.sched_getaffinity(0)) if codec else 1)
-    resolution = _resolution(ds)
+    options: dict[str, Any] = {
+        "dtype": dtype,
+        "photometric": "minisblack",
+        "compression": codec,
+        "compressionargs": codec_args or None,
+        "tile": tiles,
+        "metadata": None,
+        "maxworkers": workers,
+        "buffersize": 16_000_000,
+    }
+    first: dict[str, Any] = {"description": xml, "software": f"omio {_version()}"}
     try:
         with atomic_output(path, overwrite=overwrite) as (tmp, result):
             with tifffile.TiffWriter(tmp, bigtiff=use_bigtiff, byteorder="<") as tw:
-                tw.write(
-                    planes if tile is None else _tiles(planes, tile),
-                    shape=(n_planes, y, x),
-                    dtype=dtype,
-                    photometric="minisblack",
-                    compression=codec,
-                    compressionargs=codec_args or None,
-                    tile=tuple(int(n) for n in tile) if tile is not None else None,
-                    description=xml,
-                    metadata=None,
-                    software=f"omio {_version()}",
-                    maxworkers=workers,
-                    buffersize=16_000_000,
-                    **resolution,
-                )
+                if n_levels == 1:
+                    planes: Iterator[np.ndarray[Any, Any]] = _planes(arr)
+                    if bar is not None:
+                        planes = _counted(planes, bar)
+                    tw.write(
+                        planes if tiles is None else _tiles(planes, tiles),
+                        shape=(n_planes, y, x),
+                        **first,
+                        **options,
+                        **_resolution(ds),
+                    )
+                else:
+                    _write_pyramid(tw, ds, n_levels, first, options, bar)
     finally:
         if bar is not None:
             bar.close()
     return result[0]
+
+
+def _write_pyramid(
+    tw: Any, ds: MicroscopyDataset, n_levels: int, first: dict[str, Any], options: dict[str, Any], bar: Any
+) -> None:
+    """Write each slab's planes with ``n_levels - 1`` SubIFDs, then its reduced planes into them."""
+    _, _, _, y, x = ds.shape
+    tags: dict[str, Any] = first
+    for levels in _prefetched(ds.data, lambda arr, where: _compute_levels(arr, where, n_levels)):
+        for index, planes in enumerate(levels):
+            scale = (y / planes.shape[1], x / planes.shape[2])
+            placement: dict[str, Any] = {"subifds": n_levels - 1} if index == 0 else {"subfiletype": 1}
+            tw.write(planes, **placement, **tags, **options, **_resolution(ds, scale))
+            tags = {"software": False}  # description and software on the first page only
+        if bar is not None:
+            bar.update(len(levels[0]))
+
+
+def _level_total(pyramid: bool | int, shape: tuple[int, ...], path: str | Path) -> int:
+    """The number of levels asked for, checked against the image size."""
+    if isinstance(pyramid, bool):
+        return pyramids.level_count(shape) if pyramid else 1
+    if not isinstance(pyramid, int) or pyramid < 1:
+        raise DimensionError(f"{path}: pyramid must be True, False or a number of levels >= 1, got {pyramid!r}")
+    y, x = shape[-2:]
+    if min(y, x) >> (pyramid - 1) == 0:
+        most = min(y, x).bit_length()
+        raise DimensionError(
+            f"{path}: {pyramid} pyramid levels would halve Y x X = {y} x {x} to nothing; use at most {most}"
+        )
+    return pyramid
+
+
+def _stored_plane(shape: tuple[int, int], tile: tuple[int, int] | None) -> int:
+    """Pixels stored for one plane of ``shape`` (tiles are padded to whole tiles)."""
+    if tile is None:
+        return shape[0] * shape[1]
+    return math.ceil(shape[0] / tile[0]) * tile[0] * math.ceil(shape[1] / tile[1]) * tile[1]
 
 
 def _counted(planes: Iterator[np.ndarray[Any, Any]], bar: Any) -> Iterator[np.ndarray[Any, Any]]:
@@ -234,13 +321,16 @@ def _tiles(planes: Iterator[np.ndarray[Any, Any]], tile: tuple[int, int]) -> Ite
                 yield block
 
 
-def _resolution(ds: MicroscopyDataset) -> dict[str, Any]:
-    """TIFF resolution tags (pixels per centimetre) so plain TIFF readers see the scale too."""
+def _resolution(ds: MicroscopyDataset, scale: tuple[float, float] = (1.0, 1.0)) -> dict[str, Any]:
+    """TIFF resolution tags (pixels per centimetre) so plain TIFF readers see the scale too.
+
+    ``scale`` is the (Y, X) size ratio of the full image to the level written.
+    """
     sizes = ds.physical_pixel_sizes
     qx, qy = sizes["X"], sizes["Y"]
     if qx is None or qy is None:
         return {}
-    px_per_cm = [1.0 / float(q.to("centimeter").magnitude) for q in (qx, qy)]
+    px_per_cm = [1.0 / float(q.to("centimeter").magnitude) / s for q, s in ((qx, scale[1]), (qy, scale[0]))]
     if not all(math.isfinite(v) and v > 0 for v in px_per_cm):
         return {}
     return {"resolution": (px_per_cm[0], px_per_cm[1]), "resolutionunit": "CENTIMETER"}
