@@ -6,7 +6,7 @@ import base64
 import html
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +46,8 @@ class SourceInfo:
     scene: int = 0
     axes_rule: str = ""
     levels: tuple[tuple[int, ...], ...] = ()
+    direct_read: tuple[str, Callable[[np.ndarray[Any, Any]], None]] | None = field(default=None, compare=False)
+    """The reader's fast whole-array read and the dask name of the array it reproduces."""
 
 
 class MicroscopyDataset:
@@ -97,6 +99,7 @@ class MicroscopyDataset:
             scene=source.scene,
             axes_rule=source.axes_rule,
             levels=tuple(tuple(s) for s in source.levels),
+            direct_read=None if source.read_into is None else (source.data.name, source.read_into),
         )
         ome = source.ome
         extra = [
@@ -406,7 +409,11 @@ class MicroscopyDataset:
         if not isinstance(arr, da.Array):
             return np.asarray(arr)
         out = np.empty(arr.shape, dtype=arr.dtype)
-        da.store(arr, out, lock=False, scheduler=scheduler())
+        direct = self._info.direct_read
+        if direct is not None and direct[0] == arr.name:
+            direct[1](out)  # the reader's own whole-array read: no task per chunk
+        else:
+            da.store(arr, out, lock=False, scheduler=scheduler())
         return out
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:

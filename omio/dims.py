@@ -60,6 +60,9 @@ class AxisMapping:
     data: da.Array
     channels: tuple[ChannelPart, ...]
     rule: str
+    keeps_order: bool = False
+    """True when ``data`` holds the input's elements in the input's C order (only size-1
+    axes were added or dropped), so the input can be read straight into a TZCYX buffer."""
 
 
 def normalize_axes(axes: str, ndim: int | None = None, *, allowed: str = "TZCYX") -> str:
@@ -150,6 +153,8 @@ def to_tzcyx(array: Any, axes: str, *, stated_by: str = "file") -> AxisMapping:
     # Order: T Z C <extras> Y X, then fold extras into C.
     order = [letters.index(d) for d in ("T", "Z", "C")] + [letters.index(a) for a in extra_letters]
     order += [letters.index("Y"), letters.index("X")]
+    moved = [i for i in order if arr.shape[i] > 1]
+    keeps_order = moved == sorted(moved)
     arr = arr.transpose(order)
     n_c = arr.shape[2]
     extra_sizes = [arr.shape[3 + k] for k in range(len(extra_letters))]
@@ -169,7 +174,7 @@ def to_tzcyx(array: Any, axes: str, *, stated_by: str = "file") -> AxisMapping:
     rule = f"axes {axes!r} {who}"
     if notes:
         rule += "; " + "; ".join(notes)
-    return AxisMapping(arr, tuple(parts), rule)
+    return AxisMapping(arr, tuple(parts), rule, keeps_order)
 
 
 def _suffix(axis: str, index: int, size: int) -> str:

@@ -174,3 +174,51 @@ def test_lsm_sample_metadata(samples: Path) -> None:
     assert ds.scenes == [None]  # the thumbnail series is not an image
     assert ds.physical_pixel_sizes["Z"] is None  # Zeiss' 1e-19 m placeholder
     assert ds.channel_names == ["ChS1"]
+
+
+@pytest.mark.parametrize(
+    ("case", "direct"),
+    [
+        ("ome", True),
+        ("imagej", True),
+        ("plain-user-axes", True),
+        ("rgb", False),  # samples move in front of Y, X: the chunked path reorders them
+        ("big-endian", True),  # tifffile swaps the bytes in place
+        ("user-reordered", False),
+    ],
+)
+def test_whole_read_fast_path_matches_the_chunked_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, direct: bool
+) -> None:
+    path = tmp_path / f"{case}.tif"
+    axes = None
+    if case == "ome":
+        tifffile.imwrite(path, stack((2, 3, 2, 9, 7)), ome=True, metadata={"axes": "TZCYX"})
+    elif case == "imagej":
+        tifffile.imwrite(path, stack((2, 3, 2, 9, 7)), imagej=True, metadata={"axes": "TZCYX"})
+    elif case == "plain-user-axes":
+        tifffile.imwrite(path, stack((5, 9, 7)), photometric="minisblack")
+        axes = "ZYX"
+    elif case == "rgb":
+        tifffile.imwrite(path, stack((3, 9, 7, 3), "uint8"), photometric="rgb")
+    elif case == "big-endian":
+        tifffile.imwrite(path, stack((4, 9, 7)), byteorder=">", photometric="minisblack")
+    else:
+        tifffile.imwrite(path, stack((4, 9, 7)), photometric="minisblack")
+        axes = "YZX"
+    ds = omio.open(path, axes=axes)
+    expected = ds.data.compute(scheduler="sync")
+    store_calls: list[int] = []
+    real_store = omio.dataset.da.store
+
+    def counting_store(*args: Any, **kwargs: Any) -> Any:
+        store_calls.append(1)
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(omio.dataset.da, "store", counting_store)
+    np.testing.assert_array_equal(ds.to_numpy(), expected)
+    assert bool(store_calls) is not direct
+    # Any change to the pixels leaves the fast path: a slice goes through the chunked graph.
+    store_calls.clear()
+    np.testing.assert_array_equal(ds.isel(Y=slice(1, 4)).to_numpy(), expected[:, :, :, 1:4])
+    assert store_calls

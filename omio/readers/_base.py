@@ -10,15 +10,16 @@ are imported inside the functions that use them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from omio.errors import DimensionError
 
 if TYPE_CHECKING:
     import dask.array as da
+    import numpy as np
     from ome_types import OME
 
 __all__ = ["ImageSource", "Reader", "SceneSelector", "select_scene"]
@@ -57,6 +58,11 @@ class ImageSource:
         the dataset's OME as a MapAnnotation so nothing is lost on writing.
     levels
         Shapes of the resolution levels available (level 0 first).
+    read_into
+        Optional fast path: fills a preallocated C-contiguous TZCYX array with the
+        whole of ``data`` (e.g. one contiguous read instead of a task per plane). Used
+        by :meth:`omio.MicroscopyDataset.to_numpy` while the dataset's pixels are
+        still exactly ``data``.
     """
 
     data: da.Array
@@ -68,6 +74,7 @@ class ImageSource:
     axes_rule: str = ""
     original_metadata: Mapping[str, str] = field(default_factory=dict)
     levels: Sequence[tuple[int, ...]] = ()
+    read_into: Callable[[np.ndarray[Any, Any]], None] | None = None
 
 
 @runtime_checkable

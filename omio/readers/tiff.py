@@ -16,9 +16,11 @@ Axis rules
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +124,7 @@ class TiffReader:
             else:
                 mapping = to_tzcyx(raw, file_axes)
             info = _metadata(tif, series, kind, index, mapping.channels, path)
+            read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
         ome = metadata.make_ome(
             mapping.data.shape,
@@ -145,7 +148,42 @@ class TiffReader:
             axes_rule=mapping.rule,
             original_metadata=info.original,
             levels=levels,
+            read_into=read_into,
         )
+
+
+def _direct_reader(
+    tif: tifffile.TiffFile,
+    top: tifffile.TiffPageSeries,
+    series: tifffile.TiffPageSeries,
+    keeps_order: bool,
+    level: int,
+) -> Callable[[np.ndarray[Any, Any]], None] | None:
+    """A whole-series read into a TZCYX buffer, where tifffile can do it in place.
+
+    Only for a series stored in this one file whose axes map onto
+    TZCYX without reordering: then ``series.asarray(out=...)`` fills the caller's buffer
+    directly (one read for contiguous data), with no task or copy per page.
+    """
+    if not keeps_order:
+        return None
+    if any(page is None or page.parent is not tif for page in series.pages):
+        return None
+    return functools.partial(_read_series_into, str(tif.filehandle.path), tif.series.index(top), level)
+
+
+def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[Any, Any]) -> None:
+    """Fill ``out`` (C-contiguous, any shape with the series' size) with one whole series."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[series_index]
+        if level:
+            series = series.levels[level]
+        try:
+            series.asarray(out=out.reshape(series.shape))
+        except (OSError, ValueError, IndexError, RuntimeError) as exc:
+            raise FileFormatError(f"{path}: cannot read series {series_index}: {exc}") from exc
 
 
 class _open:
