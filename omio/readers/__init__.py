@@ -22,6 +22,9 @@ _BUILTIN = (
     "omio.readers.tiff:TiffReader",
     "omio.readers.czi:CziReader",
     "omio.readers.thorlabs:ThorlabsReader",
+    "omio.readers.nd2:Nd2Reader",
+    "omio.readers.lif:LifReader",
+    "omio.readers.oif:OifReader",
 )
 _HEAD_BYTES = 512
 

@@ -1,0 +1,371 @@
+"""Reader for Leica LIF, LOF and XLIF files (through ``liffile``).
+
+Each image element of the file is one scene, named by its path inside the file
+(``"Collection/Series 1"``; the dataset's name is the element's own name). Opening
+reads the XML only; pixels are read by dask tasks, one per stored frame (the two
+innermost stored dims, usually Y and X, with their colour samples). Tasks capture the
+path, the image index and the frame's indices, and fetch the open file from the
+per-process handle cache, so graphs pickle and run on any worker.
+
+Mapping onto TZCYX (stated in ``ImageSource.axes_rule``):
+
+- LIF dims are mapped literally by their DimID: 1 = X, 2 = Y, 3 = Z, 4 = T; the
+  channels are C; a dim the image lacks has size 1.
+- XZ scans (X-Z frames without a Y dim) keep Z as Z: an ``xz`` image has Y = 1 and
+  a Z-stack of one-pixel rows, an ``xzy`` image keeps its Y. (Bio-Formats instead
+  swaps Y and Z for these; omio never renames a dim the file states. Use
+  ``ds.xarray.transpose`` or ``isel`` to look at an XZ frame.)
+- Wavelength sweeps (emission lambda, DimID 5, letter ``W`` in the rule; excitation
+  lambda, DimID 9, letter ``V``) and the other LIF dims (rotation ``A``, XT slices
+  ``N``, T slices ``K``, tile-scan mosaic positions ``M``, loops ``L``) follow the rule
+  of :mod:`omio.dims`: folded into C channel-major (C outer, the extra dim inner);
+  the sweep wavelengths become each channel's emission/excitation wavelength.
+- RGB samples become C in R, G, B order.
+
+Metadata: physical sizes and the time increment are a dim's ``Length / (N - 1)``
+(as Bio-Formats does); channel colours from the LUT names. LIF channels carry no
+names (``None``); the dye liffile resolves for a channel (``FITC``) is the OME
+``Channel.fluor``. The image element's XML is kept as original metadata.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+import numpy as np
+
+from omio import units
+from omio.dims import ChannelPart, to_tzcyx
+from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.metadata import make_ome
+from omio.readers._base import ImageSource, SceneSelector, select_scene
+from omio.readers._handles import cached_handle
+from omio.readers._lazy import array_from_chunks
+from omio.readers._optional import require
+
+if TYPE_CHECKING:
+    import liffile
+    import pint
+
+__all__ = ["LifReader"]
+
+LIF_MAGIC = b"\x70\x00\x00\x00"
+"""First bytes of a LIF or LOF file (test code 0x70); byte 8 is the memory test code 0x2A."""
+XML_STARTS = (b"<?xm", b"\xef\xbb\xbf<", b"<\x00?\x00", b"\xff\xfe<\x00", b"<LMS", b"<\x00L\x00")
+LETTERS = {"X": "X", "Y": "Y", "Z": "Z", "T": "T", "C": "C", "S": "S"}
+LETTERS |= {"λ": "W", "Λ": "V", "A": "A", "N": "N", "Q": "K", "M": "M", "L": "L", "?": "U"}
+"""liffile dim codes -> omio axis letters (extra dims get letters :mod:`omio.dims` folds into C)."""
+SWEEPS = {"W": "emission_wavelength", "V": "excitation_wavelength"}
+DIM_IDS = {1: "X", 2: "Y", 3: "Z", 4: "T"}
+LUT_COLORS = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "yellow": (255, 255, 0),
+    "gray": (255, 255, 255),
+    "grey": (255, 255, 255),
+}
+SAMPLE_COLORS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
+_GENERIC_NAME = re.compile(r"^(Ch\d+|Red|Green|Blue|Gray)$")
+
+
+# --------------------------------------------------------------------------- handles and tasks
+
+
+class _LifHandle:
+    """An open LifFile shared by the dask tasks of one process (liffile is not thread-safe)."""
+
+    def __init__(self, path: str) -> None:
+        import liffile
+
+        self.lif = liffile.LifFile(path)
+        self.lock = threading.Lock()
+
+    def frame(self, image: int, indices: Mapping[str, int]) -> np.ndarray[Any, Any]:
+        """Return one stored frame of an image."""
+        import liffile
+
+        with self.lock:
+            element = self.lif.images[image]
+            if not isinstance(element, liffile.LifImage):
+                raise FileFormatError(f"{self.lif.filename}: image {image} is not a plain image")
+            # the indices are dim codes (T, Z, C...), never the keyword `out`
+            return np.asarray(element.frame(**indices))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close the file."""
+        self.lif.close()
+
+
+def _open_lif(path: str) -> _LifHandle:
+    """Open a Leica file for the handle cache (module level, so its name is a stable key)."""
+    return _LifHandle(path)
+
+
+def _read_frame(
+    path: str, image: int, indices: tuple[tuple[str, int], ...], shape: tuple[int, ...], dtype: str
+) -> np.ndarray[Any, Any]:
+    """Read one stored frame (a dask task)."""
+    with _wrap_errors(path, f"reading image {image} frame {dict(indices)}"):
+        frame = cached_handle(_open_lif, path).frame(image, dict(indices))
+    return np.asarray(frame, dtype=dtype).reshape(shape)
+
+
+@contextmanager
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
+    """Turn liffile's exceptions into FileFormatError naming the file.
+
+    OSError (FileNotFoundError, PermissionError...), MemoryError and omio's own
+    errors pass through unchanged.
+    """
+    try:
+        yield
+    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)}: not a readable Leica image file ({doing} failed: {type(exc).__name__}: {exc}); "
+            "the file may be truncated or corrupt"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _dimensions(image: liffile.LifImageABC) -> dict[str, ElementTree.Element]:
+    """Return the DimensionDescription elements of X, Y, Z and T by DimID."""
+    out: dict[str, ElementTree.Element] = {}
+    for el in image.xml_element.iterfind(".//ImageDescription/Dimensions/DimensionDescription"):
+        axis = DIM_IDS.get(int(el.get("DimID", "0")))
+        if axis is not None:
+            out.setdefault(axis, el)
+    return out
+
+
+def _step(el: ElementTree.Element | None, unit: str) -> pint.Quantity | None:
+    """Return ``|Length| / (N - 1)`` of a dimension in ``unit`` (``None`` for N < 2, no length or no unit)."""
+    if el is None:
+        return None
+    try:
+        n = int(el.get("NumberOfElements", "0"))
+        length = abs(float(el.get("Length", "0")))
+    except ValueError:
+        return None
+    stated = (el.get("Unit") or "").strip()
+    if n < 2 or length <= 0 or not stated:
+        return None
+    return units.quantity(length / (n - 1), stated).to(unit)
+
+
+def _channel_elements(image: liffile.LifImageABC) -> list[ElementTree.Element]:
+    """Return the ChannelDescription elements in C order (by BytesInc, as liffile orders them)."""
+    elements = image.xml_element.findall(".//ImageDescription/Channels/ChannelDescription")
+    return sorted(elements, key=lambda el: int(el.get("BytesInc", "0")))
+
+
+def _dyes(image: liffile.LifImageABC) -> list[str | None]:
+    """Return the dye liffile resolves for each C index (``None`` for its generic names)."""
+    if "C" not in image.coords:
+        return []
+    return [None if _GENERIC_NAME.match(str(n)) else str(n) for n in image.coords["C"]]
+
+
+def _channel_fields(
+    image: liffile.LifImageABC, parts: Sequence[ChannelPart]
+) -> tuple[list[str | None], list[Any], list[dict[str, Any]]]:
+    """Return the name, colour and OME Channel fields of every output channel."""
+    elements = _channel_elements(image)
+    dyes = _dyes(image)
+    sweeps = {
+        letter: np.asarray(image.coords[code], dtype=float) * 1e9
+        for code, letter in LETTERS.items()
+        if letter in SWEEPS and code in image.coords
+    }
+    names: list[str | None] = []
+    colors: list[Any] = []
+    extras: list[dict[str, Any]] = []
+    for part in parts:
+        labels = dict((s[0], int(s[1:])) for s in part.suffix.split(":")) if part.suffix else {}
+        sample = part.suffix if part.suffix in SAMPLE_COLORS else None
+        names.append(sample)
+        if sample is not None:
+            colors.append(SAMPLE_COLORS[sample])
+        else:
+            el = elements[part.channel] if part.channel < len(elements) else None
+            colors.append(LUT_COLORS.get((el.get("LUTName") or "").lower()) if el is not None else None)
+        extra: dict[str, Any] = {}
+        if part.channel < len(dyes) and dyes[part.channel] is not None:
+            extra["fluor"] = dyes[part.channel]
+        for letter, field in SWEEPS.items():
+            if letter in labels and letter in sweeps:
+                extra[field] = float(sweeps[letter][labels[letter]])
+        extras.append(extra)
+    return names, colors, extras
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+class LifReader:
+    """Reader for Leica LIF, LOF and XLIF files (needs ``pip install 'omio-microscopy[lif]'``).
+
+    Examples
+    --------
+    >>> reader = LifReader()
+    >>> reader.name, reader.suffixes
+    ('lif', ('.lif', '.lof', '.xlif'))
+    >>> reader.sniff(Path("a.lif"), LIF_MAGIC + bytes(4) + b"\\x2a")
+    True
+    """
+
+    name = "lif"
+    suffixes: tuple[str, ...] = (".lif", ".lof", ".xlif")
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        """Return True for the LIF/LOF header, or Leica XML in a ``.xlif`` file."""
+        if head[:4] == LIF_MAGIC and len(head) > 8 and head[8] == 0x2A:
+            return True
+        if Path(path).suffix.lower() != ".xlif" or not head.startswith(XML_STARTS):
+            return False
+        text = head.decode("utf-16" if head[1:2] == b"\x00" or head[:2] == b"\xff\xfe" else "utf-8", errors="ignore")
+        return "<LMSDataContainerHeader" in text or "<Data>" in text
+
+    def scenes(self, path: Path) -> list[str | None]:
+        """Return the paths of the image elements in file order."""
+        with self._open(Path(path)) as lif, _wrap_errors(path, "reading the image list"):
+            return [image.path for image in lif.images]
+
+    def open(
+        self,
+        path: Path,
+        *,
+        scene: SceneSelector = 0,
+        axes: str | None = None,
+        level: int = 0,
+    ) -> ImageSource:
+        """Read the XML (never pixels) and return one image element lazily.
+
+        Parameters
+        ----------
+        path
+            The LIF, LOF or XLIF file.
+        scene
+            0-based image index or the image's path in the file.
+        axes
+            Not supported: LIF dims are named in the file (DimID).
+        level
+            Must be 0.
+
+        Raises
+        ------
+        MissingDependencyError
+            When ``liffile`` is not installed.
+        DimensionError
+            For ``axes``, a level other than 0, or an unknown scene.
+        FileFormatError
+            When the file is not a readable Leica image file.
+        """
+        path = Path(path)
+        if axes is not None:
+            raise DimensionError(
+                f"{path}: axes={axes!r} is not supported for Leica files: their dims are named in the file "
+                "(DimID) and mapped onto TZCYX by a fixed rule; select images with scene="
+            )
+        if level != 0:
+            raise DimensionError(f"{path}: Leica images are read at one resolution; level={level} does not exist")
+        with self._open(path) as lif, _wrap_errors(path, "reading the image metadata"):
+            return self._open_image(lif, path, scene)
+
+    # -- internals
+
+    @staticmethod
+    @contextmanager
+    def _open(path: Path) -> Iterator[liffile.LifFile]:
+        require("liffile", extra="lif", what="Leica LIF/LOF/XLIF", path=path)
+        with _wrap_errors(path, "reading the file header"):
+            handle = _open_lif(os.fspath(path))
+        try:
+            yield handle.lif
+        finally:
+            handle.close()
+
+    def _open_image(self, lif: liffile.LifFile, path: Path, scene: SceneSelector) -> ImageSource:
+        import liffile
+
+        paths: list[str | None] = [image.path for image in lif.images]
+        index = select_scene(path, scene, paths)
+        image = lif.images[index]
+        if not isinstance(image, liffile.LifImage):
+            raise FileFormatError(
+                f"{path}: image {image.path!r} is a {type(image).__name__} (e.g. raw FLIM/TCSPC data), which omio "
+                "does not read; open the intensity or lifetime images of the file instead"
+            )
+        sizes = dict(image.sizes)
+        unknown = sorted(set(sizes) - set(LETTERS))
+        if unknown:
+            raise FileFormatError(f"{path}: image {image.path!r} has dims {unknown} that omio cannot map onto TZCYX")
+        frame_dims = [d for d in image.frames.frame_sizes if d in sizes]
+        if not frame_dims:
+            raise FileFormatError(f"{path}: image {image.path!r} stores no contiguous frames that omio can read")
+        outer = [d for d in image.dims if d not in frame_dims]
+        frame_shape = tuple(sizes[d] for d in frame_dims)
+        dtype = np.dtype(image.dtype).newbyteorder("<").str
+        grid = [sizes[d] for d in outer]
+        args = np.empty(grid, dtype=object)
+        for idx in itertools.product(*(range(n) for n in grid)):
+            indices = tuple(zip(outer, idx, strict=True))
+            args[idx] = (os.fspath(path), index, indices, frame_shape, dtype)
+        st = os.stat(path)
+        native = array_from_chunks(
+            _read_frame,
+            args,
+            frame_shape,
+            np.dtype(dtype),
+            name="lif",
+            token=(os.path.abspath(path), st.st_size, st.st_mtime_ns, index),
+        )
+        letters = "".join(LETTERS[d] for d in outer + frame_dims)
+        mapping = to_tzcyx(native, letters)
+        dims = _dimensions(image)
+        ch_names, ch_colors, ch_extra = _channel_fields(image, mapping.channels)
+        ome = make_ome(
+            mapping.data.shape,
+            mapping.data.dtype,
+            physical_sizes={axis: _step(dims.get(axis), "micrometer") for axis in ("X", "Y", "Z")},
+            time_increment=_step(dims.get("T"), "second"),
+            channel_names=ch_names,
+            channel_colors=ch_colors,
+            channel_extra=ch_extra,
+            name=image.name or None,
+        )
+        stored = ", ".join(f"{d}={sizes[d]}" for d in image.dims)
+        rule = f"LIF dims {stored} (stored order) mapped by DimID"
+        if "Y" not in sizes and "Z" in sizes:
+            rule += "; XZ scan: Z kept as Z, Y has size 1 (Bio-Formats would swap Y and Z)"
+        renamed = [f"{d} as {LETTERS[d]}" for d in image.dims if LETTERS[d] != d]
+        if renamed:
+            rule += f"; {', '.join(renamed)}"
+        return ImageSource(
+            data=mapping.data,
+            ome=ome,
+            path=path,
+            format=lif.type.name.lower(),
+            scenes=paths,
+            scene=index,
+            axes_rule=f"{rule}; {mapping.rule}",
+            original_metadata={
+                "lif:path": image.path,
+                "lif:xml": ElementTree.tostring(image.xml_element, encoding="unicode"),
+            },
+            levels=[tuple(mapping.data.shape)],
+        )
