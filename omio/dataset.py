@@ -545,6 +545,19 @@ class MicroscopyDataset:
             maxworkers=maxworkers,
         )
 
+    def to_omezarr(self, path: str | Path, **options: Any) -> Path:
+        """Write an OME-Zarr image (NGFF 0.5 by default; parallel through dask, atomic, never overwriting unless asked).
+
+        Returns the folder written. Options (``version``, ``levels``, ``chunks``,
+        ``shards``, ``compression``, ``overwrite``, ...) are those of
+        :func:`omio.writers.omezarr.write_omezarr`. Also spelled :meth:`to_ome_zarr`.
+        """
+        from omio.writers.omezarr import write_omezarr
+
+        return write_omezarr(self, path, **options)
+
+    to_ome_zarr = to_omezarr
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""

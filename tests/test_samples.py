@@ -15,7 +15,7 @@ from omio.testing import assert_dataset_equal, check_reader_conformance
 from tests.conftest import SAMPLES, load_manifest
 
 MANIFEST = load_manifest()
-SUPPORTED = {"czi", "tiff", "ome-tiff", "imagej-tiff", "lsm", "thorlabs-raw", "thorlabs-tiff", "nd2", "lif"}
+SUPPORTED = {"czi", "tiff", "ome-tiff", "imagej-tiff", "lsm", "thorlabs-raw", "thorlabs-tiff", "ome-zarr", "nd2", "lif"}
 IMAGES = [
     pytest.param(key, i, id=f"{Path(key).name}[{i}]")
     for key, entry in MANIFEST.items()

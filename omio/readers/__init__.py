@@ -22,6 +22,7 @@ _BUILTIN = (
     "omio.readers.tiff:TiffReader",
     "omio.readers.czi:CziReader",
     "omio.readers.thorlabs:ThorlabsReader",
+    "omio.readers.omezarr:OmeZarrReader",
     "omio.readers.nd2:Nd2Reader",
     "omio.readers.lif:LifReader",
     "omio.readers.oif:OifReader",

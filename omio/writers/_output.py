@@ -4,20 +4,22 @@ A file appears at its final path only when complete: it is written to a hidden
 temporary file in the target folder and then linked (never overwriting) or, with
 ``overwrite=True``, renamed over the target. When the target exists and overwriting
 was not asked, the first free ``<stem>_<n><suffix>`` is used and returned; the whole
-stem is kept, dots included (``a.b.ome.tif`` -> ``a.b_1.ome.tif``).
+stem is kept, dots included (``a.b.ome.tif`` -> ``a.b_1.ome.tif``). Folder outputs
+(OME-Zarr) follow the same rules through :func:`atomic_directory`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from omio.errors import OutputExistsError
 
-__all__ = ["atomic_output", "split_suffix"]
+__all__ = ["atomic_directory", "atomic_output", "split_suffix"]
 
 _COMPOUND = (".ome.tiff", ".ome.tif", ".ome.tf2", ".ome.tf8", ".ome.btf", ".ome.zarr")
 _MAX_TRIES = 10_000
@@ -87,3 +89,46 @@ def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = False) ->
         result.append(_commit(tmp, final, overwrite=overwrite))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _commit_directory(tmp: Path, target: Path, *, overwrite: bool) -> Path:
+    """Move a finished temporary folder to ``target`` or the first free name; return it."""
+    if overwrite and target.exists():
+        if not target.is_dir():
+            raise OutputExistsError(f"{target} exists and is not a folder; remove it or choose another output name")
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old)  # the old output stays complete under a hidden name until the new one is in
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+        return target
+    for candidate in _candidates(target):
+        try:
+            os.mkdir(candidate)  # claims the name atomically
+        except FileExistsError:
+            continue
+        os.replace(tmp, candidate)  # replaces the empty folder just made
+        return candidate
+    raise OutputExistsError(f"{target}: no free name found next to it; remove old outputs or pass overwrite=True")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[tuple[Path, list[Path]]]:
+    """Yield a hidden temporary sibling folder to write into, then rename it to ``target``.
+
+    Like :func:`atomic_output` for folder formats: the folder ``.<name>.tmp-XXXX`` is
+    renamed to ``target`` (or the first free ``<stem>_<n><suffix>``) when the block
+    ends; with ``overwrite=True`` an existing output is moved aside, the new one
+    renamed in, then the old one deleted. On any exception the temporary folder is
+    removed and the target untouched. ``result[0]`` holds the final path.
+    """
+    final = Path(target).expanduser().absolute()
+    if not final.parent.is_dir():
+        raise FileNotFoundError(f"No such directory for the output: '{final.parent}'")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    result: list[Path] = []
+    try:
+        yield tmp, result
+        result.append(_commit_directory(tmp, final, overwrite=overwrite))
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

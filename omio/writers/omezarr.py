@@ -1,0 +1,398 @@
+"""OME-Zarr (NGFF) writer: multiscale images through dask, in parallel and atomic.
+
+Layout written (the image is the root group, so every NGFF reader opens the folder
+directly)::
+
+    out.ome.zarr/
+        zarr.json            NGFF 0.5: attributes["ome"] = {version, multiscales, omero}
+        0/ 1/ ...            resolution levels, axes t, c, z, y, x (NGFF's order)
+        OME/zarr.json        a group holding the full OME model, as bioformats2raw does:
+        OME/METADATA.ome.xml instruments, annotations and provenance survive the copy
+
+NGFF 0.4 (``version="0.4"``) writes the same on Zarr v2 (``.zattrs`` / ``.zgroup``,
+``/`` chunk separator, no shards).
+
+Pyramid levels come from :mod:`omio.pyramid` (block means). Every level is averaged
+in Y and X; Z is averaged too with ``downsample_z=True``, or with ``"auto"`` at each
+step where the Z spacing is not coarser than the Y/X spacing at that level (so a
+typical confocal stack keeps its Z planes until the levels are about isotropic).
+
+All levels are written by one ``dask.array.store`` call: each level-0 block is read
+once and feeds the next level while it is in memory. Dask blocks are aligned to whole
+shards (Zarr v3) or chunks (Zarr v2), so no two tasks write the same object and no
+lock is needed; the same graph runs on the local threads or, unchanged, on the
+active ``dask.distributed`` client. The folder is written under a hidden temporary
+name and renamed when complete (:func:`omio.writers._output.atomic_directory`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from omio import units
+from omio._scheduler import scheduler
+from omio.errors import DimensionError, MetadataError
+from omio.pyramid import downsample, level_count
+from omio.writers._output import atomic_directory
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pint
+    from ome_types import OME
+
+    from omio.dataset import MicroscopyDataset
+
+__all__ = ["NGFF_AXES", "Compression", "NgffVersion", "write_omezarr"]
+
+NgffVersion = Literal["0.4", "0.5"]
+Compression = Literal["zstd", "blosc", "none"]
+NGFF_AXES = "TCZYX"
+"""Axis order of the stored arrays (NGFF requires time, channel, then space)."""
+_TO_STORED = (0, 2, 1, 3, 4)  # TZCYX -> TCZYX (its own inverse)
+_AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+_PLANE_CHUNK = 1024
+_SHARD_BYTES = 64 * 2**20
+_NGFF_LENGTH_UNITS = frozenset(
+    "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer inch kilometer "
+    "megameter meter micrometer mile millimeter nanometer parsec petameter picometer terameter yard "
+    "yoctometer yottameter zeptometer zettameter".split()
+)
+_NGFF_TIME_UNITS = frozenset(
+    "attosecond centisecond day decisecond exasecond femtosecond gigasecond hectosecond hour kilosecond "
+    "megasecond microsecond millisecond minute nanosecond petasecond picosecond second terasecond "
+    "yoctosecond yottasecond zeptosecond zettasecond".split()
+)
+_DEFAULT_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00")
+
+
+def write_omezarr(
+    ds: MicroscopyDataset,
+    path: str | os.PathLike[str],
+    *,
+    version: NgffVersion = "0.5",
+    levels: int | Literal["auto"] = 1,
+    downsample_z: bool | Literal["auto"] = False,
+    chunks: Mapping[str, int] | None = None,
+    shards: Mapping[str, int] | None = None,
+    compression: Compression = "zstd",
+    compression_level: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Write a dataset as an OME-Zarr image (NGFF 0.5 on Zarr v3, or 0.4 on Zarr v2).
+
+    Parameters
+    ----------
+    ds
+        The dataset (any size: blocks are streamed through dask, never all loaded).
+    path
+        The output folder (``*.ome.zarr``); it is the path written unless it exists.
+    version
+        ``"0.5"`` (Zarr v3, sharded; default) or ``"0.4"`` (Zarr v2, for older readers).
+    levels
+        Number of resolution levels including the full one, or ``"auto"`` for
+        halving until Y and X fit in 256 pixels (:func:`omio.pyramid.level_count`).
+    downsample_z
+        Also halve Z at every level (``True``), never (``False``, default), or at the
+        levels where the Z spacing is not coarser than the Y/X spacing (``"auto"``).
+    chunks
+        Chunk sizes by axis letter, e.g. ``{"Z": 16, "Y": 512, "X": 512}``; axes not
+        given use one plane tile: 1 along T, Z and C, up to 1024 along Y and X.
+    shards
+        Shard sizes by axis letter (Zarr v3 only), multiples of the chunks. By default
+        Z planes, then Y/X tiles, are grouped into shards of about 64 MB.
+    compression
+        ``"zstd"`` (default), ``"blosc"`` (LZ4 with byte shuffle, as bioformats2raw
+        writes) or ``"none"``.
+    compression_level
+        The codec's level (zstd 1-22, default 3; blosc 1-9, default 5).
+    overwrite
+        Replace an existing output (moved aside, then deleted once the new one is in
+        place). Otherwise a free name ``<stem>_<n>.ome.zarr`` is chosen and returned.
+    progress
+        Show a progress bar over dask tasks (local schedulers only).
+
+    Returns
+    -------
+    Path
+        The folder written.
+
+    Examples
+    --------
+    >>> import numpy as np, omio, tempfile, pathlib
+    >>> ds = omio.MicroscopyDataset.from_array(np.zeros((8, 64, 64), "uint16"), axes="ZYX",
+    ...                                        physical_pixel_sizes={"X": 0.5, "Y": 0.5, "Z": 2.0})
+    >>> out = write_omezarr(ds, pathlib.Path(tempfile.mkdtemp()) / "a.ome.zarr", levels=2)
+    >>> omio.open(out, level=1).physical_pixel_sizes["X"]
+    Quantity(1.0, "micrometer")
+    """
+
+    if version not in ("0.4", "0.5"):
+        raise MetadataError(f"OME-Zarr version {version!r} is not supported; use '0.5' (Zarr v3) or '0.4' (Zarr v2)")
+    if shards is not None and version == "0.4":
+        raise DimensionError("shards need Zarr v3; write version='0.5' or leave shards unset")
+    if ds.nbytes == 0:
+        raise DimensionError(f"cannot write an empty image of shape {ds.shape}")
+    _check_axes("chunks", chunks)
+    _check_axes("shards", shards)
+    n_levels = level_count(ds.shape) if levels == "auto" else int(levels)
+    if n_levels < 1:
+        raise DimensionError(f"levels must be >= 1 or 'auto', got {levels!r}")
+    steps = _steps(ds)
+    arrays, scales = _levels(ds.data, steps, n_levels, downsample_z)
+    codecs = _compressor(version, compression, compression_level, ds.dtype)
+    xml = _ome_xml(ds.ome)
+    with atomic_directory(path, overwrite=overwrite) as (tmp, result):
+        import zarr
+
+        zarr_format: Literal[2, 3] = 3 if version == "0.5" else 2
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
+        sources: list[da.Array] = []
+        targets: list[Any] = []
+        for index, level in enumerate(arrays):
+            stored = level.transpose(_TO_STORED)
+            chunk, shard = _layout(stored.shape, stored.dtype.itemsize, chunks, shards, sharded=version == "0.5")
+            target = root.create_array(
+                str(index),
+                shape=stored.shape,
+                dtype=stored.dtype,
+                chunks=chunk,
+                shards=shard,
+                compressors=codecs,
+                fill_value=0,
+                **_format_options(version),
+            )
+            sources.append(stored.rechunk(shard or chunk))
+            targets.append(target)
+        attrs = _image_attrs(ds, version, scales, _windows(ds))
+        root.attrs.update(attrs)
+        ome_group = root.create_group("OME")
+        ome_group.attrs.update({"ome": {"version": version}} if version == "0.5" else {})
+        (tmp / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+        _store(sources, targets, progress=progress, name=Path(path).name)
+    return result[0]
+
+
+def _check_axes(what: str, sizes: Mapping[str, int] | None) -> None:
+    if sizes is None:
+        return
+    bad = [k for k in sizes if k not in NGFF_AXES]
+    if bad:
+        raise DimensionError(f"{what} has keys {bad}; use axis letters from TZCYX")
+    small = {k: v for k, v in sizes.items() if not isinstance(v, (int, np.integer)) or v < 1}
+    if small:
+        raise DimensionError(f"{what} must be positive integers, got {small}")
+
+
+def _steps(ds: MicroscopyDataset) -> dict[str, tuple[float, str | None]]:
+    """Level-0 spacing and NGFF unit per axis (1.0 and no unit where unknown)."""
+    out: dict[str, tuple[float, str | None]] = {"C": (1.0, None)}
+    sizes: dict[str, pint.Quantity | None] = {**ds.physical_pixel_sizes, "T": ds.time_increment}
+    for axis, q in sizes.items():
+        out[axis] = (1.0, None) if q is None else _ngff_quantity(q, time=axis == "T")
+    return out
+
+
+def _ngff_quantity(q: pint.Quantity, *, time: bool) -> tuple[float, str]:
+    """The value and NGFF unit name of a quantity (converted where NGFF lacks the unit)."""
+    name = units.unit_name(q.units)
+    allowed, fallback = (_NGFF_TIME_UNITS, "second") if time else (_NGFF_LENGTH_UNITS, "micrometer")
+    if name not in allowed:
+        q, name = q.to(fallback), fallback
+    return float(q.magnitude), name
+
+
+def _levels(
+    data: da.Array,
+    steps: Mapping[str, tuple[float, str | None]],
+    n_levels: int,
+    downsample_z: bool | Literal["auto"],
+) -> tuple[list[da.Array], list[dict[str, float]]]:
+    """The lazy levels (TZCYX) and their per-axis scale."""
+    scale = {axis: steps[axis][0] for axis in NGFF_AXES}
+    arrays, scales = [data], [dict(scale)]
+    for _ in range(n_levels - 1):
+        previous = arrays[-1]
+        if min(previous.shape[3], previous.shape[4]) < 2:
+            raise DimensionError(f"cannot make {n_levels} levels from Y/X {data.shape[3:]}; ask for fewer levels")
+        with_z = previous.shape[1] >= 2 and (
+            downsample_z is True or (downsample_z == "auto" and scale["Z"] <= max(scale["Y"], scale["X"]))
+        )
+        arrays.append(downsample(previous, 2, z=with_z))
+        scale = {**scale, "Y": scale["Y"] * 2, "X": scale["X"] * 2}
+        if with_z:
+            scale["Z"] *= 2
+        scales.append(dict(scale))
+    return arrays, scales
+
+
+def _layout(
+    shape: tuple[int, ...],
+    itemsize: int,
+    chunks: Mapping[str, int] | None,
+    shards: Mapping[str, int] | None,
+    *,
+    sharded: bool,
+) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Chunk and shard shapes (TCZYX) for one level."""
+    size = dict(zip(NGFF_AXES, shape, strict=True))
+    want = {"T": 1, "C": 1, "Z": 1, "Y": _PLANE_CHUNK, "X": _PLANE_CHUNK, **(chunks or {})}
+    chunk = {a: max(1, min(int(want[a]), size[a])) for a in NGFF_AXES}
+    if not sharded:
+        return tuple(chunk.values()), None
+    if shards is not None:
+        shard = {a: max(chunk[a], int(shards.get(a, chunk[a]))) for a in NGFF_AXES}
+        uneven = {a: shard[a] for a in NGFF_AXES if shard[a] % chunk[a]}
+        if uneven:
+            raise DimensionError(f"shards {uneven} are not multiples of the chunks {chunk}")
+    else:
+        shard = _default_shard(size, chunk, itemsize)
+    return tuple(chunk.values()), tuple(shard.values())
+
+
+def _default_shard(size: Mapping[str, int], chunk: Mapping[str, int], itemsize: int) -> dict[str, int]:
+    """Group chunks along Z, then Y and X, into shards of about ``_SHARD_BYTES``."""
+    shard = dict(chunk)
+    for axis in ("Z", "Y", "X"):
+        nbytes = math.prod(shard.values()) * itemsize
+        room = max(1, _SHARD_BYTES // nbytes)
+        needed = math.ceil(size[axis] / chunk[axis])
+        shard[axis] = chunk[axis] * min(room, needed)
+    return shard
+
+
+def _compressor(version: NgffVersion, compression: Compression, level: int | None, dtype: np.dtype[Any]) -> Any:
+    if compression not in ("zstd", "blosc", "none"):
+        raise MetadataError(f"compression {compression!r} is not supported; use 'zstd', 'blosc' or 'none'")
+    if compression == "none":
+        return None
+    lo, hi, default = (1, 22, 3) if compression == "zstd" else (1, 9, 5)
+    chosen = default if level is None else level
+    if not isinstance(chosen, int) or not lo <= chosen <= hi:
+        raise MetadataError(f"{compression} level must be an integer from {lo} to {hi}, got {level!r}")
+    if version == "0.4":
+        import numcodecs
+
+        if compression == "zstd":
+            return numcodecs.Zstd(level=chosen)
+        return numcodecs.Blosc(cname="lz4", clevel=chosen, shuffle=numcodecs.Blosc.SHUFFLE)
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    if compression == "zstd":
+        return ZstdCodec(level=chosen)
+    return BloscCodec(cname="lz4", clevel=chosen, shuffle="shuffle", typesize=dtype.itemsize)
+
+
+def _format_options(version: NgffVersion) -> dict[str, Any]:
+    if version == "0.4":
+        return {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+    return {"dimension_names": [a.lower() for a in NGFF_AXES]}
+
+
+def _image_attrs(
+    ds: MicroscopyDataset,
+    version: NgffVersion,
+    scales: list[dict[str, float]],
+    windows: list[tuple[float, float, float, float]],
+) -> dict[str, Any]:
+    """The NGFF attributes of the image group: multiscales and omero."""
+    from omio import __version__
+
+    steps = _steps(ds)
+    axes: list[dict[str, str]] = []
+    for axis in NGFF_AXES:
+        entry = {"name": axis.lower(), "type": _AXIS_TYPES[axis]}
+        unit = steps[axis][1]
+        if unit is not None:
+            entry["unit"] = unit
+        axes.append(entry)
+    datasets = [
+        {
+            "path": str(i),
+            "coordinateTransformations": [{"type": "scale", "scale": [scale[a] for a in NGFF_AXES]}],
+        }
+        for i, scale in enumerate(scales)
+    ]
+    multiscale: dict[str, Any] = {
+        "name": ds.name or "",
+        "axes": axes,
+        "datasets": datasets,
+        "type": "mean",
+        "metadata": {"method": "omio.pyramid.downsample", "version": __version__},
+    }
+    n_c = ds.sizes["C"]
+    channels = []
+    for i, (name, color, window) in enumerate(zip(ds.channel_names, ds.channel_colors, windows, strict=True)):
+        channel: dict[str, Any] = {
+            "color": _hex(color) if color is not None else ("FFFFFF" if n_c == 1 else _DEFAULT_COLORS[i % 6]),
+            "window": dict(zip(("min", "max", "start", "end"), window, strict=True)),
+            "active": True,
+            "coefficient": 1,
+            "family": "linear",
+            "inverted": False,
+        }
+        if name is not None:
+            channel["label"] = name
+        channels.append(channel)
+    omero = {"channels": channels, "rdefs": {"model": "greyscale" if n_c == 1 else "color"}}
+    if version == "0.4":
+        return {"multiscales": [{"version": "0.4", **multiscale}], "omero": omero}
+    return {"ome": {"version": "0.5", "multiscales": [multiscale], "omero": omero}}
+
+
+def _hex(color: tuple[int, int, int, int]) -> str:
+    return "".join(f"{int(v):02X}" for v in color[:3])
+
+
+def _windows(ds: MicroscopyDataset) -> list[tuple[float, float, float, float]]:
+    """Per channel (min, max, start, end): the dtype range and the range of a subsampled middle plane.
+
+    Reads one plane per channel at most (every ``n``-th pixel of the middle Z of T0).
+    """
+    _, z, _, y, x = ds.shape
+    step = max(1, math.ceil(max(y, x) / 512))
+    sample = np.asarray(ds.data[0, z // 2, :, ::step, ::step].compute(scheduler=scheduler()))
+    out: list[tuple[float, float, float, float]] = []
+    for plane in sample:
+        finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane.ravel()
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if ds.dtype.kind in "iu":
+            info = np.iinfo(ds.dtype)
+            low, high = float(info.min), float(info.max)
+        elif ds.dtype.kind == "b":
+            low, high = 0.0, 1.0
+        else:
+            low, high = lo, hi
+        out.append((low, high, lo, hi))
+    return out
+
+
+def _ome_xml(ome: OME) -> str:
+    """The dataset's OME-XML for ``OME/METADATA.ome.xml`` (pixels stored outside the XML)."""
+    from ome_types.model import MetadataOnly
+
+    image = ome.images[0]
+    pixels = image.pixels.model_copy(
+        update={"metadata_only": MetadataOnly(), "tiff_data_blocks": [], "bin_data_blocks": [], "big_endian": False}
+    )
+    out = ome.model_copy(update={"images": [image.model_copy(update={"pixels": pixels})]})
+    xml: str = out.to_xml()
+    return xml
+
+
+def _store(sources: list[da.Array], targets: list[Any], *, progress: bool, name: str) -> None:
+    import dask.array as da
+
+    if progress:
+        from tqdm.dask import TqdmCallback
+
+        with TqdmCallback(desc=f"writing {name}"):
+            da.store(sources, targets, lock=False, scheduler=scheduler())
+    else:
+        da.store(sources, targets, lock=False, scheduler=scheduler())
