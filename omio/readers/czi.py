@@ -127,10 +127,13 @@ class _Block:
 
 
 def _read_block(block: _Block) -> np.ndarray[Any, Any]:
-    """Read one chunk (shape ``(1, 1, samples, Y, X)``); absent planes and tiles are 0."""
-    out = np.zeros((1, 1, *block.shape), dtype=block.dtype)
+    """Read one chunk (shape ``(1, 1, samples, Y, X)``); absent planes and tiles are 0.
+
+    czifile composites the tiles straight into the returned buffer (no intermediate
+    plane, no copy): the result is a view of that buffer in TZCYX order.
+    """
     if not block.present:
-        return out
+        return np.zeros((1, 1, *block.shape), dtype=block.dtype)
     with _wrap_errors(
         block.path, f"reading scene {block.scene_key} plane {dict(zip(block.dims, block.plane, strict=True))}"
     ):
@@ -140,7 +143,7 @@ def _read_block(block: _Block) -> np.ndarray[Any, Any]:
         entries = handle.plane_entries(block.scene_key, block.level, block.dims, block.plane)
         entries = [e for e in entries if _overlaps(e, block.roi)]
         if not entries:
-            return out
+            return np.zeros((1, 1, *block.shape), dtype=block.dtype)
         _check_subblocks(handle.czi, entries, block.path)
         view = czifile.CziImage(
             handle.czi,
@@ -149,14 +152,13 @@ def _read_block(block: _Block) -> np.ndarray[Any, Any]:
             roi=block.roi,
             pixeltype=czifile.CziPixelType(block.pixeltype),
         )
-        data = view.asarray(maxworkers=1, fillvalue=0)
+        buffer = np.zeros(view.shape, dtype=block.dtype)  # uncovered pixels stay 0
+        view.asarray(maxworkers=1, fillvalue=None, out=buffer)
         dims = view.dims
         order = [d for d in dims if d not in SPATIAL] + [d for d in SPATIAL if d in dims]
-        data = data.transpose([dims.index(d) for d in order])
         samples, ny, nx = block.shape
-        plane = data.reshape(ny, nx, samples)
-        out[0, 0] = np.moveaxis(plane, -1, 0)
-    return out
+        plane = buffer.transpose([dims.index(d) for d in order]).reshape(ny, nx, samples)
+    return np.moveaxis(plane, -1, 0)[np.newaxis, np.newaxis]
 
 
 def _overlaps(entry: Any, roi: tuple[int, int, int, int]) -> bool:
