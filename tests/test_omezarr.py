@@ -1,0 +1,357 @@
+"""OME-Zarr writing and reading: round trips, pyramids, validation by independent tools, atomicity."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+import omio
+from omio.errors import DimensionError, FileFormatError, MetadataError, UnsupportedFormatError
+from omio.pyramid import downsample, pyramid
+from omio.readers.omezarr import OmeZarrReader
+from omio.testing import assert_dataset_equal, check_reader_conformance
+from omio.writers.omezarr import write_omezarr
+
+VERSIONS = ["0.5", "0.4"]
+
+
+def make(
+    shape: tuple[int, int, int, int, int] = (2, 3, 2, 70, 50),
+    dtype: str = "uint16",
+    *,
+    sizes: dict[str, Any] | None = None,
+    names: list[str | None] | None = None,
+    time: Any = None,
+    seed: int = 0,
+) -> omio.MicroscopyDataset:
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        pixels = rng.normal(size=shape).astype(dtype)
+    elif np.dtype(dtype).kind == "b":
+        pixels = rng.random(shape) > 0.5
+    else:
+        info = np.iinfo(dtype)
+        pixels = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+    return omio.MicroscopyDataset.from_array(
+        pixels, axes="TZCYX", physical_pixel_sizes=sizes, channel_names=names, time_increment=time, name="cells"
+    )
+
+
+def attrs_of(path: Path) -> dict[str, Any]:
+    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    inner = attrs.get("ome", attrs)
+    assert isinstance(inner, dict)
+    return inner
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((1, 1, 1, 33, 17), "uint8"),
+        ((2, 3, 2, 70, 50), "uint16"),
+        ((1, 4, 1, 40, 40), "int16"),
+        ((3, 1, 2, 21, 64), "float32"),
+        ((1, 2, 1, 16, 16), "float64"),
+        ((1, 1, 3, 20, 30), "uint32"),
+    ],
+    ids=lambda v: str(v),
+)
+@pytest.mark.parametrize("described", [True, False], ids=["with-metadata", "bare"])
+def test_round_trip(
+    tmp_path: Path, version: str, shape: tuple[int, int, int, int, int], dtype: str, described: bool
+) -> None:
+    n_c = shape[2]
+    ds = make(
+        shape,
+        dtype,
+        sizes={"X": 0.25, "Y": "250 nm", "Z": 1.5} if described else None,
+        names=[f"ch{i}" if i % 2 == 0 else None for i in range(n_c)] if described else None,
+        time="2 min" if described else None,
+    )
+    out = ds.to_omezarr(tmp_path / "a.ome.zarr", version=version)
+    assert out == tmp_path / "a.ome.zarr"
+    back = omio.open(out)
+    assert back.source.format == "ome-zarr"
+    assert back.is_lazy
+    assert_dataset_equal(back, ds)
+    assert back.source.levels == (ds.shape,)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_written_output_passes_reader_conformance(tmp_path: Path, version: str) -> None:
+    out = write_omezarr(make(), tmp_path / "a.ome.zarr", version=version, levels=2)
+    source = check_reader_conformance(OmeZarrReader(), out, level=1)
+    assert source.data.shape == (2, 3, 2, 35, 25)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_ngff_metadata(tmp_path: Path, version: str) -> None:
+    ds = make(sizes={"X": 0.2, "Y": 0.2, "Z": "500 nm"}, names=["GFP", "RFP"], time="250 ms")
+    ds = ds.with_metadata(channel_names=["GFP", "RFP"])
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, levels=3)
+    attrs = attrs_of(out)
+    multiscale = attrs["multiscales"][0]
+    assert (attrs.get("version") or multiscale.get("version")) == version
+    assert [a["name"] for a in multiscale["axes"]] == ["t", "c", "z", "y", "x"]
+    assert [a["type"] for a in multiscale["axes"]] == ["time", "channel", "space", "space", "space"]
+    assert [a.get("unit") for a in multiscale["axes"]] == ["millisecond", None, "nanometer", "micrometer", "micrometer"]
+    scales = [d["coordinateTransformations"][0]["scale"] for d in multiscale["datasets"]]
+    assert scales == [[250.0, 1.0, 500.0, 0.2 * f, 0.2 * f] for f in (1, 2, 4)]
+    channels = attrs["omero"]["channels"]
+    assert [c["label"] for c in channels] == ["GFP", "RFP"]
+    assert [c["color"] for c in channels] == ["FF0000", "00FF00"]
+    info = np.iinfo(np.uint16)
+    assert all(c["window"]["min"] == info.min and c["window"]["max"] == info.max for c in channels)
+    assert all(c["window"]["start"] <= c["window"]["end"] for c in channels)
+    xml = (out / "OME" / "METADATA.ome.xml").read_text()
+    assert 'Name="GFP"' in xml
+
+
+def test_unknown_sizes_are_unitless_scale_one(tmp_path: Path) -> None:
+    out = write_omezarr(make(), tmp_path / "a.ome.zarr", levels=2)
+    multiscale = attrs_of(out)["multiscales"][0]
+    assert all("unit" not in a for a in multiscale["axes"])
+    assert multiscale["datasets"][1]["coordinateTransformations"][0]["scale"] == [1.0, 1.0, 1.0, 2.0, 2.0]
+    back = omio.open(out, level=1)
+    assert back.physical_pixel_sizes == {"X": None, "Y": None, "Z": None}
+
+
+def test_channel_colours_and_annotations_survive(tmp_path: Path) -> None:
+    ds = omio.MicroscopyDataset.from_array(
+        np.zeros((2, 16, 16), "uint8"), axes="CYX", channel_names=["a", "b"], channel_colors=["magenta", "cyan"]
+    ).with_annotations("lab:protocol", {"fixative": "PFA 4%", "stain": "DAPI"})
+    out = ds.to_omezarr(tmp_path / "a.ome.zarr")
+    assert [c["color"] for c in attrs_of(out)["omero"]["channels"]] == ["FF00FF", "00FFFF"]
+    back = omio.open(out)
+    assert back.channel_colors == ds.channel_colors
+    assert back.annotations["lab:protocol"] == {"fixative": "PFA 4%", "stain": "DAPI"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pyramid_levels_equal_omio_pyramid(tmp_path: Path, version: str) -> None:
+    ds = make((1, 3, 2, 130, 67), "uint16", sizes={"X": 0.3, "Y": 0.3, "Z": 2.0})
+    out = write_omezarr(ds, tmp_path / "p.ome.zarr", version=version, levels=3)
+    expected = pyramid(ds.data, 3)
+    opened = omio.open(out)
+    assert opened.source.levels == tuple(tuple(a.shape) for a in expected)
+    for i, level in enumerate(expected):
+        back = omio.open(out, level=i)
+        np.testing.assert_array_equal(back.to_numpy(), level.compute())
+        assert back.physical_pixel_sizes["X"] is not None
+        assert back.physical_pixel_sizes["X"].magnitude == pytest.approx(0.3 * 2**i)
+        assert back.physical_pixel_sizes["Z"].magnitude == pytest.approx(2.0)
+
+
+def test_levels_auto_follows_level_count(tmp_path: Path) -> None:
+    ds = make((1, 1, 1, 600, 300), "uint8")
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", levels="auto")
+    assert omio.open(out).source.levels == ((1, 1, 1, 600, 300), (1, 1, 1, 300, 150), (1, 1, 1, 150, 75))
+
+
+def test_downsample_z(tmp_path: Path) -> None:
+    ds = make((1, 8, 1, 64, 64), "uint16", sizes={"X": 0.5, "Y": 0.5, "Z": 1.0})
+    always = write_omezarr(ds, tmp_path / "z.ome.zarr", levels=3, downsample_z=True)
+    assert [s[1] for s in omio.open(always).source.levels] == [8, 4, 2]
+    np.testing.assert_array_equal(omio.open(always, level=1).to_numpy(), downsample(ds.data, z=True).compute())
+    # auto: Z (1.0) is coarser than X/Y (0.5) at level 0, equal at level 1
+    auto = write_omezarr(ds, tmp_path / "auto.ome.zarr", levels=3, downsample_z="auto")
+    assert [s[1] for s in omio.open(auto).source.levels] == [8, 8, 4]
+    assert omio.open(auto, level=2).physical_pixel_sizes["Z"].magnitude == pytest.approx(2.0)
+
+
+def test_chunks_and_shards_are_honoured(tmp_path: Path) -> None:
+    ds = make((1, 8, 2, 64, 64), "uint16")
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", chunks={"Z": 2, "Y": 32, "X": 32}, shards={"Z": 4, "Y": 64})
+    array = zarr.open_array(str(out / "0"), mode="r")
+    assert array.chunks == (1, 1, 2, 32, 32)
+    assert array.shards == (1, 1, 4, 64, 32)
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), ds.to_numpy())
+
+
+def test_default_layout_is_plane_tiles_grouped_in_shards(tmp_path: Path) -> None:
+    ds = make((1, 5, 1, 1500, 900), "uint8")
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr")
+    array = zarr.open_array(str(out / "0"), mode="r")
+    assert array.chunks == (1, 1, 1, 1024, 900)
+    assert array.shards == (1, 1, 5, 2048, 900)
+    v2 = write_omezarr(ds, tmp_path / "b.ome.zarr", version="0.4")
+    meta = json.loads((v2 / "0" / ".zarray").read_text())
+    assert meta["chunks"] == [1, 1, 1, 1024, 900]
+    assert meta["dimension_separator"] == "/"
+
+
+@pytest.mark.parametrize("compression", ["blosc", "none"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_other_codecs(tmp_path: Path, version: str, compression: str) -> None:
+    ds = make()
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, compression=compression)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), ds.to_numpy())
+
+
+def test_bad_options(tmp_path: Path) -> None:
+    ds = make()
+    with pytest.raises(DimensionError, match="multiples"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", chunks={"Y": 32}, shards={"Y": 48})
+    with pytest.raises(DimensionError, match="Zarr v3"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", version="0.4", shards={"Z": 2})
+    with pytest.raises(DimensionError, match="TZCYX"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", chunks={"Q": 2})
+    with pytest.raises(MetadataError, match="version"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", version="0.3")  # type: ignore[arg-type]
+    with pytest.raises(MetadataError, match="level"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", compression_level=40)
+    with pytest.raises(DimensionError, match="fewer levels"):
+        write_omezarr(ds, tmp_path / "a.ome.zarr", levels=9)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
+    first, second = make(seed=1), make(seed=2)
+    target = tmp_path / "a.ome.zarr"
+    assert write_omezarr(first, target) == target
+    other = write_omezarr(second, target)
+    assert other == tmp_path / "a_1.ome.zarr"
+    np.testing.assert_array_equal(omio.open(target).to_numpy(), first.to_numpy())
+    np.testing.assert_array_equal(omio.open(other).to_numpy(), second.to_numpy())
+    assert write_omezarr(second, target, overwrite=True) == target
+    np.testing.assert_array_equal(omio.open(target).to_numpy(), second.to_numpy())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ome.zarr", "a_1.ome.zarr"]
+
+
+def _fail_on_last_block(block: np.ndarray[Any, Any], block_info: dict[Any, Any] | None = None) -> Any:
+    if block_info is not None and block_info[0]["chunk-location"][0] == block_info[0]["num-chunks"][0] - 1:
+        raise RuntimeError("disk on fire")
+    return block
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    good = make(seed=3)
+    target = tmp_path / "a.ome.zarr"
+    write_omezarr(good, target)
+    broken = good.apply(_fail_on_last_block)
+    for overwrite in (False, True):
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            write_omezarr(broken, target, overwrite=overwrite, levels=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ome.zarr"]
+    np.testing.assert_array_equal(omio.open(target).to_numpy(), good.to_numpy())
+
+
+def test_distributed_write(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    ds = make((2, 4, 2, 96, 80), "uint16", sizes={"X": 0.5, "Y": 0.5})
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        out = write_omezarr(ds, tmp_path / "d.ome.zarr", levels=2)
+        assert client.run(lambda: 1)  # the cluster was up during the write
+    back = omio.open(out, level=1)
+    np.testing.assert_array_equal(back.to_numpy(), downsample(ds.data).compute())
+
+
+def test_progress_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_omezarr(make(), tmp_path / "a.ome.zarr", progress=True)
+    assert "writing a.ome.zarr" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- independent tools
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_valid_for_ome_zarr_models(tmp_path: Path, version: str) -> None:
+    from ome_zarr_models import v04, v05
+
+    ds = make(sizes={"X": 0.2, "Y": 0.2, "Z": 1.0}, names=["a", "b"])
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, levels=3)
+    model_cls = v05.Image if version == "0.5" else v04.Image
+    image = model_cls.from_zarr(zarr.open_group(str(out), mode="r"))
+    multiscale = image.attributes.ome.multiscales[0] if version == "0.5" else image.attributes.multiscales[0]
+    assert [d.path for d in multiscale.datasets] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_opens_with_ome_zarr_reader(tmp_path: Path, version: str) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    ds = make(sizes={"X": 0.2, "Y": 0.2, "Z": 1.0}, names=["a", "b"])
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, levels=2)
+    location = parse_url(str(out))
+    assert location is not None
+    node = next(iter(Reader(location)()))
+    scales = [t[0]["scale"] for t in node.metadata["coordinateTransformations"]]
+    assert scales == [[1.0, 1.0, 1.0, 0.2, 0.2], [1.0, 1.0, 1.0, 0.4, 0.4]]
+    assert node.metadata["channel_names"] == ["a", "b"]
+    level0 = np.asarray(node.data[0])
+    np.testing.assert_array_equal(level0, ds.to_numpy().transpose(0, 2, 1, 3, 4))
+
+
+def test_reads_a_zarr_written_by_hand_without_t_and_c(tmp_path: Path) -> None:
+    """A 3-D z, y, x NGFF 0.5 image: missing axes are inserted, units read from the axes."""
+    root = zarr.open_group(str(tmp_path / "zyx.zarr"), mode="w", zarr_format=3)
+    pixels = np.arange(3 * 10 * 12, dtype="uint16").reshape(3, 10, 12)
+    root.create_array("s0", data=pixels, chunks=(1, 10, 12), dimension_names=["z", "y", "x"])
+    units = ["micrometer", "nanometer", "nanometer"]
+    axes = [{"name": n, "type": "space", "unit": u} for n, u in zip("zyx", units, strict=True)]
+    scale = [{"type": "scale", "scale": [2.0, 130.0, 130.0]}]
+    root.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [{"axes": axes, "datasets": [{"path": "s0", "coordinateTransformations": scale}]}],
+    }
+    ds = omio.open(tmp_path / "zyx.zarr")
+    assert ds.sizes == {"T": 1, "Z": 3, "C": 1, "Y": 10, "X": 12}
+    assert ds.physical_pixel_sizes["X"] is not None and ds.physical_pixel_sizes["X"].to("nm").magnitude == 130.0
+    assert ds.physical_pixel_sizes["Z"] is not None and ds.physical_pixel_sizes["Z"].to("um").magnitude == 2.0
+    assert ds.channel_names == [None]
+    np.testing.assert_array_equal(ds.to_numpy()[0, :, 0], pixels)
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def test_plain_zarr_group_is_refused_by_name(tmp_path: Path) -> None:
+    root = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    root.create_array("data", shape=(4, 4), dtype="uint8")
+    with pytest.raises(FileFormatError, match=r"plain\.zarr.*multiscales"):
+        omio.open(tmp_path / "plain.zarr")
+
+
+def test_missing_level_array_is_reported(tmp_path: Path) -> None:
+    out = write_omezarr(make(), tmp_path / "a.ome.zarr", levels=2)
+    with pytest.raises(DimensionError, match=r"levels 0\.\.1"):
+        omio.open(out, level=2)
+    shutil.rmtree(out / "1")
+    with pytest.raises(FileFormatError, match=r"a\.ome\.zarr.*'1'"):
+        omio.open(out)
+
+
+def test_folder_that_is_not_zarr(tmp_path: Path) -> None:
+    (tmp_path / "empty.zarr").mkdir()
+    with pytest.raises(UnsupportedFormatError, match=r"empty\.zarr"):
+        omio.open(tmp_path / "empty.zarr")
+
+
+def test_lazy_dask_source_is_written_without_loading(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def counted(block: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if block.size:  # dask also calls it once on an empty block to learn the output type
+            calls.append(block.size)
+        return block
+
+    base = da.ones((1, 4, 1, 64, 64), dtype="uint8", chunks=(1, 1, 1, 64, 64))
+    ds = omio.MicroscopyDataset.from_array(base.map_blocks(counted, dtype="uint8"), axes="TZCYX")
+    assert not calls
+    write_omezarr(ds, tmp_path / "a.ome.zarr", levels=2)
+    # every block computed once for writing (+ the middle plane sampled for the display window)
+    assert len(calls) == 4 + 1
