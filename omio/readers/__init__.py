@@ -4,12 +4,17 @@ Probe order: content first (each reader's ``sniff`` on the first bytes, or on th
 folder), then the suffix only to explain what went wrong. Built-in readers come
 first; readers from other packages join through the ``omio.readers`` entry-point
 group and can never hide a built-in one.
+
+Opening a file imports only the built-in readers probed before the one that
+recognises it, and looks at installed entry points only when no built-in reader
+does (scanning every installed distribution's metadata costs tens of milliseconds).
 """
 
 from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -43,9 +48,22 @@ def _load(spec: str) -> Reader | None:
 
 
 @cache
+def _builtin(spec: str) -> Reader | None:
+    return _load(spec)
+
+
+def _builtin_readers() -> Iterator[Reader]:
+    """The built-in readers in probe order, each imported when first reached."""
+    for spec in _BUILTIN:
+        reader = _builtin(spec)
+        if reader is not None:
+            yield reader
+
+
+@cache
 def readers() -> tuple[Reader, ...]:
     """All readers in probe order: built-ins first, then the ``omio.readers`` entry points."""
-    found = [r for r in (_load(s) for s in _BUILTIN) if r is not None]
+    found = list(_builtin_readers())
     names = {r.name for r in found}
     from importlib.metadata import entry_points
 
@@ -93,7 +111,10 @@ def find_reader(path: Path) -> Reader:
             head = fh.read(_HEAD_BYTES)
         if not head:
             raise FileFormatError(f"{path}: the file is empty (0 bytes); it was probably not written completely")
-    for reader in readers():
+    for reader in _builtin_readers():
+        if reader.sniff(path, head):
+            return reader
+    for reader in readers()[len(tuple(_builtin_readers())) :]:  # plugins, loaded only now
         if reader.sniff(path, head):
             return reader
     claimed = [r.name for r in readers() if path.is_file() and _suffix_matches(path, r)]
