@@ -57,7 +57,7 @@ class ImageSource:
         Non-OME metadata of the file worth keeping (flat ``str -> str``); stored in
         the dataset's OME as a MapAnnotation so nothing is lost on writing.
     levels
-        Shapes of the resolution levels available (level 0 first).
+        TZCYX shapes of the resolution levels available (level 0, the full resolution, first).
     read_into
         Optional fast path: fills a preallocated C-contiguous TZCYX array with the
         whole of ``data`` (e.g. one contiguous read instead of a task per plane). Used

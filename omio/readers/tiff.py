@@ -2,7 +2,8 @@
 
 Opening reads the TIFF structure and metadata only. The dask array has one chunk per
 TIFF page (a plane, or a plane of colour samples); each task captures the file path
-and the page index and reads through a per-process handle cache.
+and the page index and reads through a per-process handle cache. Reduced-resolution
+levels stored as SubIFDs (``level=``) are read the same way, each page at its IFD offset.
 
 Axis rules
 ----------
@@ -62,16 +63,28 @@ def _open_tiff(path: str) -> _SharedTiff:
     return _SharedTiff(tif)
 
 
-def _read_page(path: str, index: int, shape: tuple[int, ...], dtype: str) -> np.ndarray[Any, Any]:
-    """Read one page of a TIFF file (a dask task)."""
+def _read_page(
+    path: str, index: int, shape: tuple[int, ...], dtype: str, subifd: tuple[int, int] | None = None
+) -> np.ndarray[Any, Any]:
+    """Read one page of a TIFF file (a dask task).
+
+    The page is page ``index`` of the main IFD chain or, with ``subifd=(level, offset)``,
+    that page's reduced-resolution SubIFD of that level, whose IFD is at ``offset``.
+    """
+    import tifffile
+
     shared = cached_handle(_open_tiff, path)
     try:
         with shared.tif.filehandle.lock:  # page lookup seeks the shared file handle
-            page = shared.tif.pages[index]
+            if subifd is None:
+                page = shared.tif.pages[index]
+            else:
+                shared.tif.filehandle.seek(subifd[1])
+                page = tifffile.TiffPage(shared.tif, (index, subifd[0]))
         if page is None:
             raise FileFormatError(f"{path}: page {index} is missing")
         data = page.asarray(lock=shared.tif.filehandle.lock)  # type: ignore[union-attr]
-    except (OSError, ValueError, IndexError, RuntimeError) as exc:
+    except (OSError, ValueError, IndexError, RuntimeError, struct.error, tifffile.TiffFileError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, FileFormatError)):
             raise
         raise FileFormatError(f"{path}: cannot decode page {index}: {exc}") from exc
@@ -110,20 +123,23 @@ class TiffReader:
             series_list = _image_series(tif)
             names = [_series_name(tif, s) for s in series_list]
             index = select_scene(path, scene, names)
-            series = series_list[index]
-            levels = [tuple(int(n) for n in lvl.shape) for lvl in series.levels]
-            if level != 0:
-                if not 0 <= level < len(series.levels):
-                    raise DimensionError(f"{path}: level {level} requested but the series has {len(levels)} level(s)")
-                series = series.levels[level]
+            base = series_list[index]
+            user_axes = None if axes is None else normalize_axes(axes, len(base.shape), allowed="TZCYXS")
+            levels = [_tzcyx_shape(lvl, user_axes) for lvl in base.levels]
+            if not 0 <= level < len(levels):
+                raise DimensionError(
+                    f"{path}: level={level} does not exist; the image has {len(levels)} resolution level(s), "
+                    f"0..{len(levels) - 1}, of TZCYX shapes {levels}"
+                )
+            series = base.levels[level]
             kind = _kind(tif)
             raw, file_axes = _lazy_series(path, series)
-            if axes is not None:
-                user_axes = normalize_axes(axes, raw.ndim, allowed="TZCYXS")
+            if user_axes is not None:
                 mapping = to_tzcyx(raw, user_axes, stated_by="user")
             else:
                 mapping = to_tzcyx(raw, file_axes)
-            info = _metadata(tif, series, kind, index, mapping.channels, path)
+            info = _metadata(tif, base, kind, index, mapping.channels, path)
+            info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
         ome = metadata.make_ome(
@@ -289,19 +305,39 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
                 f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
                 "the file is truncated"
             )
-        index = page.index if isinstance(page.index, int) else page.index[0]
-        args[i] = (file_path, int(index), page_shape, dtype.str)
-    if isinstance(present[0].index, tuple):
-        raise FileFormatError(f"{path}: reduced-resolution levels stored as SubIFDs are not supported here yet")
+        tree = tuple(int(n) for n in page.treeindex)  # (page,) or (page, level) for a SubIFD
+        subifd = () if len(tree) == 1 else ((tree[1], int(page.offset)),)
+        args[i] = (file_path, tree[0], page_shape, dtype.str, *subifd)
     array = array_from_chunks(
         _read_page,
         args.reshape(lead) if lead else args.reshape(()),
         page_shape,
         dtype,
         name="omio-tiff",
-        token=(str(path), sorted(sizes.items()), series.index, [a[1] for a in args]),
+        token=(str(path), sorted(sizes.items()), series.index, [a[1:] for a in args]),
     )
     return array, str(series.axes)
+
+
+def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tuple[int, ...]:
+    """The TZCYX shape a series maps to (by the file's axes, or the user's)."""
+    import dask.array as da
+
+    placeholder = da.empty(series.shape, dtype=series.dtype, chunks=-1)
+    mapping = to_tzcyx(placeholder, user_axes or str(series.axes), stated_by="user" if user_axes else "file")
+    return tuple(int(n) for n in mapping.data.shape)
+
+
+def _level_sizes(
+    sizes: dict[str, pint.Quantity | None], full: tuple[int, ...], reduced: tuple[int, ...]
+) -> dict[str, pint.Quantity | None]:
+    """Pixel sizes of a reduced level: the full level's, times the size ratio along each axis."""
+    out: dict[str, pint.Quantity | None] = {}
+    for axis, size in sizes.items():
+        position = "TZCYX".index(axis)
+        ratio = full[position] / reduced[position]
+        out[axis] = None if size is None else size * ratio
+    return out
 
 
 @dataclass
