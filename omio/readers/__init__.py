@@ -8,6 +8,13 @@ group and can never hide a built-in one.
 Opening a file imports only the built-in readers probed before the one that
 recognises it, and looks at installed entry points only when no built-in reader
 does (scanning every installed distribution's metadata costs tens of milliseconds).
+
+Third-party readers: a package declares a class implementing :class:`Reader` in the
+``omio.readers`` entry-point group (``[project.entry-points."omio.readers"]`` with
+``npy = "mypkg.npyreader:NpyReader"`` in its ``pyproject.toml``); omio instantiates
+it with no arguments. A plugin that fails to load, does not implement the interface,
+or reuses a built-in reader's name is skipped with a warning naming it. Plugin
+authors check their reader with :func:`omio.testing.check_reader_conformance`.
 """
 
 from __future__ import annotations
