@@ -491,7 +491,8 @@ def _read_raw(
     out = np.empty((nt, nz, len(slots), n_y, n_x), dtype=np.dtype(dtype).newbyteorder("="))
     for t in range(nt):
         block = mm[t * record : t * record + nz * n_stored * frame].reshape(nz, n_stored, n_y, n_x)
-        out[t] = block[:, list(slots)]
+        for c, slot in enumerate(slots):  # basic indexing: copied once, no temporary
+            out[t, :, c] = block[:, slot]
     del mm, block  # the copy in ``out`` holds no reference to the map, so the file is released
     return out
 
