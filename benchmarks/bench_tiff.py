@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_tiff.py                  # 1 GB input, warm page cache
     .venv/bin/python benchmarks/bench_tiff.py --size-gb 2.0    # a larger input
     .venv/bin/python benchmarks/bench_tiff.py --scale-check    # also convert a 4x larger input (slow)
+    .venv/bin/python benchmarks/bench_tiff.py --pyramid        # also convert with a 3-level pyramid
     .venv/bin/python benchmarks/bench_tiff.py --cold           # drop the page cache before every job (root only)
 
 What it does:
@@ -22,7 +23,9 @@ What it does:
      ``tifffile.imwrite(out, tifffile.imread(p), ..., maxworkers=1)``; for information also tifffile's
      ``imwrite`` with its default ``maxworkers`` and tifffile streaming planes from its zarr store
      (``maxworkers=2, buffersize=16_000_000``, the practical limit on two cores);
-   - with ``--scale-check``: the conversions on a 4x larger input (peak memory must not grow).
+   - with ``--scale-check``: the conversions on a 4x larger input (peak memory must not grow);
+   - with ``--pyramid``: omio's conversion with 3 resolution levels as SubIFDs (``pyramid=3``, zlib level 6),
+     shown against tifffile's single-level streaming conversion for scale (tifffile computes no levels itself).
 3. Prints one Markdown table and writes it to ``benchmarks/results_tiff.md`` and the raw figures to
    ``benchmarks/results_tiff.json``.
 
@@ -57,6 +60,7 @@ PLANE_BYTES = Y * X * 2
 DATA_VERSION = "v1"  # bump when the generated content changes
 MB = 1e6
 RSS_CONVERT_LIMIT = 300 * MB
+PYRAMID_LEVELS = 3
 
 
 # ---------------------------------------------------------------------------------------------- data generation
@@ -247,6 +251,15 @@ def _omio_convert(src: Path, out: Path) -> Callable[[], Any]:
     return run
 
 
+def _omio_convert_pyramid(src: Path, out: Path) -> Callable[[], Any]:
+    omio = _import_omio()
+
+    def run() -> Any:
+        omio.open(src).to_ometiff(out, compression="zlib", level=6, pyramid=PYRAMID_LEVELS, overwrite=True)
+
+    return run
+
+
 def _tifffile_convert(maxworkers: int | None) -> Callable[[Path, Path], Callable[[], Any]]:
     def make(src: Path, out: Path) -> Callable[[], Any]:
         import tifffile
@@ -305,6 +318,7 @@ JOBS: dict[str, Callable[[Path, Path], Callable[[], Any]]] = {
     "omio-read": _omio_read,
     "tifffile-read": _tifffile_read,
     "omio-convert": _omio_convert,
+    "omio-convert-pyramid": _omio_convert_pyramid,
     "tifffile-convert-1thread": _tifffile_convert(1),
     "tifffile-convert-default": _tifffile_convert(None),
     "tifffile-stream": _tifffile_stream,
@@ -392,14 +406,17 @@ def run_job(job: str, src: Path, out: Path, repeat: int, cold: bool) -> JobStats
     return stats
 
 
-def verify_output(src: Path, out: Path) -> None:
-    """The converted file is an OME-TIFF with the input's shape and the same pixels (checked on a few planes)."""
+def verify_output(src: Path, out: Path, levels: int = 1) -> None:
+    """The converted file is an OME-TIFF with the input's shape, the same pixels (checked on a few planes) and
+    ``levels`` resolution levels."""
     import tifffile
 
     with tifffile.TiffFile(src) as a, tifffile.TiffFile(out) as b:
         sa, sb = a.series[0], b.series[0]
         if not b.is_ome or sa.shape != sb.shape or sa.dtype != sb.dtype:
             raise AssertionError(f"{out}: shape/dtype {sb.shape} {sb.dtype} != {sa.shape} {sa.dtype}")
+        if len(sb.levels) != levels:
+            raise AssertionError(f"{out}: {len(sb.levels)} resolution levels, expected {levels}")
         n = len(sa.pages)
         for i in sorted({0, n // 2, n - 1}):
             pa, pb = sa.pages[i], sb.pages[i]
@@ -410,10 +427,10 @@ def verify_output(src: Path, out: Path) -> None:
                 raise AssertionError(f"{out}: plane {i} is not zlib compressed ({pb.compression})")
 
 
-def convert_job(job: str, src: Path, workdir: Path, repeat: int, cold: bool) -> JobStats:
+def convert_job(job: str, src: Path, workdir: Path, repeat: int, cold: bool, levels: int = 1) -> JobStats:
     out = workdir / f"out_{job}.ome.tif"
     stats = run_job(job, src, out, repeat, cold)
-    verify_output(src, out)
+    verify_output(src, out, levels)
     out.unlink()
     return stats
 
@@ -477,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the open and read jobs (default 3)")
     parser.add_argument("--convert-repeat", type=int, default=1, help="runs of each conversion job (default 1)")
     parser.add_argument("--scale-check", action="store_true", help="also convert a 4x larger input (slow)")
+    parser.add_argument("--pyramid", action="store_true", help="also convert with a 3-level SubIFD pyramid")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before every job (needs root)")
     parser.add_argument("--results", type=Path, default=HERE, help="directory for results_tiff.md/.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -568,6 +586,20 @@ def main(argv: list[str] | None = None) -> int:
             nbytes,
         ),
     ]
+    if args.pyramid:
+        print(f"conversion to zlib level 6 OME-TIFF with {PYRAMID_LEVELS} resolution levels", flush=True)
+        s["omio-convert-pyramid"] = convert_job("omio-convert-pyramid", src, workdir, cr, args.cold, PYRAMID_LEVELS)
+        rows.append(
+            Row(
+                f"convert zlib L6, {PYRAMID_LEVELS}-level pyramid",
+                s["omio-convert-pyramid"],
+                s["tifffile-stream"],
+                "zarr planes → imwrite, 2 workers, 16 MB buffer, 1 level only",
+                "RSS < 300 MB",
+                s["omio-convert-pyramid"].peak < RSS_CONVERT_LIMIT,
+                nbytes,
+            )
+        )
     big_bytes = None
     if args.scale_check:
         big_shape = (shape[0] * 4, *shape[1:])
