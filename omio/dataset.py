@@ -558,6 +558,40 @@ class MicroscopyDataset:
 
     to_ome_zarr = to_omezarr
 
+    # ------------------------------------------------------------------ viewing
+    def view(
+        self,
+        viewer: Any = None,
+        *,
+        channel_axis: bool = True,
+        contrast_limits: tuple[float, float] | Sequence[tuple[float, float]] | None = None,
+    ) -> Any:
+        """Show the dataset in napari (a new viewer, or ``viewer``) and return the viewer.
+
+        Lazy: one layer per channel (``channel_axis=False`` keeps C as a slider),
+        named and coloured from the metadata, scaled in micrometres and seconds,
+        multiscale for a pyramidal file; only a few planes are read for the contrast
+        limits unless ``contrast_limits`` gives them. See :func:`omio.napari.layer_data`.
+
+        Raises
+        ------
+        omio.errors.MissingDependencyError
+            When napari is not installed (``pip install 'omio-microscopy[napari]'``).
+        """
+        from omio.napari import view
+
+        return view(self, viewer, channel_axis=channel_axis, contrast_limits=contrast_limits)
+
+    def cache(self, path: str | Path | None = None, *, progress: bool = True) -> MicroscopyDataset:
+        """Copy the pixels into a local Zarr store and return a dataset reading from it (reads everything once).
+
+        A temporary store is removed once no dataset uses it; a store at ``path`` is
+        kept and re-used while the source is unchanged. See :func:`omio.cache.cache`.
+        """
+        from omio.cache import cache
+
+        return cache(self, path, progress=progress)
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
