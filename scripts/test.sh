@@ -6,4 +6,9 @@ PY="$(bash "$ROOT/scripts/env.sh")"
 cd "$ROOT"
 echo "== ruff"; "$PY" -m ruff check omio tests benchmarks
 echo "== mypy --strict"; "$PY" -m mypy omio
-echo "== pytest"; "$PY" -m pytest "$@"
+# napari's viewer tests need a display: a virtual one (Xvfb with Mesa's software OpenGL) where available
+if command -v xvfb-run >/dev/null 2>&1; then
+    echo "== pytest (virtual display)"; xvfb-run -a "$PY" -m pytest "$@"
+else
+    echo "== pytest"; "$PY" -m pytest "$@"
+fi
