@@ -32,14 +32,27 @@ def _block_mean(block: np.ndarray[Any, Any], factors: dict[int, int]) -> np.ndar
             shape.append(f)
             reduce_axes.append(len(shape) - 1)
     count = int(np.prod([factors.get(a, 1) for a in range(block.ndim)]))
-    view = block.reshape(shape)
     if np.issubdtype(block.dtype, np.integer):
-        acc = np.int64 if np.issubdtype(block.dtype, np.signedinteger) else np.uint64
-        total = view.sum(axis=tuple(reduce_axes), dtype=acc)
-        return ((total + count // 2) // count).astype(block.dtype)
+        return _integer_block_mean(block, factors, count)
+    view = block.reshape(shape)
     if block.dtype == np.bool_:
         return view.mean(axis=tuple(reduce_axes)) >= 0.5
     return view.mean(axis=tuple(reduce_axes), dtype=np.float64).astype(block.dtype)
+
+
+def _integer_block_mean(block: np.ndarray[Any, Any], factors: dict[int, int], count: int) -> np.ndarray[Any, Any]:
+    """Round-half-up block mean of integers: strided adds in a wide enough type (faster than a reduce)."""
+    signed = np.issubdtype(block.dtype, np.signedinteger)
+    wide = block.dtype.itemsize <= 2 and count <= 2**15
+    acc = np.dtype((np.int32 if wide else np.int64) if signed else (np.uint32 if wide else np.uint64))
+    total: np.ndarray[Any, Any] = block
+    for axis, f in factors.items():
+        parts = [total[(slice(None),) * axis + (slice(k, None, f),)] for k in range(f)]
+        summed = np.add(parts[0], parts[1], dtype=acc)
+        for part in parts[2:]:
+            summed += part
+        total = summed
+    return ((total + count // 2) // count).astype(block.dtype)
 
 
 def downsample(data: da.Array, factor: int = 2, *, z: bool = False) -> da.Array:

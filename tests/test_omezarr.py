@@ -189,7 +189,7 @@ def test_default_layout_is_plane_tiles_grouped_in_shards(tmp_path: Path) -> None
     assert meta["dimension_separator"] == "/"
 
 
-@pytest.mark.parametrize("compression", ["blosc", "none"])
+@pytest.mark.parametrize("compression", ["blosc-lz4", "zstd", "none"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_other_codecs(tmp_path: Path, version: str, compression: str) -> None:
     ds = make()
