@@ -1,7 +1,9 @@
-"""The ``omio`` command line: ``info``, ``convert`` and ``demo``.
+"""The ``omio`` command line: ``info``, ``convert``, ``batch``, ``view`` and ``demo``.
 
-Errors print one clear line and exit with status 1 (2 for usage errors); pass
-``--debug`` for the full traceback.
+Every subcommand is a thin layer over the library: it parses options, calls one
+omio function and prints the result. Errors print one line (``omio: error: ...``)
+and exit with status 1 (2 for usage errors); ``--debug`` shows the full traceback.
+Progress bars are drawn on long work when stderr is a terminal, unless ``--quiet``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,25 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
+
+from omio.policies import Axis, Policy
+from omio.writers import ometiff, omezarr
+
+if TYPE_CHECKING:
+    from omio.dataset import MicroscopyDataset
 
 __all__ = ["main"]
+
+TARGETS = {"ometiff": (".ome.tif", ".ome.tiff"), "zarr": (".ome.zarr", ".zarr")}
+COMPRESSIONS = {"ometiff": get_args(ometiff.Compression), "zarr": get_args(omezarr.Compression)}
+
+
+class UsageError(Exception):
+    """A command line that parses but cannot be carried out as written (exit status 2)."""
+
+
+# ---------------------------------------------------------------------- subcommands
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -22,16 +40,17 @@ def _info(args: argparse.Namespace) -> int:
     path = Path(args.path)
     names = omio.scenes(path)
     ds = omio.open(path, scene=args.scene)
+    on_disk = _disk_size(path)
     if args.json:
         md = ds.metadata
-        md["scenes"] = names
-        md["size_on_disk"] = _disk_size(path)
         md.pop("Annotations", None)
+        md.update(scenes=names, scene=args.scene, size_on_disk=on_disk)
         print(json.dumps(md, default=str, indent=2))
     else:
         print(ds)
-        print(f"  {'scenes:':<16}{names}")
-        print(f"  {'size on disk:':<16}{_disk_size(path)} bytes")
+        print(f"  {'format:':<16}{ds.metadata['format']}")
+        print(f"  {'scenes:':<16}{len(names)} {names}")
+        print(f"  {'size on disk:':<16}{on_disk} bytes")
     return 0
 
 
@@ -44,15 +63,99 @@ def _disk_size(path: Path) -> int:
 def _convert(args: argparse.Namespace) -> int:
     import omio
 
-    ds = omio.open(args.input, scene=args.scene)
-    out = ds.to_ometiff(
-        args.output,
+    target = _target(args.output, args.to)
+    if args.compression is not None and args.compression not in COMPRESSIONS[target]:
+        raise UsageError(f"--compression {args.compression} is not available for {target}: {COMPRESSIONS[target]}")
+    if len(args.inputs) > 1 and args.merge_along is None:
+        raise UsageError(f"{len(args.inputs)} inputs given: say how to merge them with --merge-along T, Z or C")
+    datasets = [omio.open(p, scene=args.scene) for p in args.inputs]
+    if args.merge_along is not None:
+        ds = omio.concat(datasets, axis=args.merge_along, policy=args.policy)
+    else:
+        ds = datasets[0]
+    print(_write(ds, args.output, target, args))
+    return 0
+
+
+def _target(output: str, to: str | None) -> str:
+    if to is not None:
+        return to
+    name = output.rstrip("/").lower()
+    for target, suffixes in TARGETS.items():
+        if name.endswith(suffixes):
+            return target
+    raise UsageError(f"cannot tell the output format from '{output}': name it *.ome.tif or *.ome.zarr, or use --to")
+
+
+def _write(ds: MicroscopyDataset, output: str, target: str, args: argparse.Namespace) -> Path:
+    """Write with the writer's own defaults for every option not given on the command line."""
+    options: dict[str, Any] = {"overwrite": args.overwrite, "progress": _progress(args)}
+    if args.compression is not None:
+        options["compression"] = args.compression
+    levels = None if args.levels is None else "auto" if args.levels == "auto" else int(args.levels)
+    if target == "zarr":
+        if args.level is not None:
+            options["compression_level"] = args.level
+        if levels is not None:
+            options["levels"] = levels
+        return ds.to_omezarr(output, **options)
+    if args.level is not None:
+        options["level"] = args.level
+    if levels is not None:
+        options["pyramid"] = True if levels == "auto" else levels
+    return ds.to_ometiff(output, **options)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from omio import bids
+
+    table = bids.scan(
+        args.root,
+        sub=args.sub,
+        exp=args.exp,
+        tagfolder=args.tagfolder,
+        merge_tagfolders=args.merge_tagfolders,
+        merge_files=args.merge_files,
+        merge_along=args.merge_along,
+        policy=args.policy,
+        output_root=args.output_root,
+        pattern=args.pattern,
+    )
+    client = _client(args.scheduler) if args.scheduler else None
+    report = bids.convert(
+        table,
+        client=client,
         compression=args.compression,
         level=args.level,
-        overwrite=args.overwrite,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=_progress(args),
+        num_workers=args.workers,
     )
-    print(out)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(report.summary.items())) or "nothing to do"
+    print(f"{len(table)} jobs: {summary}")
+    print(f"report: {report.report_path}")
+    for failed in report.failed:
+        print(f"failed: {', '.join(failed.inputs)}: {failed.error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _client(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        from omio.errors import MissingDependencyError
+
+        raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'omio[distributed]'") from exc
+    return Client(address)  # type: ignore[no-untyped-call, unused-ignore]
+
+
+def _view(args: argparse.Namespace) -> int:
+    import omio
+
+    ds = omio.open(args.path, scene=args.scene)
+    ds.view()
+    import napari
+
+    napari.run()
     return 0
 
 
@@ -91,43 +194,154 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omio", description="Open Microscopy Image I/O")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+# ---------------------------------------------------------------------- parser
 
-    p = sub.add_parser("info", help="summarize a file", epilog="example: omio info cells.czi --json")
-    p.add_argument("path")
-    p.add_argument("--scene", default=0, type=_scene)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_info)
 
-    p = sub.add_parser("convert", help="convert to OME-TIFF", epilog="example: omio convert a.czi a.ome.tif --level 6")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--scene", default=0, type=_scene)
-    p.add_argument("--compression", default="zlib", choices=["zlib", "zstd", "lzw", "none"])
-    p.add_argument("--level", default=6, type=int)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_convert)
-
-    p = sub.add_parser("demo", help="run the main job on a small generated sample")
-    p.add_argument("--output", default="demo-output", help="folder for the sample and the OME-TIFF")
-    p.set_defaults(func=_demo)
-    return parser
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _scene(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    parser = argparse.ArgumentParser(
+        prog="omio",
+        description="Open Microscopy Image I/O: inspect, convert and view microscopy files.",
+        epilog="Run 'omio <command> --help' for the options and examples of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=summary,
+            epilog="examples:\n" + examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = add(
+        "info",
+        "Summarize a file: format, scenes, dims, dtype, pixel sizes, time increment, channels, size on disk.",
+        "  omio info cells.czi\n  omio info cells.czi --scene 2\n  omio info stack.ome.tif --json | jq .PhysicalSizeX",
+    )
+    p.add_argument("path", help="a microscopy file or acquisition folder")
+    p.add_argument("--scene", default=0, type=_scene, help="scene or series, by 0-based index or name (default 0)")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    p.set_defaults(func=_info)
+
+    p = add(
+        "convert",
+        "Convert one file, or several merged along an axis, to OME-TIFF or OME-Zarr.",
+        "  omio convert cells.czi cells.ome.tif --level 6\n"
+        "  omio convert cells.czi cells.ome.zarr --levels auto\n"
+        "  omio convert t0.tif t1.tif t2.tif movie.ome.tif --merge-along T --policy pad\n"
+        "  omio convert big.lsm out.ome.tif --compression zstd --level 3 --overwrite",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more microscopy files")
+    p.add_argument("output", metavar="OUTPUT", help="*.ome.tif / *.ome.tiff or *.ome.zarr")
+    p.add_argument("--to", choices=list(TARGETS), help="output format (default: from the OUTPUT suffix)")
+    p.add_argument("--scene", default=0, type=_scene, help="scene or series of each input (default 0)")
+    p.add_argument(
+        "--compression",
+        choices=sorted({c for cs in COMPRESSIONS.values() for c in cs}),
+        help=f"OME-TIFF: {', '.join(COMPRESSIONS['ometiff'])} (default zlib); "
+        f"OME-Zarr: {', '.join(COMPRESSIONS['zarr'])} (default zstd)",
+    )
+    p.add_argument("--level", type=int, help="compression level (zlib 0-9, default 6; zstd 1-22, default 3)")
+    p.add_argument(
+        "--levels",
+        type=_levels,
+        metavar="N|auto",
+        help="resolution levels including the full one (default 1); auto halves Y and X until they fit 256 pixels",
+    )
+    p.add_argument("--merge-along", choices=get_args(Axis), help="merge several inputs along this axis")
+    p.add_argument("--policy", default="strict", choices=get_args(Policy), help="merge policy (default strict)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (default: pick a free name)")
+    p.set_defaults(func=_convert)
+
+    p = add(
+        "batch",
+        "Convert a BIDS-like project (ROOT/<subject>/<experiment>/[<tag>/]<images>) to OME-TIFF "
+        "and write a JSON report.",
+        "  omio batch project --exp TP\n"
+        "  omio batch project --exp TP --tagfolder TAG_ --merge-tagfolders --merge-along T\n"
+        "  omio batch project --output-root /scratch/out --scheduler tcp://10.0.0.5:8786",
+    )
+    p.add_argument("root", help="the project folder")
+    p.add_argument("--sub", default="sub-", help="subject folders contain this text (default 'sub-')")
+    p.add_argument("--exp", help="experiment folders contain this text (default: every sub-folder)")
+    p.add_argument("--tagfolder", help="tag folders contain this text (default: no tag folders)")
+    p.add_argument("--merge-tagfolders", action="store_true", help="merge the images of all tag folders")
+    p.add_argument("--merge-files", action="store_true", help="merge the images directly in an experiment")
+    p.add_argument("--merge-along", default="T", choices=get_args(Axis), help="axis of those merges (default T)")
+    p.add_argument("--policy", default="strict", choices=get_args(Policy), help="merge policy (default strict)")
+    p.add_argument("--pattern", help="glob on image file names, e.g. '*.czi'")
+    p.add_argument("--output-root", help="where outputs go (default ROOT/derivatives/omio)")
+    p.add_argument("--compression", default="zlib", choices=COMPRESSIONS["ometiff"], help="default zlib")
+    p.add_argument("--level", default=6, type=int, help="compression level (zlib 0-9, zstd 1-22; default 6)")
+    p.add_argument("--workers", type=int, help="jobs at once on this machine (default: dask's)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the jobs on this dask.distributed scheduler")
+    p.set_defaults(func=_batch)
+
+    p = add("view", "Show a file in napari.", "  omio view cells.czi\n  omio view cells.czi --scene 1")
+    p.add_argument("path", help="a microscopy file or acquisition folder")
+    p.add_argument("--scene", default=0, type=_scene, help="scene or series, by 0-based index or name (default 0)")
+    p.set_defaults(func=_view)
+
+    p = add(
+        "demo",
+        "Generate a small sample, summarize it, write part of it as OME-TIFF and read it back.",
+        "  omio demo\n  omio demo --output /tmp/omio-demo",
+    )
+    p.add_argument("--output", default="demo-output", help="folder for the sample and the OME-TIFF")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def _levels(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a number of levels >= 1 or 'auto', got {text!r}")
+    return text
+
+
+def _version() -> str:
+    from omio import __version__
+
+    return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    args = _parser().parse_args(argv)
+    """Run the command line and return the exit status.
+
+    Parameters
+    ----------
+    argv
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when omio (or the system) reports an error, 2 for usage errors.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
     func: Any = args.func
     try:
         return int(func(args))
+    except UsageError as exc:
+        parser.exit(2, f"omio {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        print("omio: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         if args.debug:
             raise
