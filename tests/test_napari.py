@@ -444,3 +444,19 @@ def test_napari_saves_layers_through_the_plugin(clean_viewer: Any, tmp_path: Pat
     assert back.channel_names == ["DAPI", "GFP"]
     assert back.physical_pixel_sizes["Y"].to("um").magnitude == pytest.approx(0.5)
     np.testing.assert_array_equal(back.to_numpy(), ds.to_numpy())
+
+
+def test_view_reads_only_the_displayed_planes(clean_viewer: Any) -> None:
+    reads: list[int] = []
+    ds = omio.from_array(_counting((10, 20, 2, 64, 64), reads), axes="TZCYX", physical_pixel_sizes={"X": 0.5})
+    ds.view(viewer=clean_viewer)
+    assert _lit_fraction(clean_viewer) > 0.01
+    assert 0 < len(reads) <= 3 * 2 + 2 * 2  # the contrast-limit sample, then the shown plane per channel (of 400)
+
+
+@pytest.mark.samples
+def test_view_shows_a_pyramid_as_multiscale(clean_viewer: Any, samples: Path) -> None:
+    omio.open(samples / "ome-tiff" / "tiledb_rand_uint16_pyramid_2series.ome.tiff").view(viewer=clean_viewer)
+    assert [layer.multiscale for layer in clean_viewer.layers] == [True, True, True]
+    assert clean_viewer.layers[0].data.shapes == ((512, 128), (256, 64), (128, 32))
+    assert _lit_fraction(clean_viewer) > 0.01

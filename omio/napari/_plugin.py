@@ -40,7 +40,7 @@ def get_reader(path: str | Sequence[str]) -> ReaderFunction | None:
     for p in paths:
         try:
             find_reader(Path(p))
-        except (UnsupportedFormatError, FileFormatError, FileNotFoundError, PermissionError, IsADirectoryError):
+        except (UnsupportedFormatError, FileFormatError, FileNotFoundError, PermissionError):
             return None
     return read
 
