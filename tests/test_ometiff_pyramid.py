@@ -189,3 +189,18 @@ def test_pyramid_write_memory_is_bounded(tmp_path: Path) -> None:
         last = tif.series[0].levels[2].pages[n - 1]
         assert last is not None
         np.testing.assert_array_equal(last.asarray(), np.full((256, 256), n - 1, np.uint16))
+
+
+def test_sample_subifd_pyramid_written_elsewhere(samples: Path) -> None:
+    """A tifffile-written RGB JPEG OME-TIFF with a 3-level SubIFD pyramid reads at every level."""
+    path = samples / "ome-tiff" / "tiledb_rand_uint16_pyramid_2series.ome.tiff"
+    full = omio.open(path)
+    assert full.source.levels == ((1, 1, 3, 512, 128), (1, 1, 3, 256, 64), (1, 1, 3, 128, 32))
+    with tifffile.TiffFile(path) as tif:
+        stored = [level.asarray() for level in tif.series[0].levels]
+    for i, want in enumerate(stored):
+        level = omio.open(path, level=i)
+        np.testing.assert_array_equal(level.data.compute()[0, 0], want)  # S (R, G, B) -> C
+        assert level.physical_pixel_sizes["X"].to("um").magnitude == pytest.approx(0.29 * 2**i)
+        assert level.channel_names == full.channel_names
+    assert omio.open(path, scene=1).source.levels == ((1, 1, 3, 64, 16),)  # the thumbnail image has no levels
