@@ -60,6 +60,7 @@ def _open_tiff(path: str) -> _SharedTiff:
 
     tif = tifffile.TiffFile(path)
     tif.filehandle.set_lock(True)
+    tif.pages.cache = True  # parse each page's tags once per process, not once per chunk read
     return _SharedTiff(tif)
 
 
@@ -198,8 +199,21 @@ def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[
             series = series.levels[level]
         try:
             series.asarray(out=out.reshape(series.shape))
-        except (OSError, ValueError, IndexError, RuntimeError) as exc:
-            raise FileFormatError(f"{path}: cannot read series {series_index}: {exc}") from exc
+        except _DECODE_ERRORS as exc:
+            raise FileFormatError(f"{path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
+
+
+_DECODE_ERRORS = (OSError, ValueError, IndexError, RuntimeError)
+
+
+def _first_bad_page(series: tifffile.TiffPageSeries) -> str:
+    """Name the first page of ``series`` that fails to decode (for the error message)."""
+    for page in series.pages:
+        try:
+            page.asarray()  # type: ignore[union-attr]
+        except _DECODE_ERRORS:
+            return f"page {page.index}"  # type: ignore[union-attr]
+    return "the series"
 
 
 class _open:
@@ -294,10 +308,12 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
     sizes: dict[str, int] = {}
     args = np.empty(len(pages), dtype=object)
     dtype = np.dtype(series.dtype).newbyteorder("=")
+    paths: dict[int, str] = {}  # id(file handle) -> path; building a path per page is slow
     for i, page in enumerate(present):
         fh = page.parent.filehandle
-        file_path = str(Path(fh.dirname) / fh.name)
-        if file_path not in sizes:
+        file_path = paths.get(id(fh))
+        if file_path is None:
+            file_path = paths[id(fh)] = str(Path(fh.dirname) / fh.name)
             sizes[file_path] = int(fh.size)
         end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
         if end > sizes[file_path]:
@@ -314,7 +330,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         page_shape,
         dtype,
         name="omio-tiff",
-        token=(str(path), sorted(sizes.items()), series.index, [a[1:] for a in args]),
+        token=(str(path), sorted(sizes.items()), series.index, repr([a[1:] for a in args])),  # a str hashes fast
     )
     return array, str(series.axes)
 
@@ -441,10 +457,8 @@ def _is_small(value: Any) -> bool:
 
 
 def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...], path: Path) -> _Info:
-    from ome_types import from_xml
-
     try:
-        ome = from_xml(tif.ome_metadata or "")
+        ome = metadata.parse_ome_xml(tif.ome_metadata or "")
     except Exception as exc:  # ome-types raises several pydantic/lxml error types
         raise MetadataError(f"{path}: the OME-XML cannot be parsed ({exc})") from exc
     if index >= len(ome.images):
