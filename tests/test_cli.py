@@ -237,6 +237,11 @@ def test_convert_to_omezarr(sample: Path, tmp_path: Path, capsys: pytest.Capture
     assert (out / "zarr.json").is_file()  # NGFF 0.5 on Zarr v3
     assert_dataset_equal(omio.open(out), omio.open(sample))
     assert omio.open(out, level=1).sizes["X"] == 16
+    assert main(["info", str(out), "--json"]) == 0
+    md = json.loads(capsys.readouterr().out)
+    assert md["format"] == "ome-zarr" and md["size_on_disk"] == sum(
+        p.stat().st_size for p in out.rglob("*") if p.is_file()
+    )
     plain = tmp_path / "plain"
     assert main(["convert", str(sample), str(plain), "--to", "zarr"]) == 0
     assert (plain / "zarr.json").is_file() and omio.open(plain).sizes == omio.open(sample).sizes

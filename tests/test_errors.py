@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,22 +69,3 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(FileFormatError, ValueError) and issubclass(FileFormatError, OmioError)
     assert issubclass(omio.errors.OutputExistsError, FileExistsError)
     assert issubclass(omio.errors.MissingDependencyError, ImportError)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "omio", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_cli_info_convert_and_errors(tmp_path: Path) -> None:
-    src = tmp_path / "in.tif"
-    tifffile.imwrite(src, np.ones((2, 16, 16), np.uint16), imagej=True, metadata={"axes": "ZYX"})
-    info = run_cli("info", str(src), "--json")
-    assert info.returncode == 0, info.stderr
-    assert '"SizeZ": 2' in info.stdout
-    out = tmp_path / "out.ome.tif"
-    conv = run_cli("convert", str(src), str(out), "--level", "3", "--quiet")
-    assert conv.returncode == 0 and Path(conv.stdout.strip()) == out and out.exists()
-    bad = run_cli("info", str(tmp_path / "missing.tif"))
-    assert bad.returncode == 1 and bad.stderr.startswith("omio: error:") and "Traceback" not in bad.stderr
-    usage = run_cli("convert")
-    assert usage.returncode == 2
