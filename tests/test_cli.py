@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -344,3 +345,37 @@ def test_view_without_napari_is_a_missing_dependency(
     monkeypatch.setitem(sys.modules, "napari", None)  # import napari now raises ImportError in this process
     with pytest.raises(MissingDependencyError, match="napari"):
         main(["view", str(sample), "--debug"])
+
+
+NAPARI_RUN_PRINTS_LAYERS = """
+import napari
+
+
+def _run(*args, **kwargs):  # instead of the event loop: report the layers and close the window
+    viewer = napari.current_viewer()
+    print("layers:", [layer.name for layer in viewer.layers], [float(layer.scale[-1]) for layer in viewer.layers])
+    viewer.close()
+
+
+napari.run = _run
+"""
+
+
+def test_view_shows_the_channels_in_napari(sample: Path, tmp_path: Path) -> None:
+    pytest.importorskip("napari")
+    if os.environ.get("DISPLAY"):
+        prefix = []
+    elif shutil.which("xvfb-run"):
+        prefix = ["xvfb-run", "-a"]
+    elif os.environ.get("CI"):
+        pytest.fail("omio view must be tested in CI: no DISPLAY and no xvfb-run (Debian package xvfb)")
+    else:
+        pytest.skip("no display and no xvfb-run to show a napari window")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NAPARI_RUN_PRINTS_LAYERS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    cmd = [*prefix, sys.executable, "-m", "omio", "view", str(sample)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "layers: ['DAPI', 'GFP'] [0.25, 0.25]" in proc.stdout
