@@ -9,6 +9,7 @@ Progress bars are drawn on long work when stderr is a terminal, unless ``--quiet
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -121,15 +122,16 @@ def _batch(args: argparse.Namespace) -> int:
         output_root=args.output_root,
         pattern=args.pattern,
     )
-    client = _client(args.scheduler) if args.scheduler else None
-    report = bids.convert(
-        table,
-        client=client,
-        compression=args.compression,
-        level=args.level,
-        progress=_progress(args),
-        num_workers=args.workers,
-    )
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(_client(args.scheduler)) if args.scheduler else None
+        report = bids.convert(
+            table,
+            client=client,
+            compression=args.compression,
+            level=args.level,
+            progress=_progress(args),
+            num_workers=args.workers,
+        )
     summary = ", ".join(f"{n} {status}" for status, n in sorted(report.summary.items())) or "nothing to do"
     print(f"{len(table)} jobs: {summary}")
     print(f"report: {report.report_path}")
@@ -144,7 +146,8 @@ def _client(address: str) -> Any:
     except ImportError as exc:
         from omio.errors import MissingDependencyError
 
-        raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'omio[distributed]'") from exc
+        hint = "pip install 'omio-microscopy[distributed]'"
+        raise MissingDependencyError(f"--scheduler needs dask.distributed: {hint}") from exc
     return Client(address)  # type: ignore[no-untyped-call, unused-ignore]
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -325,6 +326,22 @@ def test_batch_with_a_failing_job_exits_1_and_still_reports(
     assert captured.out.splitlines()[0] == "3 jobs: 2 converted, 1 failed"  # tag folders are not scanned
     assert "broken.tif" in captured.err and "FileFormatError" in captured.err
     assert json.loads((out / "omio_batch_report.json").read_text())["summary"] == {"converted": 2, "failed": 1}
+
+
+def test_batch_on_a_dask_distributed_scheduler(project: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed(\..*)?")
+        warnings.filterwarnings("ignore", category=ResourceWarning)
+        with distributed.LocalCluster(
+            n_workers=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=":0"
+        ) as cluster:
+            proc = run("batch", project, "--output-root", tmp_path / "out", "--scheduler", cluster.scheduler_address)
+            jobs = cluster.scheduler.task_prefixes["convert_row"].state_counts  # bids' jobs ran on this cluster
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "2 jobs: 2 converted"
+    assert jobs["memory"] == 2
+    assert omio.open(tmp_path / "out/sub-02/exp_TP001/image.ome.tif").to_numpy().max() == 11
 
 
 def test_batch_on_a_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
