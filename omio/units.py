@@ -138,6 +138,11 @@ def _ome_time_table() -> dict[str, UnitsTime]:
     return table
 
 
+def _ome_symbol(unit: pint.Unit) -> str:
+    """pint's short symbol for ``unit`` written as OME writes it (micro sign, not Greek mu)."""
+    return format(unit, "~").replace("\u03bc", "\u00b5")
+
+
 def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
     """Return the OME length-unit enum member for a pint unit.
 
@@ -146,7 +151,12 @@ def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
     MetadataError
         When OME has no such length unit.
     """
-    name = unit_name(unit)
+    u = parse_unit(unit) if isinstance(unit, str) else unit
+    try:  # OME's unit strings are mostly pint's symbols (with the micro sign): skip building the table
+        return UnitsLength(_ome_symbol(u))
+    except ValueError:
+        pass
+    name = str(u)
     try:
         return _ome_length_table()[name]
     except KeyError:
@@ -155,7 +165,12 @@ def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
 
 def ome_time_unit(unit: pint.Unit | str) -> UnitsTime:
     """Return the OME time-unit enum member for a pint unit."""
-    name = unit_name(unit)
+    u = parse_unit(unit) if isinstance(unit, str) else unit
+    try:
+        return UnitsTime(_ome_symbol(u))
+    except ValueError:
+        pass
+    name = str(u)
     try:
         return _ome_time_table()[name]
     except KeyError:
