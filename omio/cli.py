@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -93,17 +94,16 @@ def _write(ds: MicroscopyDataset, output: str, target: str, args: argparse.Names
     options: dict[str, Any] = {"overwrite": args.overwrite, "progress": _progress(args)}
     if args.compression is not None:
         options["compression"] = args.compression
-    levels = None if args.levels is None else "auto" if args.levels == "auto" else int(args.levels)
     if target == "zarr":
         if args.level is not None:
             options["compression_level"] = args.level
-        if levels is not None:
-            options["levels"] = levels
+        if args.levels is not None:
+            options["levels"] = args.levels
         return ds.to_omezarr(output, **options)
     if args.level is not None:
         options["level"] = args.level
-    if levels is not None:
-        options["pyramid"] = True if levels == "auto" else levels
+    if args.levels is not None:
+        options["pyramid"] = True if args.levels == "auto" else args.levels
     return ds.to_ometiff(output, **options)
 
 
@@ -256,10 +256,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compression",
         choices=sorted({c for cs in COMPRESSIONS.values() for c in cs}),
-        help=f"OME-TIFF: {', '.join(COMPRESSIONS['ometiff'])} (default zlib); "
-        f"OME-Zarr: {', '.join(COMPRESSIONS['zarr'])} (default zstd)",
+        help=f"OME-TIFF: {', '.join(COMPRESSIONS['ometiff'])} (default {_default(ometiff.write_ometiff)}); "
+        f"OME-Zarr: {', '.join(COMPRESSIONS['zarr'])} (default {_default(omezarr.write_omezarr)})",
     )
-    p.add_argument("--level", type=int, help="compression level (zlib 0-9, default 6; zstd 1-22, default 3)")
+    p.add_argument("--level", type=int, help="compression level (zlib 0-9, zstd 1-22; default: the writer's)")
     p.add_argument(
         "--levels",
         type=_levels,
@@ -310,10 +310,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _levels(text: str) -> str:
-    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+def _default(writer: Any) -> str:
+    """The default compression of a writer function (so the help cannot drift from it)."""
+    return str(inspect.signature(writer).parameters["compression"].default)
+
+
+def _levels(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not (text.isdigit() and int(text) >= 1):
         raise argparse.ArgumentTypeError(f"expected a number of levels >= 1 or 'auto', got {text!r}")
-    return text
+    return int(text)
 
 
 def _version() -> str:
