@@ -1,7 +1,9 @@
-"""mkdocs hook: replace ``<!-- omio-help COMMAND -->`` markers with the command line's help text.
+"""mkdocs hooks: generated content that cannot drift from the code.
 
-The help shown in the documentation is generated from the parser at build time, so it
-cannot drift from what ``omio COMMAND --help`` prints.
+- ``<!-- omio-help COMMAND -->`` becomes the help text of ``omio COMMAND`` (``<!-- omio-help -->``
+  the top-level help), generated from the parser at build time.
+- ``<!-- omio-benchmarks -->`` becomes every ``benchmarks/results_*.md`` table, headings
+  demoted one level, in file-name order.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import contextlib
 import io
 import os
 import re
+from pathlib import Path
 from typing import Any
 
-MARKER = re.compile(r"<!-- omio-help(?: (?P<command>[a-z]+))? -->")
+HELP = re.compile(r"<!-- omio-help(?: (?P<command>[a-z]+))? -->")
+BENCHMARKS = "<!-- omio-benchmarks -->"
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _help(command: str | None) -> str:
@@ -25,6 +30,15 @@ def _help(command: str | None) -> str:
     return f"```text\n{out.getvalue().rstrip()}\n```"
 
 
+def _benchmarks() -> str:
+    tables = []
+    for path in sorted(RESULTS.glob("results_*.md")):
+        text = path.read_text(encoding="utf-8")
+        tables.append(re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE).strip())
+    return "\n\n".join(tables)
+
+
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """Insert the generated help text where a page asks for it."""
-    return MARKER.sub(lambda m: _help(m.group("command")), markdown)
+    """Insert the generated text where a page asks for it."""
+    markdown = HELP.sub(lambda m: _help(m.group("command")), markdown)
+    return markdown.replace(BENCHMARKS, _benchmarks()) if BENCHMARKS in markdown else markdown
