@@ -4,6 +4,8 @@
   the top-level help), generated from the parser at build time.
 - ``<!-- omio-benchmarks -->`` becomes every ``benchmarks/results_*.md`` table, headings
   demoted one level, in file-name order.
+- Sphinx roles in docstrings (``:func:`scan```, ``:class:`~omio.MicroscopyDataset```) become
+  links where the object is documented here, and plain code elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from typing import Any
 HELP = re.compile(r"<!-- omio-help(?: (?P<command>[a-z]+))? -->")
 BENCHMARKS = "<!-- omio-benchmarks -->"
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROLE = re.compile(
+    r":(?:func|meth|class|mod|attr|data|exc|obj):<code>(?P<tilde>~?)(?P<name>[^<]*?)"
+    r"(?: &lt;(?P<target>[^&<]*)&gt;)?</code>"
+)
+DIRECTIVE = re.compile(r"^::: (?P<module>\S+)", flags=re.MULTILINE)
 
 
 def _help(command: str | None) -> str:
@@ -42,3 +49,19 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     """Insert the generated text where a page asks for it."""
     markdown = HELP.sub(lambda m: _help(m.group("command")), markdown)
     return markdown.replace(BENCHMARKS, _benchmarks()) if BENCHMARKS in markdown else markdown
+
+
+def _link(match: re.Match[str], module: str) -> str:
+    """An optional cross-reference (unresolved ones stay code, without a warning)."""
+    name = match["target"] or match["name"]
+    if not name.startswith("omio"):
+        name = f"{module}.{name}" if "." not in name else f"omio.{name}"
+    title = match["name"].rsplit(".", 1)[-1] if match["tilde"] else match["name"]
+    return f'<autoref identifier="{name}" optional><code>{title}</code></autoref>'
+
+
+def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
+    """Turn the Sphinx roles left in rendered docstrings into cross-references."""
+    directive = DIRECTIVE.search(page.markdown or "")
+    module = directive["module"] if directive else "omio"
+    return ROLE.sub(lambda m: _link(m, module), html)
