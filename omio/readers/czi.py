@@ -67,14 +67,16 @@ _IMMERSIONS = frozenset({"Oil", "Water", "WaterDipping", "Air", "Multi", "Glycer
 class _CziHandle:
     """An open CziFile shared by the dask tasks of one process.
 
-    czifile serialises its own file reads (``set_lock``); the lock here guards the
-    per-plane index of directory entries, built once per scene and level.
+    The file is memory-mapped, so subblocks are decoded or copied straight from the
+    page cache without an intermediate read buffer or a shared file position (czifile
+    falls back to locked reads, ``set_lock``, where mapping is not possible). The lock
+    here guards the per-plane index of directory entries, built once per scene and level.
     """
 
     def __init__(self, path: str) -> None:
         import czifile
 
-        self.czi = czifile.CziFile(path, squeeze=False)
+        self.czi = czifile.CziFile(path, squeeze=False, memmap=True)
         self.czi.set_lock(True)
         self.lock = threading.Lock()
         self._index: dict[tuple[int, int, Dims], dict[Coords, list[Any]]] = {}
