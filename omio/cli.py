@@ -51,7 +51,7 @@ def _info(args: argparse.Namespace) -> int:
     else:
         print(ds)
         print(f"  {'format:':<16}{ds.metadata['format']}")
-        print(f"  {'scenes:':<16}{len(names)} {names}")
+        print(f"  {'scenes:':<16}{len(names)}" + (f" {names}" if any(names) else ""))
         print(f"  {'size on disk:':<16}{on_disk} bytes")
     return 0
 

@@ -195,11 +195,14 @@ def test_convert_never_overwrites_unless_asked(
     assert omio.open(out).sizes["T"] == 2
 
 
-def test_convert_selects_a_scene(tmp_path: Path) -> None:
+def test_scenes_are_listed_and_selected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "two.ome.tif"
     with tifffile.TiffWriter(src, ome=True) as tw:
         tw.write(np.full((4, 8, 8), 1, np.uint8), metadata={"axes": "ZYX", "Name": "first"})
         tw.write(np.full((2, 8, 8), 2, np.uint8), metadata={"axes": "ZYX", "Name": "second"})
+    assert main(["info", str(src), "--scene", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "scenes:         2 ['first', 'second']" in out and "Z: 2" in out
     out = tmp_path / "second.ome.tif"
     assert main(["convert", str(src), str(out), "--scene", "second"]) == 0
     back = omio.open(out)
