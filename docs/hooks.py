@@ -4,6 +4,8 @@
   the top-level help), generated from the parser at build time.
 - ``<!-- omio-benchmarks -->`` becomes every ``benchmarks/results_*.md`` table, headings
   demoted one level, in file-name order.
+- ``<!-- omio-readme SECTION -->`` becomes the body of the README's ``## SECTION``, so the
+  formats table and the reader guide are written once.
 - Sphinx roles in docstrings (``:func:`scan```, ``:class:`~omio.MicroscopyDataset```) become
   links where the object is documented here, and plain code elsewhere.
 """
@@ -19,7 +21,9 @@ from typing import Any
 
 HELP = re.compile(r"<!-- omio-help(?: (?P<command>[a-z]+))? -->")
 BENCHMARKS = "<!-- omio-benchmarks -->"
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks"
+README_SECTION = re.compile(r"<!-- omio-readme (?P<title>[^>]+?) -->")
 ROLE = re.compile(
     r":(?:func|meth|class|mod|attr|data|exc|obj):<code>(?P<tilde>~?)(?P<name>[^<]*?)"
     r"(?: &lt;(?P<target>[^&<]*)&gt;)?</code>"
@@ -45,9 +49,18 @@ def _benchmarks() -> str:
     return "\n\n".join(tables)
 
 
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"^## {re.escape(title)}\n(?P<body>.*?)(?=^## |\Z)", readme, flags=re.MULTILINE | re.DOTALL)
+    if found is None:
+        raise ValueError(f"README.md has no section '## {title}' for the documentation")
+    return found["body"].strip()
+
+
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     """Insert the generated text where a page asks for it."""
     markdown = HELP.sub(lambda m: _help(m.group("command")), markdown)
+    markdown = README_SECTION.sub(lambda m: _readme_section(m.group("title")), markdown)
     return markdown.replace(BENCHMARKS, _benchmarks()) if BENCHMARKS in markdown else markdown
 
 
