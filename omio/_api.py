@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from omio.dataset import MicroscopyDataset
-from omio.readers import SceneSelector, find_reader, open_source
+from omio.readers import SceneSelector, open_source, scene_names
 
 __all__ = ["open", "open_all", "scenes"]
 
@@ -23,7 +23,10 @@ def open(
     ----------
     path
         A TIFF / OME-TIFF / ImageJ / LSM / CZI file, or a Thorlabs folder (or its
-        ``.raw`` / ``Experiment.xml``). The format is found from the content.
+        ``.raw`` / ``Experiment.xml``). The format is found from the content. An
+        OME-Zarr can also be given as a URL (``"s3://bucket/img.ome.zarr"``,
+        ``"file:///data/img.ome.zarr"``), read through zarr and fsspec (plus the
+        filesystem's package, e.g. ``s3fs``); other formats only as local paths.
     scene
         The image (scene, series) by 0-based index or by name; see :func:`scenes`.
     axes
@@ -47,8 +50,7 @@ def open(
 
 def scenes(path: str | Path) -> list[str | None]:
     """Return the names of the images (scenes, series) in a file (``None`` where unnamed)."""
-    p = Path(path)
-    return find_reader(p).scenes(p)
+    return scene_names(path)
 
 
 def open_all(path: str | Path, *, axes: str | None = None) -> list[MicroscopyDataset]:

@@ -104,7 +104,7 @@ def _write(ds: MicroscopyDataset, folder: Path, fingerprint: dict[str, Any], *, 
     data = ds.data
     chunks = _chunks(data)
     target: Any = zarr.create_array(store=str(folder), shape=data.shape, dtype=data.dtype, chunks=chunks, zarr_format=3)
-    label = ds.name or (ds.path.name if ds.path is not None else "dataset")
+    label = ds.name or (Path(ds.path).name if ds.path is not None else "dataset")
     with TqdmCallback(desc=f"caching {label}", unit="task") if progress else contextlib.nullcontext():
         da.store(data.rechunk(chunks), target, lock=False, scheduler=scheduler())
     (folder / MARKER).write_text(json.dumps(fingerprint, indent=1))
@@ -145,16 +145,16 @@ def _fingerprint(ds: MicroscopyDataset) -> dict[str, Any]:
         coords.update(np.asarray(ds.xarray[dim].values).astype(str).tobytes())
     out: dict[str, Any] = {
         "omio_cache": _FORMAT,
-        "source": None if ds.path is None else str(Path(ds.path).absolute()),
+        "source": None if ds.path is None else str(ds.path if isinstance(ds.path, str) else ds.path.absolute()),
         "shape": list(ds.shape),
         "dtype": ds.dtype.str,
         "coordinates": coords.hexdigest(),
         "steps": [str(name).rsplit("-", 1)[0] for name in data.dask.layers],
     }
-    if ds.path is None:
-        out["graph"] = data.name  # in-memory data: dask names numpy arrays by their content
+    if ds.path is None or isinstance(ds.path, str):
+        out["graph"] = data.name  # in-memory data by content; a URL's OME-Zarr by its URL and array metadata
     else:
-        out.update(_stat(Path(ds.path)))
+        out.update(_stat(ds.path))
     return out
 
 

@@ -40,7 +40,7 @@ _TIME_DEFAULT = "second"
 class SourceInfo:
     """Where a dataset came from and how its axes were mapped."""
 
-    path: Path | None = None
+    path: Path | str | None = None
     format: str = "array"
     scenes: tuple[str | None, ...] = (None,)
     scene: int = 0
@@ -279,8 +279,11 @@ class MicroscopyDataset:
         return self._info
 
     @property
-    def path(self) -> Path | None:
-        """The file or folder the dataset was read from (``None`` for in-memory data)."""
+    def path(self) -> Path | str | None:
+        """The file or folder the dataset was read from (a ``str`` URL for an OME-Zarr opened from a URL).
+
+        ``None`` for in-memory data.
+        """
         return self._info.path
 
     @property
@@ -689,7 +692,7 @@ def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: 
         raise MetadataError(f"time increment {increment} is not a time")
 
 
-def _check_ome_matches(ome: OME, shape: Sequence[int], dtype: Any, path: Path | None) -> None:
+def _check_ome_matches(ome: OME, shape: Sequence[int], dtype: Any, path: Path | str | None) -> None:
     px = ome.images[0].pixels
     declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
     if tuple(int(s) for s in shape) != declared:

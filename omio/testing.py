@@ -15,7 +15,7 @@ import numpy as np
 
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
-from omio.readers._base import ImageSource, Reader
+from omio.readers._base import ImageSource, Reader, is_url
 from omio.readers._handles import close_cached_handles
 
 __all__ = ["assert_dataset_equal", "check_reader_conformance", "open_files"]
@@ -76,7 +76,8 @@ def check_reader_conformance(reader: Reader, path: str | os.PathLike[str], **opt
     task runs) and leaves no file open; the result has dims TZCYX and an OME model
     matching its shape and dtype; ``scenes`` agrees; the dask graph pickles and the
     unpickled graph computes the same first plane after every cached handle was
-    closed; computing leaves nothing open once the handle cache is cleared.
+    closed; computing leaves nothing open once the handle cache is cleared. ``path``
+    may be a URL (a ``str``) for a reader that opens URLs.
 
     Returns
     -------
@@ -85,8 +86,8 @@ def check_reader_conformance(reader: Reader, path: str | os.PathLike[str], **opt
     """
     import dask
 
-    p = Path(path)
-    head = p.read_bytes()[:512] if p.is_file() else b""
+    p: Any = path if is_url(path) else Path(path)  # a URL (an OME-Zarr) goes to the reader as the string given
+    head = p.read_bytes()[:512] if isinstance(p, Path) and p.is_file() else b""
     assert reader.sniff(p, head), f"{reader.name} does not recognise {p}"
     close_cached_handles()
     calls: list[Any] = []

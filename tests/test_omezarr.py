@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,13 @@ import pytest
 import zarr
 
 import omio
-from omio.errors import DimensionError, FileFormatError, MetadataError, UnsupportedFormatError
+from omio.errors import (
+    DimensionError,
+    FileFormatError,
+    MetadataError,
+    MissingDependencyError,
+    UnsupportedFormatError,
+)
 from omio.pyramid import downsample, pyramid
 from omio.readers.omezarr import OmeZarrReader
 from omio.testing import assert_dataset_equal, check_reader_conformance
@@ -355,3 +362,101 @@ def test_lazy_dask_source_is_written_without_loading(tmp_path: Path) -> None:
     write_omezarr(ds, tmp_path / "a.ome.zarr", levels=2)
     # every block computed once for writing (+ the middle plane sampled for the display window)
     assert len(calls) == 4 + 1
+
+
+# ---------------------------------------------------------------------- URLs (fsspec)
+
+
+@pytest.fixture
+def memory_fs() -> Any:
+    """fsspec's in-memory filesystem, emptied after the test."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    yield fs
+    fs.rm("/", recursive=True)
+
+
+def test_file_url_opens_like_the_path(tmp_path: Path) -> None:
+    ds = make(sizes={"X": 0.25, "Y": 0.25, "Z": 1.5}, names=["GFP", "RFP"], time="2 s")
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", levels=2)
+    url = out.as_uri()
+    back = omio.open(url)
+    assert back.path == url
+    assert back.is_lazy
+    assert_dataset_equal(back, ds)
+    assert back.source.levels == omio.open(out).source.levels
+    assert back.annotations["omio:source"]["path"] == url
+    assert omio.scenes(url) == ["cells"]
+    assert [d.name for d in omio.open_all(url)] == ["cells"]
+    np.testing.assert_array_equal(omio.open(url, level=1).to_numpy(), omio.open(out, level=1).to_numpy())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_memory_url_any_level(tmp_path: Path, memory_fs: Any, version: str) -> None:
+    ds = make((1, 3, 2, 64, 48), "uint16", sizes={"X": 0.3, "Y": 0.3, "Z": 2.0}, names=["a", "b"])
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, levels=3)
+    memory_fs.put(str(out), "/copy.ome.zarr", recursive=True)
+    url = "memory://copy.ome.zarr"
+    source = check_reader_conformance(OmeZarrReader(), url, level=1)
+    assert source.path == url
+    assert source.original_metadata["ngff_version"] == version
+    back = omio.open(url, level=1)
+    assert back.path == url
+    np.testing.assert_array_equal(back.to_numpy(), downsample(ds.data).compute())
+    assert back.physical_pixel_sizes["X"] is not None
+    assert back.physical_pixel_sizes["X"].magnitude == pytest.approx(0.6)
+    assert back.channel_names == ["a", "b"]
+    assert back.name == "cells"
+    assert back.source.levels == omio.open(out).source.levels
+    with pytest.raises(DimensionError, match=r"levels 0\.\.2"):
+        omio.open(url, level=3)
+
+
+def test_dask_names_follow_the_url_and_the_array(tmp_path: Path, memory_fs: Any) -> None:
+    first = write_omezarr(make(seed=1), tmp_path / "a.ome.zarr")
+    second = write_omezarr(make((1, 1, 1, 8, 8), seed=2), tmp_path / "b.ome.zarr")
+    memory_fs.put(str(first), "/a.ome.zarr", recursive=True)
+    memory_fs.put(str(second), "/b.ome.zarr", recursive=True)
+    assert omio.open("memory://a.ome.zarr").data.name == omio.open("memory://a.ome.zarr").data.name
+    assert omio.open("memory://a.ome.zarr").data.name != omio.open("memory://b.ome.zarr").data.name
+
+
+def test_bioformats2raw_sample_through_a_file_url(samples: Path) -> None:
+    path = samples / "ome-zarr" / "tiledb_CMU-1-Small-Region.ome.zarr"
+    url = path.as_uri()
+    assert omio.scenes(url) == omio.scenes(path)
+    assert len(omio.scenes(url)) >= 2
+    for scene in range(2):
+        by_url, by_path = omio.open(url, scene=scene), omio.open(path, scene=scene)
+        assert_dataset_equal(by_url, by_path, check_pixels=False)
+        assert by_url.source.levels == by_path.source.levels
+        np.testing.assert_array_equal(by_url.data[0, 0, 0].compute(), by_path.data[0, 0, 0].compute())
+    level1 = omio.open(url, level=1)
+    assert level1.sizes == {"T": 1, "Z": 1, "C": 3, "Y": 768, "X": 574}
+
+
+def test_url_whose_filesystem_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = pytest.importorskip("fsspec.registry")
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if s3fs were not installed
+    monkeypatch.delitem(registry._registry, "s3", raising=False)  # forget an s3 filesystem already imported
+    with pytest.raises(MissingDependencyError, match=r"s3://bucket/img\.ome\.zarr.*pip install s3fs"):
+        omio.open("s3://bucket/img.ome.zarr")
+    with pytest.raises(MissingDependencyError, match="pip install s3fs"):
+        omio.scenes("s3://bucket/img.ome.zarr")
+
+
+def test_url_of_another_format_or_nothing(tmp_path: Path, memory_fs: Any) -> None:
+    tif = omio.MicroscopyDataset.from_array(np.zeros((8, 8), "uint8"), axes="YX").to_ometiff(tmp_path / "a.ome.tif")
+    with pytest.raises(UnsupportedFormatError, match=r"a\.ome\.tif.*only OME-Zarr can be opened from a URL"):
+        omio.open(tif.as_uri())
+    with pytest.raises(FileNotFoundError, match=r"memory://missing\.ome\.zarr"):
+        omio.open("memory://missing.ome.zarr")
+    with pytest.raises(UnsupportedFormatError, match="nosuchscheme://"):
+        omio.open("nosuchscheme://host/a.ome.zarr")
+
+
+def test_windows_drive_is_not_a_url() -> None:
+    from omio.readers import is_url
+
+    assert is_url("memory://a.zarr") and is_url("s3://bucket/a.zarr")
+    assert not is_url("C://data/a.tif") and not is_url("C:\\data\\a.tif") and not is_url(Path("a.zarr"))

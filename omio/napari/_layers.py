@@ -10,6 +10,7 @@ seconds for T). napari is not imported here: layer data are plain tuples, which
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
@@ -85,7 +86,7 @@ def layer_data(
     geometry = _geometry(ds, shown)
     limits = _limits(contrast_limits, levels[-1], pooled=not split)
     labels = [str(v) for v in ds.xarray["C"].values]
-    names = _layer_names(ds) if split else [ds.name or (ds.path.name if ds.path is not None else "image")]
+    names = _layer_names(ds) if split else [ds.name or (Path(ds.path).name if ds.path is not None else "image")]
     colors = _colors(ds)
     out: list[LayerData] = []
     for i, name in enumerate(names):
@@ -158,7 +159,7 @@ def _origin(ds: MicroscopyDataset, dim: str) -> float:
 
 def _layer_names(ds: MicroscopyDataset) -> list[str]:
     names = ds.channel_names
-    base = ds.name or (ds.path.name if ds.path is not None else None)
+    base = ds.name or (Path(ds.path).name if ds.path is not None else None)
     out: list[str] = []
     for c, name in enumerate(names):
         if name:

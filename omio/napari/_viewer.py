@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omio.errors import MissingDependencyError
@@ -47,7 +48,7 @@ def view(
     """
     napari = import_napari()
     if viewer is None:
-        viewer = napari.Viewer(title=ds.name or (ds.path.name if ds.path is not None else "omio"))
+        viewer = napari.Viewer(title=ds.name or (Path(ds.path).name if ds.path is not None else "omio"))
     for data, kwargs, _ in layer_data(ds, channel_axis=channel_axis, contrast_limits=contrast_limits):
         viewer.add_image(data, **kwargs)
     return viewer

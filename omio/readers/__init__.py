@@ -1,9 +1,13 @@
-"""Reader registry: which reader opens a path.
+"""Reader registry: which reader opens a path or URL.
 
 Probe order: content first (each reader's ``sniff`` on the first bytes, or on the
 folder), then the suffix only to explain what went wrong. Built-in readers come
 first; readers from other packages join through the ``omio.readers`` entry-point
 group and can never hide a built-in one.
+
+A URL (``scheme://...``, e.g. ``s3://``, ``https://``, ``file://``, ``memory://``) is
+opened by the OME-Zarr reader only, through zarr and fsspec; any other format must
+be given as a local path.
 
 Opening a file imports only the built-in readers probed before the one that
 recognises it, and looks at installed entry points only when no built-in reader
@@ -24,11 +28,15 @@ import warnings
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omio.errors import FileFormatError, UnsupportedFormatError
-from omio.readers._base import ImageSource, Reader, SceneSelector
+from omio.readers._base import ImageSource, Reader, SceneSelector, is_url
 
-__all__ = ["ImageSource", "Reader", "SceneSelector", "find_reader", "open_source", "readers"]
+if TYPE_CHECKING:
+    from omio.readers.omezarr import OmeZarrReader
+
+__all__ = ["ImageSource", "Reader", "SceneSelector", "find_reader", "is_url", "open_source", "readers", "scene_names"]
 
 _BUILTIN = (
     "omio.readers.tiff:TiffReader",
@@ -98,18 +106,35 @@ def _suffix_matches(path: Path, reader: Reader) -> bool:
     return any(name.endswith(s) for s in reader.suffixes)
 
 
-def find_reader(path: Path) -> Reader:
-    """Return the reader that recognises ``path`` by its content.
+def _url_reader(url: str) -> OmeZarrReader:
+    """The OME-Zarr reader, after checking that ``url`` is an OME-Zarr (the only format opened from URLs)."""
+    from omio.readers.omezarr import OmeZarrReader
+
+    reader = OmeZarrReader()
+    if not reader.sniff(url, b""):
+        raise UnsupportedFormatError(
+            f"{url}: not a Zarr group; only OME-Zarr can be opened from a URL, give other formats as a local path"
+        )
+    return reader
+
+
+def find_reader(path: str | Path) -> Reader:
+    """Return the reader that recognises ``path`` (a local path, or a URL of an OME-Zarr) by its content.
 
     Raises
     ------
     FileNotFoundError
-        When the path does not exist.
+        When the path or URL does not exist.
     FileFormatError
         When the file is empty, or its suffix claims a format its content is not.
     UnsupportedFormatError
-        When no reader recognises it.
+        When no reader recognises it, or a URL is not an OME-Zarr.
+    omio.errors.MissingDependencyError
+        When the URL's filesystem needs a package that is not installed.
     """
+    if is_url(path):
+        return _url_reader(path)
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No such file or directory: '{path}'")
     head = b""
@@ -145,7 +170,16 @@ def open_source(
     axes: str | None = None,
     level: int = 0,
 ) -> ImageSource:
-    """Find the reader for ``path`` and open one image lazily."""
+    """Find the reader for ``path`` (a local path, or a URL of an OME-Zarr) and open one image lazily."""
+    if is_url(path):
+        return _url_reader(path).open(path, scene=scene, axes=axes, level=level)
     p = Path(path)
-    reader = find_reader(p)
-    return reader.open(p, scene=scene, axes=axes, level=level)
+    return find_reader(p).open(p, scene=scene, axes=axes, level=level)
+
+
+def scene_names(path: str | Path) -> list[str | None]:
+    """Names of the images in ``path`` (a local path, or a URL of an OME-Zarr); ``None`` where unnamed."""
+    if is_url(path):
+        return _url_reader(path).scenes(path)
+    p = Path(path)
+    return find_reader(p).scenes(p)

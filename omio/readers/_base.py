@@ -10,10 +10,11 @@ are imported inside the functions that use them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from omio.errors import DimensionError
 
@@ -22,10 +23,23 @@ if TYPE_CHECKING:
     import numpy as np
     from ome_types import OME
 
-__all__ = ["ImageSource", "Reader", "SceneSelector", "select_scene"]
+__all__ = ["ImageSource", "Reader", "SceneSelector", "is_url", "select_scene"]
 
 SceneSelector = int | str
 """A scene (image, series) given by 0-based index or by name."""
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")  # two letters at least: "C://" is a Windows drive
+
+
+def is_url(location: object) -> TypeGuard[str]:
+    """True for a URL (``scheme://...``) given as a string; a Windows drive path is not one.
+
+    Examples
+    --------
+    >>> is_url("s3://bucket/image.ome.zarr"), is_url("C://data/a.tif"), is_url("data/a.tif")
+    (True, False, False)
+    """
+    return isinstance(location, str) and _URL.match(location) is not None
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class ImageSource:
         ``Channel`` per C index (``name=None`` where the file names none). Instruments,
         objectives and other OME content of the file may be included.
     path
-        The path the user opened.
+        The path the user opened, or the URL (a ``str``, kept as given) of an OME-Zarr opened remotely.
     format
         Short format name (``"ome-tiff"``, ``"imagej-tiff"``, ``"lsm"``, ``"tiff"``, ``"czi"``...).
     scenes
@@ -67,7 +81,7 @@ class ImageSource:
 
     data: da.Array
     ome: OME
-    path: Path
+    path: Path | str
     format: str
     scenes: Sequence[str | None] = (None,)
     scene: int = 0
@@ -107,7 +121,7 @@ class Reader(Protocol):
         ...
 
 
-def select_scene(path: Path, scene: SceneSelector, names: Sequence[str | None]) -> int:
+def select_scene(path: Path | str, scene: SceneSelector, names: Sequence[str | None]) -> int:
     """Resolve a scene given by 0-based index or by name to its index.
 
     Raises

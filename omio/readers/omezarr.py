@@ -3,6 +3,13 @@
 Opening reads the group attributes (and ``OME/METADATA.ome.xml`` where present)
 only; the dask array reads the stored chunks (whole shards on Zarr v3) lazily.
 
+Locations
+---------
+A local folder, or a URL that zarr opens through fsspec (``file://``, ``memory://``,
+``s3://`` with ``s3fs``, ``gs://`` with ``gcsfs``, ``https://`` with ``aiohttp``...).
+A URL is kept as the string given, never turned into a path; credentials and other
+options come from the filesystem's own configuration (environment, config files).
+
 Images
 ------
 - A group with ``multiscales`` is one image (scene 0), as omio writes it.
@@ -35,12 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 from omio import metadata, units
 from omio.dims import normalize_axes, to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MetadataError
-from omio.readers._base import ImageSource, SceneSelector, select_scene
+from omio.errors import DimensionError, FileFormatError, MetadataError, MissingDependencyError, UnsupportedFormatError
+from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 
 if TYPE_CHECKING:
     import pint
     import zarr
+    from fsspec import AbstractFileSystem
     from ome_types import OME
 
 __all__ = ["OmeZarrReader"]
@@ -64,63 +72,117 @@ def _ome_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else attrs
 
 
-def _open_group(path: Path, sub: str = "") -> zarr.Group:
+def _location(path: Path | str) -> Path | str:
+    """A URL stays the string given (a ``str`` below always means a URL); anything else is a local path."""
+    return path if is_url(path) else Path(path)
+
+
+def _inside(location: Path | str, sub: str) -> str:
+    """``sub`` inside ``location``, as shown in messages."""
+    if not sub:
+        return str(location)
+    return f"{location.rstrip('/')}/{sub}" if isinstance(location, str) else str(location / sub)
+
+
+def _url_filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of ``url`` and the path in it; a clear error when its package is missing."""
+    scheme = url.partition("://")[0]
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError as exc:
+        raise MissingDependencyError(f"{url}: opening URLs needs the fsspec package: pip install fsspec") from exc
+    try:
+        fs, inner = url_to_fs(url)
+    except ImportError as exc:  # fsspec knows the protocol, its implementation is not installed
+        package = getattr(exc.__cause__, "name", None) or exc.name
+        install = f": pip install {package}" if package else ""
+        raise MissingDependencyError(
+            f"{url}: opening {scheme}:// URLs needs fsspec's {scheme} filesystem, not installed ({exc}){install}"
+        ) from exc
+    except ValueError as exc:  # "Protocol not known"
+        raise UnsupportedFormatError(f"{url}: no fsspec filesystem handles {scheme}:// URLs ({exc})") from exc
+    return fs, inner
+
+
+def _open_group(location: Path | str) -> zarr.Group:
     import zarr
 
-    location = path / sub if sub else path
     try:
-        return zarr.open_group(str(location), mode="r")
+        return zarr.open_group(location if isinstance(location, str) else str(location), mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError) as exc:
         raise FileFormatError(f"{location}: not a readable Zarr group ({exc})") from exc
 
 
-def _ome_xml(path: Path) -> OME | None:
-    xml = path / "OME" / "METADATA.ome.xml"
-    if not xml.is_file():
+def _subgroup(root: zarr.Group, location: Path | str, sub: str) -> zarr.Group:
+    import zarr
+
+    found = root.get(sub) if sub else root
+    if not isinstance(found, zarr.Group):
+        raise FileFormatError(f"{_inside(location, sub)}: not a readable Zarr group")
+    return found
+
+
+def _read_text(location: Path | str, key: str) -> str | None:
+    """A plain file stored inside the Zarr hierarchy (``None`` when absent)."""
+    if isinstance(location, str):
+        fs, inner = _url_filesystem(location)
+        target = f"{inner.rstrip('/')}/{key}"
+        return fs.cat_file(target).decode("utf-8") if fs.isfile(target) else None
+    file = location / key
+    return file.read_text(encoding="utf-8") if file.is_file() else None
+
+
+def _ome_xml(location: Path | str) -> OME | None:
+    key = "OME/METADATA.ome.xml"
+    xml = _read_text(location, key)
+    if xml is None:
         return None
-    from ome_types import from_xml
-
     try:
-        return from_xml(xml.read_text(encoding="utf-8"))
+        return metadata.parse_ome_xml(xml)
     except Exception as exc:  # ome-types raises several pydantic/lxml error types
-        raise MetadataError(f"{xml}: the OME-XML cannot be parsed ({exc})") from exc
+        raise MetadataError(f"{_inside(location, key)}: the OME-XML cannot be parsed ({exc})") from exc
 
 
-def _series(path: Path, count_hint: int | None) -> list[str]:
+def _series(root: zarr.Group, count_hint: int | None) -> list[str]:
     """Series group paths of a bioformats2raw layout."""
-    ome_group = path / "OME"
-    if ome_group.is_dir():
-        listed = _ome_attrs(dict(_open_group(path, "OME").attrs)).get("series")
+    import zarr
+
+    ome_group = root.get("OME")
+    if isinstance(ome_group, zarr.Group):
+        listed = _ome_attrs(dict(ome_group.attrs)).get("series")
         if isinstance(listed, list) and listed:
             return [str(s) for s in listed]
     found: list[str] = []
-    while (path / str(len(found))).is_dir() and (count_hint is None or len(found) < count_hint):
+    while isinstance(root.get(str(len(found))), zarr.Group) and (count_hint is None or len(found) < count_hint):
         found.append(str(len(found)))
     return found
 
 
-def _images(path: Path) -> tuple[list[_Image], OME | None]:
-    attrs = _ome_attrs(dict(_open_group(path).attrs))
-    ome = _ome_xml(path)
+def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]:
+    """The root group, its images, and the OME-XML stored alongside."""
+    root = _open_group(location)
+    where = str(location)
+    attrs = _ome_attrs(dict(root.attrs))
+    ome = _ome_xml(location)
     if "multiscales" in attrs:
-        name = _xml_name(ome, 0) if ome is not None and ome.images else _multiscale(path, attrs).get("name")
-        return [_Image("", name or None, 0 if ome is not None and ome.images else None)], ome
+        name = _xml_name(ome, 0) if ome is not None and ome.images else _multiscale(where, attrs).get("name")
+        return root, [_Image("", name or None, 0 if ome is not None and ome.images else None)], ome
     if "bioformats2raw.layout" in attrs:
-        series = _series(path, len(ome.images) if ome is not None else None)
+        series = _series(root, len(ome.images) if ome is not None else None)
         if not series:
-            raise FileFormatError(f"{path}: a bioformats2raw layout without image groups (0, 1, ...)")
+            raise FileFormatError(f"{where}: a bioformats2raw layout without image groups (0, 1, ...)")
         out = []
         for i, group in enumerate(series):
             if ome is not None and i < len(ome.images):
                 out.append(_Image(group, _xml_name(ome, i), i))
             else:
-                inner = _ome_attrs(dict(_open_group(path, group).attrs))
-                out.append(_Image(group, _multiscale(path / group, inner).get("name") or None, None))
-        return out, ome
+                inner = _ome_attrs(dict(_subgroup(root, location, group).attrs))
+                out.append(_Image(group, _multiscale(_inside(location, group), inner).get("name") or None, None))
+        return root, out, ome
     if "plate" in attrs or "well" in attrs:
-        raise FileFormatError(f"{path}: OME-Zarr HCS plates and wells are not supported; open one image group")
+        raise FileFormatError(f"{where}: OME-Zarr HCS plates and wells are not supported; open one image group")
     raise FileFormatError(
-        f"{path}: a Zarr group without OME-Zarr 'multiscales' metadata; give the folder of an OME-Zarr image"
+        f"{where}: a Zarr group without OME-Zarr 'multiscales' metadata; give the folder of an OME-Zarr image"
     )
 
 
@@ -128,7 +190,7 @@ def _xml_name(ome: OME, index: int) -> str | None:
     return ome.images[index].name or None
 
 
-def _multiscale(where: Path, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+def _multiscale(where: str, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     found = attrs.get("multiscales")
     if not isinstance(found, list) or not found or not isinstance(found[0], Mapping):
         raise FileFormatError(f"{where}: the OME-Zarr attributes have no 'multiscales' list")
@@ -138,7 +200,7 @@ def _multiscale(where: Path, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     return first
 
 
-def _axes_letters(where: Path, axes: Any, ndim: int) -> tuple[str, list[str | None]]:
+def _axes_letters(where: str, axes: Any, ndim: int) -> tuple[str, list[str | None]]:
     """TZCYX letters of the stored axes and their NGFF units."""
     if axes is None:  # NGFF 0.1 / 0.2: always 5D t, c, z, y, x
         axes = list("tczyx")[-ndim:]
@@ -161,7 +223,7 @@ def _axes_letters(where: Path, axes: Any, ndim: int) -> tuple[str, list[str | No
     return "".join(letters), unit_names
 
 
-def _scale(where: Path, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
+def _scale(where: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
     """The product of the level's scale transforms and the multiscale-wide ones."""
     out = [1.0] * ndim
     dataset = multiscale["datasets"][level]
@@ -177,7 +239,7 @@ def _scale(where: Path, multiscale: Mapping[str, Any], level: int, ndim: int) ->
 
 
 def _physical(
-    letters: str, unit_names: Sequence[str | None], scale: Sequence[float], where: Path
+    letters: str, unit_names: Sequence[str | None], scale: Sequence[float], where: str
 ) -> tuple[dict[str, pint.Quantity | None], pint.Quantity | None]:
     sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
     increment = None
@@ -251,7 +313,7 @@ def _carry_ome(built: OME, source: OME, index: int) -> OME:
     )
 
 
-def _array(group: zarr.Group, where: Path, name: str) -> zarr.Array[Any]:
+def _array(group: zarr.Group, where: str, name: str) -> zarr.Array[Any]:
     import zarr
 
     try:
@@ -272,19 +334,34 @@ class OmeZarrReader:
     """Reader for OME-Zarr images (NGFF 0.4 / Zarr v2 and 0.5 / Zarr v3, bioformats2raw layout)."""
 
     name = "ome-zarr"
-    suffixes = (".zarr",)
+    suffixes: tuple[str, ...] = (".zarr",)
 
-    def sniff(self, path: Path, head: bytes) -> bool:
-        """A folder holding Zarr group metadata (``zarr.json``, or ``.zgroup`` / ``.zattrs``)."""
-        return path.is_dir() and any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zattrs"))
+    def sniff(self, path: Path | str, head: bytes) -> bool:
+        """A folder (or URL) holding Zarr group metadata (``zarr.json``, or ``.zgroup`` / ``.zattrs``).
 
-    def scenes(self, path: Path) -> list[str | None]:
+        Raises
+        ------
+        FileNotFoundError
+            For a URL that does not exist.
+        omio.errors.MissingDependencyError
+            For a URL whose fsspec filesystem is not installed.
+        """
+        markers = ("zarr.json", ".zgroup", ".zattrs")
+        location = _location(path)
+        if isinstance(location, str):
+            fs, inner = _url_filesystem(location)
+            if not fs.exists(inner):
+                raise FileNotFoundError(f"No such file or directory: '{location}'")
+            return fs.isdir(inner) and any(fs.isfile(f"{inner.rstrip('/')}/{m}") for m in markers)
+        return location.is_dir() and any((location / m).is_file() for m in markers)
+
+    def scenes(self, path: Path | str) -> list[str | None]:
         """Names of the images: one for an image group, one per series for bioformats2raw."""
-        return [image.name for image in _images(path)[0]]
+        return [image.name for image in _images(_location(path))[1]]
 
     def open(
         self,
-        path: Path,
+        path: Path | str,
         *,
         scene: SceneSelector = 0,
         axes: str | None = None,
@@ -294,18 +371,19 @@ class OmeZarrReader:
         import dask.array as da
         from dask.base import tokenize
 
-        images, ome = _images(path)
-        index = select_scene(path, scene, [i.name for i in images])
+        location = _location(path)
+        root, images, ome = _images(location)
+        index = select_scene(location, scene, [i.name for i in images])
         image = images[index]
-        where = path / image.group if image.group else path
-        attrs = _ome_attrs(dict(_open_group(path, image.group).attrs))
+        where = _inside(location, image.group)
+        group = _subgroup(root, location, image.group)
+        attrs = _ome_attrs(dict(group.attrs))
         multiscale = _multiscale(where, attrs)
         datasets = multiscale["datasets"]
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < len(datasets):
             raise DimensionError(
                 f"{where}: level {level!r} does not exist; this image has levels 0..{len(datasets) - 1}"
             )
-        group = _open_group(path, image.group)
         arrays = [_array(group, where, str(d["path"])) for d in datasets]
         array = arrays[level]
         letters, unit_names = _axes_letters(where, multiscale.get("axes"), array.ndim)
@@ -313,11 +391,14 @@ class OmeZarrReader:
         if axes is not None:
             letters, stated = normalize_axes(axes, array.ndim), "user"
         chunks = array.shards or array.chunks
-        stat = (where / str(datasets[level]["path"])).stat()
+        if isinstance(location, str):  # no cheap modification time: the array's metadata stands for its version
+            version_token: object = json.dumps(array.metadata.to_dict(), sort_keys=True, default=str)
+        else:
+            version_token = (location / image.group / str(datasets[level]["path"])).stat().st_mtime_ns
         data = da.from_zarr(
             array,
             chunks=chunks,
-            name=f"omezarr-{tokenize(str(where), level, stat.st_mtime_ns, array.shape, str(array.dtype))}",
+            name=f"omezarr-{tokenize(where, level, version_token, array.shape, str(array.dtype))}",
         )
         mapping = to_tzcyx(data, letters, stated_by=stated)
         sizes, increment = _physical(letters, unit_names, _scale(where, multiscale, level, array.ndim), where)
@@ -339,7 +420,7 @@ class OmeZarrReader:
         return ImageSource(
             data=mapping.data,
             ome=built,
-            path=path,
+            path=location,
             format="ome-zarr",
             scenes=[i.name for i in images],
             scene=index,
