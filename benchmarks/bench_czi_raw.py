@@ -24,7 +24,8 @@ What it does:
    - CZI open + one plane: ``omio.open(p).isel(T=3, Z=10, C=1).to_numpy()`` vs
      ``czifile.CziFile(p).asarray(T=3, Z=10, C=1)`` (what ``czifile.imread`` does);
    - CZI full read: ``omio.open(p).to_numpy()`` vs ``czifile.CziFile(p).asarray()`` with its default decoding
-     threads (half the cores) and with ``maxworkers=2``; the faster of the two is the reference;
+     threads (half the cores), with ``maxworkers=2`` and with ``memmap=True, maxworkers=2``; the fastest of the
+     three is the reference;
    - RAW open + one plane: ``omio.open(folder).isel(T=3, C=1).to_numpy()`` vs ``numpy.memmap`` of the file,
      indexing one frame and copying it;
    - RAW full read: ``omio.open(folder).to_numpy()`` vs ``np.array(np.memmap(...))`` and, for information,
@@ -34,8 +35,9 @@ What it does:
 3. Prints one Markdown table and writes it to ``benchmarks/results_czi_raw.md`` and the raw figures to
    ``benchmarks/results_czi_raw.json``.
 
-Times are medians over ``--repeat`` runs; peak RSS is the maximum over those runs. The page cache is warm
-unless ``--cold`` is given (every input is read once before its jobs).
+An input's jobs run in ``--repeat`` rounds of every job once, so that all of them see the same load from other
+processes; times are medians over the rounds, peak RSS the maximum. The page cache is warm unless ``--cold`` is
+given (every input is read once before its jobs).
 """
 
 from __future__ import annotations
@@ -48,14 +50,15 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_tiff import MB, JobStats, X, Y, Z, _checksum, _planes, drop_caches, fmt_mb, fmt_time, peak_rss, warm
+from bench_tiff import MB, JobStats, X, Y, Z, _checksum, _planes, drop_caches, fmt_time, peak_rss, warm
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -63,6 +66,12 @@ C = 2
 PLANE_BYTES = Y * X * 2
 DATA_VERSION = "v1"  # bump when the generated content changes
 CZI_COMPRESSION = {"uncompressed": None, "zstd": "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack"}
+CZIFILE_READS = {
+    "czifile-read": "czifile asarray, default threads",
+    "czifile-read-2threads": "czifile asarray, maxworkers=2",
+    "czifile-read-memmap-2threads": "czifile asarray, memmap, maxworkers=2",
+}
+"""The direct full reads of a CZI; the fastest is the reference."""
 PLANE = {"T": 3, "Z": 10, "C": 1}
 """The plane read by the open + one plane jobs (clipped to the input's shape)."""
 
@@ -205,12 +214,12 @@ def _czifile_plane(src: Path) -> Callable[[], Any]:
     return run
 
 
-def _czifile_read(maxworkers: int | None) -> Callable[[Path], Callable[[], Any]]:
+def _czifile_read(maxworkers: int | None, memmap: bool) -> Callable[[Path], Callable[[], Any]]:
     def make(src: Path) -> Callable[[], Any]:
         import czifile
 
         def run() -> Any:
-            with czifile.CziFile(src) as czi:
+            with czifile.CziFile(src, memmap=memmap) as czi:
                 data = czi.asarray(maxworkers=maxworkers)
                 dims = czi.scenes[0].dims
             return data.transpose([dims.index(d) for d in "TZCYX" if d in dims])  # a view in omio's order
@@ -260,12 +269,47 @@ JOBS: dict[str, Callable[[Path], Callable[[], Any]]] = {
     "omio-plane": _omio_plane,
     "omio-read": _omio_read,
     "czifile-plane": _czifile_plane,
-    "czifile-read": _czifile_read(None),
-    "czifile-read-2threads": _czifile_read(2),
+    "czifile-read": _czifile_read(None, memmap=False),
+    "czifile-read-2threads": _czifile_read(2, memmap=False),
+    "czifile-read-memmap-2threads": _czifile_read(2, memmap=True),
     "memmap-plane": _memmap_plane,
     "memmap-read": _memmap_read,
     "readinto-read": _readinto_read,
 }
+
+
+class AnonSampler(threading.Thread):
+    """Sample this process's anonymous resident memory (RSS minus file-backed and shared pages) every 5 ms.
+
+    ``VmHWM`` counts the pages of memory-mapped files, which belong to the page cache and can be dropped at
+    any time; this peak counts only the memory the job allocated.
+    """
+
+    def __init__(self) -> None:
+        import psutil
+
+        super().__init__(daemon=True)
+        self.process = psutil.Process()
+        self.peak = 0
+        self.done = threading.Event()
+
+    def sample(self) -> None:
+        info = self.process.memory_info()
+        self.peak = max(self.peak, info.rss - info.shared)
+
+    def run(self) -> None:
+        while not self.done.wait(0.005):
+            self.sample()
+
+    def __enter__(self) -> AnonSampler:
+        self.sample()
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
+        self.sample()
 
 
 def child(job: str, src: Path) -> None:
@@ -279,7 +323,8 @@ def child(job: str, src: Path) -> None:
     t1 = time.perf_counter()
     rss_imports = psutil.Process().memory_info().rss
     c1 = os.times()
-    result = run()
+    with AnonSampler() as anon:
+        result = run()
     t2 = time.perf_counter()
     c2 = os.times()
     peak = peak_rss()
@@ -290,63 +335,84 @@ def child(job: str, src: Path) -> None:
         "cpu_s": (c2.user + c2.system) - (c1.user + c1.system),
         "rss_after_imports": rss_imports,
         "peak_rss": peak,
+        "peak_anon": anon.peak,
         "check": _checksum(np.asarray(result).squeeze()),
     }
     print("RESULT " + json.dumps(record), flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- parent
-def run_job(job: str, src: Path, repeat: int, cold: bool) -> JobStats:
-    stats = JobStats(job)
+@dataclass
+class Stats(JobStats):
+    anon_peaks: list[int] = field(default_factory=list)
+
+    @property
+    def anon_peak(self) -> int:
+        return max(self.anon_peaks)
+
+
+def run_jobs(jobs: Sequence[str], src: Path, repeat: int, cold: bool) -> dict[str, Stats]:
+    """Run every job ``repeat`` times, interleaved (round after round), so that all jobs see the same load."""
+    stats = {job: Stats(job) for job in jobs}
     for _ in range(repeat):
-        if cold:
-            drop_caches()
-        proc = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", job, "--input", str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"job {job} on {src} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        rec = json.loads(lines[-1][len("RESULT ") :])
-        stats.times.append(rec["time_s"])
-        stats.cpu.append(rec["cpu_s"])
-        stats.peaks.append(rec["peak_rss"])
-        stats.import_s.append(rec["import_s"])
-        stats.rss_after_imports.append(rec["rss_after_imports"])
-        stats.check = rec["check"]
+        for job in jobs:
+            run_once(stats[job], src, cold)
+    for job in stats.values():
+        report(job)
+    return stats
+
+
+def run_once(stats: Stats, src: Path, cold: bool) -> None:
+    """Run one job in a fresh process and add its figures to ``stats``."""
+    if cold:
+        drop_caches()
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", stats.job, "--input", str(src)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"job {stats.job} on {src} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rec = json.loads(lines[-1][len("RESULT ") :])
+    stats.times.append(rec["time_s"])
+    stats.cpu.append(rec["cpu_s"])
+    stats.peaks.append(rec["peak_rss"])
+    stats.anon_peaks.append(rec["peak_anon"])
+    stats.import_s.append(rec["import_s"])
+    stats.rss_after_imports.append(rec["rss_after_imports"])
+    stats.check = rec["check"]
+
+
+def report(stats: Stats) -> None:
+    job = stats.job
     print(
-        f"  {job:<22} {stats.time:8.3f} s (cpu {statistics.median(stats.cpu):6.2f} s)   "
-        f"peak {stats.peak / MB:6.0f} MB   "
+        f"  {job:<28} {stats.time:8.3f} s (cpu {statistics.median(stats.cpu):6.2f} s)   "
+        f"peak {stats.peak / MB:6.0f} MB (anon {stats.anon_peak / MB:5.0f} MB)   "
         f"(imports {statistics.median(stats.import_s):.2f} s, {max(stats.rss_after_imports) / MB:.0f} MB)",
         flush=True,
     )
-    return stats
 
 
 @dataclass
 class Row:
     input: str
     job: str
-    omio: JobStats
-    other: JobStats
+    omio: Stats
+    other: Stats
     other_name: str
-    data_bytes: int
 
     def cells(self) -> list[str]:
-        ratio = self.omio.time / self.other.time
-        data = self.data_bytes if self.job == "full read" else None
         return [
             self.input,
             self.job,
             fmt_time(self.omio.time),
-            fmt_mb(self.omio.peak, data),
             f"{fmt_time(self.other.time)} ({self.other_name})",
-            fmt_mb(self.other.peak, data),
-            f"{ratio:.2f}x",
-            f"{self.omio.peak / self.other.peak:.2f}x",
+            f"**{self.omio.time / self.other.time:.2f}x**",
+            f"{self.omio.peak / MB:.0f} / {self.omio.anon_peak / MB:.0f} MB",
+            f"{self.other.peak / MB:.0f} / {self.other.anon_peak / MB:.0f} MB",
+            f"{self.omio.peak / self.other.peak:.2f}x / {self.omio.anon_peak / self.other.anon_peak:.2f}x",
         ]
 
 
@@ -355,11 +421,11 @@ def markdown(rows: list[Row], header_lines: list[str]) -> str:
         "input",
         "job",
         "omio time",
-        "omio peak RSS",
         "direct time",
-        "direct peak RSS",
         "time ratio (omio/direct)",
-        "peak RSS ratio",
+        "omio peak RSS / anon",
+        "direct peak RSS / anon",
+        "peak RSS ratio / anon",
     ]
     out = [*header_lines, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r.cells()) + " |" for r in rows]
@@ -370,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-gb", type=float, default=1.0, help="pixels per input in GB (1e9 bytes; default 1.0)")
     parser.add_argument("--workdir", type=Path, default=HERE / "data", help="where inputs are cached")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of every job (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of every job, interleaved (default 5)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before every job (needs root)")
     parser.add_argument("--results", type=Path, default=HERE, help="directory for results_czi_raw.md/.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -391,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     cache = "cold (page cache dropped before every job)" if args.cold else "warm (input in the page cache)"
     jobs = {
-        "czi": ("omio-plane", "czifile-plane", "omio-read", "czifile-read", "czifile-read-2threads"),
+        "czi": ("omio-plane", "czifile-plane", "omio-read", *CZIFILE_READS),
         "raw": ("omio-plane", "memmap-plane", "omio-read", "memmap-read", "readinto-read"),
     }
     stats: dict[str, dict[str, JobStats]] = {}
@@ -402,22 +468,20 @@ def main(argv: list[str] | None = None) -> int:
             drop_caches()
         else:
             warm_input(src)
-        s = stats[name] = {j: run_job(j, src, args.repeat, args.cold) for j in jobs[name.split("-")[0]]}
-        nbytes = math.prod(shapes[name]) * 2
+        s = stats[name] = run_jobs(jobs[name.split("-")[0]], src, args.repeat, args.cold)
         reference = [j for j in s if not j.startswith("omio")]
         for omio_job in ("omio-plane", "omio-read"):
             for ref in (r for r in reference if r.split("-")[1] == omio_job.split("-")[1]):
                 if s[ref].check != s[omio_job].check:
                     raise AssertionError(f"{name}: {omio_job} and {ref} differ: {s[omio_job].check} != {s[ref].check}")
         if name.startswith("czi"):
-            best = min(("czifile-read", "czifile-read-2threads"), key=lambda j: s[j].time)
-            label = "czifile asarray" + (", maxworkers=2" if best.endswith("2threads") else ", default threads")
-            rows.append(Row(name, "open + one plane", s["omio-plane"], s["czifile-plane"], "czifile asarray", nbytes))
-            rows.append(Row(name, "full read", s["omio-read"], s[best], label, nbytes))
+            best = min(CZIFILE_READS, key=lambda j: s[j].time)
+            rows.append(Row(name, "open + one plane", s["omio-plane"], s["czifile-plane"], "czifile asarray"))
+            rows.append(Row(name, "full read", s["omio-read"], s[best], CZIFILE_READS[best]))
         else:
-            rows.append(Row(name, "open + one plane", s["omio-plane"], s["memmap-plane"], "memmap, copy", nbytes))
-            rows.append(Row(name, "full read", s["omio-read"], s["memmap-read"], "np.array(memmap)", nbytes))
-            rows.append(Row(name, "full read (info)", s["omio-read"], s["readinto-read"], "readinto", nbytes))
+            rows.append(Row(name, "open + one plane", s["omio-plane"], s["memmap-plane"], "memmap, copy"))
+            rows.append(Row(name, "full read", s["omio-read"], s["memmap-read"], "np.array(memmap)"))
+            rows.append(Row(name, "full read (info)", s["omio-read"], s["readinto-read"], "readinto"))
     load_end = os.getloadavg()
 
     described = "; ".join(
@@ -425,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(f.stat().st_size for f in ([src] if src.is_file() else src.iterdir())) / 1e9:.2f} GB on disk"
         for name, src in inputs.items()
     )
+    described_bytes = ", ".join(f"{name} {math.prod(shape) * 2 / MB:.0f} MB" for name, shape in shapes.items())
     omio_imports = max(max(s["omio-read"].rss_after_imports) for s in stats.values())
     header = [
         f"# CZI and Thorlabs RAW benchmark: omio vs czifile / numpy.memmap ({time.strftime('%Y-%m-%d %H:%M')})",
@@ -434,9 +499,13 @@ def main(argv: list[str] | None = None) -> int:
         "(other processes on the machine slow every job down, the multi-threaded ones most)",
         f"- machine: {os.cpu_count()} cores, Python {platform.python_version()}, czifile {czifile.__version__}, "
         f"pylibCZIrw {version('pylibCZIrw')}, dask {dask.__version__}, numpy {np.__version__}",
-        f"- each job runs in a fresh process; time is the median of {args.repeat} runs, measured after imports; "
-        "peak RSS is the whole process's high-water mark (VmHWM, imports included; pages of a memory-mapped "
-        f"file count while mapped), max over runs; omio's imports alone take {omio_imports / MB:.0f} MB",
+        f"- each job runs in a fresh process, {args.repeat} rounds of all jobs of an input; time is the median over "
+        "the rounds, measured after imports; "
+        "peak RSS is the whole process's high-water mark (VmHWM, imports included), max over the rounds; it counts "
+        "the page-cache pages of memory-mapped files (czifile with memmap, numpy.memmap, omio's RAW and CZI "
+        "readers), so 'anon' gives the peak of the memory the job allocated (RSS minus file-backed pages, sampled "
+        f"every 5 ms); omio's imports alone take {omio_imports / MB:.0f} MB",
+        f"- pixels per input: {described_bytes}",
     ]
     table = markdown(rows, header)
     print()
@@ -456,11 +525,18 @@ def main(argv: list[str] | None = None) -> int:
             "numpy": np.__version__,
         },
         "jobs": {
-            name: {k: asdict(v) | {"median_time_s": v.time, "max_peak_rss": v.peak} for k, v in s.items()}
+            name: {
+                k: asdict(v) | {"median_time_s": v.time, "max_peak_rss": v.peak, "max_peak_anon": v.anon_peak}
+                for k, v in s.items()
+            }
             for name, s in stats.items()
         },
         "ratios": {
-            f"{r.input} {r.job}": {"time": r.omio.time / r.other.time, "peak_rss": r.omio.peak / r.other.peak}
+            f"{r.input} {r.job}": {
+                "time": r.omio.time / r.other.time,
+                "peak_rss": r.omio.peak / r.other.peak,
+                "peak_anon": r.omio.anon_peak / r.other.anon_peak,
+            }
             for r in rows
         },
     }
