@@ -204,3 +204,9 @@ def test_streaming_memory_is_bounded(tmp_path: Path) -> None:
         done.set()
         watcher.join()
     assert peak - before < 300 * 2**20, f"writing grew RSS by {(peak - before) / 2**20:.0f} MB"
+
+
+def test_progress_bar_counts_every_plane(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ds = omio.from_array(np.zeros((2, 3, 8, 8), np.uint8), "TZYX")
+    ds.to_ometiff(tmp_path / "p.ome.tif", progress=True)
+    assert "6/6" in capsys.readouterr().err

@@ -303,9 +303,10 @@ def _stored_plane(shape: tuple[int, int], tile: tuple[int, int] | None) -> int:
 
 
 def _counted(planes: Iterator[np.ndarray[Any, Any]], bar: Any) -> Iterator[np.ndarray[Any, Any]]:
+    # Count a plane when it is handed to tifffile: it never asks for one past the last.
     for plane in planes:
-        yield plane
         bar.update(1)
+        yield plane
 
 
 def _tiles(planes: Iterator[np.ndarray[Any, Any]], tile: tuple[int, int]) -> Iterator[np.ndarray[Any, Any]]:
