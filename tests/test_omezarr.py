@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import logging
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -460,3 +463,30 @@ def test_windows_drive_is_not_a_url() -> None:
 
     assert is_url("memory://a.zarr") and is_url("s3://bucket/a.zarr")
     assert not is_url("C://data/a.tif") and not is_url("C:\\data\\a.tif") and not is_url(Path("a.zarr"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_http_url(tmp_path: Path, version: str) -> None:
+    """Over HTTP no folder can be listed: every key is fetched by name."""
+    pytest.importorskip("aiohttp")
+    ds = make((1, 2, 2, 40, 30), "uint8", names=["a", "b"])
+    write_omezarr(ds, tmp_path / "a.ome.zarr", version=version, levels=2)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.ome.zarr"
+        back = omio.open(url, level=1)
+        assert back.channel_names == ["a", "b"]
+        np.testing.assert_array_equal(back.to_numpy(), downsample(ds.data).compute())
+        with pytest.raises(FileNotFoundError, match="missing"):
+            omio.open(url.replace("a.ome.zarr", "missing.ome.zarr"))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -349,10 +349,12 @@ class OmeZarrReader:
         markers = ("zarr.json", ".zgroup", ".zattrs")
         location = _location(path)
         if isinstance(location, str):
-            fs, inner = _url_filesystem(location)
+            fs, inner = _url_filesystem(location)  # no folder test: HTTP servers list no folders
+            if any(fs.isfile(f"{inner.rstrip('/')}/{m}") for m in markers):
+                return True
             if not fs.exists(inner):
                 raise FileNotFoundError(f"No such file or directory: '{location}'")
-            return fs.isdir(inner) and any(fs.isfile(f"{inner.rstrip('/')}/{m}") for m in markers)
+            return False
         return location.is_dir() and any((location / m).is_file() for m in markers)
 
     def scenes(self, path: Path | str) -> list[str | None]:
