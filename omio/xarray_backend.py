@@ -23,7 +23,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from omio.errors import OmioError
-from omio.readers import SceneSelector, find_reader
+from omio.readers import SceneSelector, find_reader, is_url
 
 __all__ = ["OmioBackendEntrypoint"]
 
@@ -64,7 +64,10 @@ class OmioBackendEntrypoint(BackendEntrypoint):
         return True
 
 
-def _path(filename_or_obj: Any) -> Path:
+def _path(filename_or_obj: Any) -> Path | str:
+    """A local path, or the URL of an OME-Zarr kept as the string given."""
+    if is_url(filename_or_obj):
+        return filename_or_obj
     if isinstance(filename_or_obj, (str, os.PathLike)):
         return Path(filename_or_obj)
     raise TypeError(f"engine='omio' opens paths, not {type(filename_or_obj).__name__} objects")

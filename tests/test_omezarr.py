@@ -490,3 +490,14 @@ def test_http_url(tmp_path: Path, version: str) -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_xarray_engine_opens_a_url(tmp_path: Path, memory_fs: Any) -> None:
+    import xarray as xr
+
+    ds = make((1, 1, 2, 40, 30), "uint16")
+    out = write_omezarr(ds, tmp_path / "a.ome.zarr", levels=2)
+    memory_fs.put(str(out), "/x.ome.zarr", recursive=True)
+    array = xr.open_dataarray("memory://x.ome.zarr", engine="omio", level=1)
+    assert array.dims == ("T", "Z", "C", "Y", "X")
+    np.testing.assert_array_equal(array.values, downsample(ds.data).compute())
