@@ -82,6 +82,7 @@ def parse_ome_xml(xml: str | bytes) -> OME:
 
     return from_xml(xml, validate=False, parser_kwargs=_xml_parser_kwargs())  # type: ignore[arg-type]
 
+
 _PIXEL_TYPES: dict[str, PixelType] = {
     "int8": PixelType.INT8,
     "int16": PixelType.INT16,
