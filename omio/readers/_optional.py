@@ -1,13 +1,16 @@
-"""Optional third-party readers: a clear error when the extra is not installed."""
+"""Optional third-party reader libraries: a clear error when one is not installed, and
+their exceptions turned into omio's."""
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from omio.errors import MissingDependencyError
+from omio.errors import DimensionError, FileFormatError, MissingDependencyError
 
-__all__ = ["require"]
+__all__ = ["library_errors", "require"]
 
 
 def require(module: str, *, extra: str, what: str, path: str | os.PathLike[str]) -> None:
@@ -39,4 +42,39 @@ def require(module: str, *, extra: str, what: str, path: str | os.PathLike[str])
         raise MissingDependencyError(
             f"{os.fspath(path)}: reading {what} files needs the {module} package: "
             f"pip install 'omio-microscopy[{extra}]'"
+        ) from exc
+
+
+@contextmanager
+def library_errors(path: str | os.PathLike[str], doing: str, *, what: str, hint: str) -> Iterator[None]:
+    """Turn a reader library's exceptions into FileFormatError naming the file.
+
+    OSError (FileNotFoundError, PermissionError...), MemoryError and omio's own
+    errors pass through unchanged.
+
+    Parameters
+    ----------
+    path
+        The file being read.
+    doing
+        What was being done (``"reading the metadata"``).
+    what
+        The kind of file, as users call it (``"ND2 file"``).
+    hint
+        The likely cause and fix, appended to the message.
+
+    Examples
+    --------
+    >>> with library_errors("a.nd2", "reading the header", what="ND2 file", hint="it may be truncated"):
+    ...     raise KeyError("chunk map")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    omio.errors.FileFormatError: a.nd2: not a readable ND2 file (reading the header failed: KeyError: ...
+    """
+    try:
+        yield
+    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"{os.fspath(path)}: not a readable {what} ({doing} failed: {type(exc).__name__}: {exc}); {hint}"
         ) from exc

@@ -35,7 +35,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -44,12 +44,12 @@ import numpy as np
 
 from omio import units
 from omio.dims import ChannelPart, to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.errors import DimensionError, FileFormatError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
-from omio.readers._optional import require
+from omio.readers._optional import library_errors, require
 
 if TYPE_CHECKING:
     import liffile
@@ -121,22 +121,9 @@ def _read_frame(
     return np.asarray(frame, dtype=dtype).reshape(shape)
 
 
-@contextmanager
-def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
-    """Turn liffile's exceptions into FileFormatError naming the file.
-
-    OSError (FileNotFoundError, PermissionError...), MemoryError and omio's own
-    errors pass through unchanged.
-    """
-    try:
-        yield
-    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
-        raise
-    except Exception as exc:
-        raise FileFormatError(
-            f"{os.fspath(path)}: not a readable Leica image file ({doing} failed: {type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt"
-        ) from exc
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextManager[None]:
+    """Turn the library's exceptions into FileFormatError naming the file."""
+    return library_errors(path, doing, what="Leica image file", hint="the file may be truncated or corrupt")
 
 
 # --------------------------------------------------------------------------- metadata

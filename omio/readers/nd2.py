@@ -32,7 +32,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,12 +41,12 @@ import numpy as np
 
 from omio import units
 from omio.dims import ChannelPart, to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.errors import DimensionError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
-from omio.readers._optional import require
+from omio.readers._optional import library_errors, require
 
 if TYPE_CHECKING:
     import nd2
@@ -104,22 +104,9 @@ def _read_plane(
     return np.ascontiguousarray(np.moveaxis(plane, -1, 0), dtype=dtype)
 
 
-@contextmanager
-def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
-    """Turn the nd2 package's exceptions into FileFormatError naming the file.
-
-    OSError (FileNotFoundError, PermissionError...), MemoryError and omio's own
-    errors pass through unchanged.
-    """
-    try:
-        yield
-    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
-        raise
-    except Exception as exc:
-        raise FileFormatError(
-            f"{os.fspath(path)}: not a readable ND2 file ({doing} failed: {type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt"
-        ) from exc
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextManager[None]:
+    """Turn the library's exceptions into FileFormatError naming the file."""
+    return library_errors(path, doing, what="ND2 file", hint="the file may be truncated or corrupt")
 
 
 # --------------------------------------------------------------------------- metadata

@@ -26,7 +26,7 @@ import itertools
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +35,12 @@ import pint
 
 from omio import units
 from omio.dims import to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.errors import DimensionError, FileFormatError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
-from omio.readers._optional import require
+from omio.readers._optional import library_errors, require
 
 if TYPE_CHECKING:
     import oiffile
@@ -91,22 +91,10 @@ def _read_plane(path: str, member: str | None, shape: tuple[int, int], dtype: st
     return plane.astype(dtype, copy=False)
 
 
-@contextmanager
-def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
-    """Turn oiffile's exceptions into FileFormatError naming the file.
-
-    OSError (FileNotFoundError, PermissionError...), MemoryError and omio's own
-    errors pass through unchanged.
-    """
-    try:
-        yield
-    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
-        raise
-    except Exception as exc:
-        raise FileFormatError(
-            f"{os.fspath(path)}: not a readable Olympus OIB/OIF file ({doing} failed: {type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt, or the .oif.files folder incomplete"
-        ) from exc
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextManager[None]:
+    """Turn the library's exceptions into FileFormatError naming the file."""
+    hint = "the file may be truncated or corrupt, or the .oif.files folder incomplete"
+    return library_errors(path, doing, what="Olympus OIB/OIF file", hint=hint)
 
 
 # --------------------------------------------------------------------------- metadata
