@@ -40,6 +40,7 @@ __all__ = [
     "MapAnnotationData",
     "annotation_dicts",
     "as_text",
+    "carry_image_description",
     "channel_colors",
     "channel_names",
     "make_ome",
@@ -310,3 +311,44 @@ def channel_colors(image: Image) -> list[tuple[int, int, int, int] | None]:
         rgba = (int(r), int(g), int(b), alpha)
         out.append(None if rgba == (255, 255, 255, 255) else rgba)
     return out
+
+
+def carry_image_description(built: OME, source: OME, index: int) -> OME:
+    """Copy what a file's own OME says about one image onto an OME built for its array.
+
+    ``built`` (from :func:`make_ome`) describes the pixels as read; ``source`` is the
+    file's OME-XML. The image's description, acquisition date, instrument and
+    objective settings, its annotation references, the instruments and all
+    structured annotations are carried over, so writing the dataset loses none of them.
+
+    Parameters
+    ----------
+    built
+        OME with one Image describing the array.
+    source
+        The file's OME model.
+    index
+        Which of ``source``'s images ``built`` describes.
+
+    Returns
+    -------
+    OME
+        A copy of ``built`` with the source's descriptive content.
+    """
+    src = source.images[index]
+    image = built.images[0].model_copy(
+        update={
+            "description": src.description,
+            "acquisition_date": src.acquisition_date,
+            "instrument_ref": src.instrument_ref,
+            "objective_settings": src.objective_settings,
+            "annotation_refs": list(src.annotation_refs),
+        }
+    )
+    return built.model_copy(
+        update={
+            "images": [image],
+            "instruments": list(source.instruments),
+            "structured_annotations": source.structured_annotations,
+        }
+    )

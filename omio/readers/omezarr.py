@@ -292,27 +292,6 @@ def _channels(
     return names, colors, extra
 
 
-def _carry_ome(built: OME, source: OME, index: int) -> OME:
-    """Keep the OME-XML image's descriptive fields, instruments and annotations."""
-    src = source.images[index]
-    image = built.images[0].model_copy(
-        update={
-            "description": src.description,
-            "acquisition_date": src.acquisition_date,
-            "instrument_ref": src.instrument_ref,
-            "objective_settings": src.objective_settings,
-            "annotation_refs": list(src.annotation_refs),
-        }
-    )
-    return built.model_copy(
-        update={
-            "images": [image],
-            "instruments": list(source.instruments),
-            "structured_annotations": source.structured_annotations,
-        }
-    )
-
-
 def _array(group: zarr.Group, where: str, name: str) -> zarr.Array[Any]:
     import zarr
 
@@ -417,7 +396,7 @@ class OmeZarrReader:
             name=image.name,
         )
         if ome is not None and image.ome_index is not None:
-            built = _carry_ome(built, ome, image.ome_index)
+            built = metadata.carry_image_description(built, ome, image.ome_index)
         version = attrs.get("version") or multiscale.get("version")
         return ImageSource(
             data=mapping.data,

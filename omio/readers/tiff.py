@@ -154,7 +154,7 @@ class TiffReader:
             name=names[index],
         )
         if info.source_ome is not None:
-            ome = _carry_ome(ome, info.source_ome, index)
+            ome = metadata.carry_image_description(ome, info.source_ome, index)
         return ImageSource(
             data=mapping.data,
             ome=ome,
@@ -493,25 +493,4 @@ def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...]
         extra,
         {},
         source_ome=ome,
-    )
-
-
-def _carry_ome(built: OME, source: OME, index: int) -> OME:
-    """Keep the source image's descriptive fields, instruments and annotations."""
-    src = source.images[index]
-    image = built.images[0].model_copy(
-        update={
-            "description": src.description,
-            "acquisition_date": src.acquisition_date,
-            "instrument_ref": src.instrument_ref,
-            "objective_settings": src.objective_settings,
-            "annotation_refs": list(src.annotation_refs),
-        }
-    )
-    return built.model_copy(
-        update={
-            "images": [image],
-            "instruments": list(source.instruments),
-            "structured_annotations": source.structured_annotations,
-        }
     )
