@@ -87,6 +87,7 @@ def test_rgb_samples_become_channels(tmp_path: Path) -> None:
     tifffile.imwrite(path, data, photometric="rgb", metadata=None)
     ds = omio.open(path)
     assert ds.shape == (1, 1, 3, 10, 12) and ds.channel_names == ["R", "G", "B"]
+    assert [c[:3] if c else None for c in ds.channel_colors] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     np.testing.assert_array_equal(ds.sel(C="B").to_numpy()[0, 0, 0], data[..., 2])
 
 

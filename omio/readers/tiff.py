@@ -149,7 +149,7 @@ class TiffReader:
             physical_sizes=info.physical_sizes,
             time_increment=info.time_increment,
             channel_names=[p.name(info.channel_names) for p in mapping.channels],
-            channel_colors=info.channel_colors,
+            channel_colors=info.channel_colors or _sample_colors(mapping.channels),
             channel_extra=info.channel_extra,
             name=names[index],
         )
@@ -167,6 +167,16 @@ class TiffReader:
             levels=levels,
             read_into=read_into,
         )
+
+
+_SAMPLE_COLOURS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
+
+
+def _sample_colors(parts: tuple[ChannelPart, ...]) -> list[tuple[int, int, int] | None] | None:
+    """Red, green and blue for the channels that are a photometric-RGB file's colour samples."""
+    if not any(p.suffix in _SAMPLE_COLOURS for p in parts):
+        return None
+    return [_SAMPLE_COLOURS.get(p.suffix or "") for p in parts]
 
 
 def _direct_reader(
