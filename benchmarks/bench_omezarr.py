@@ -205,19 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     time_points = args.time_points or shape[0]
     nbytes = math.prod((time_points, *shape[1:])) * 2
     warm(src)
+    load_start = os.getloadavg()[0]
     print(f"input {src.name}: {nbytes / 1e9:.2f} GB converted (T={time_points} of {shape[0]})", flush=True)
     rows: list[Row] = []
     for workers in (1, 2):
         rows.append(run("zarr", "zarr direct (1 level)", src, args.workdir, workers, time_points, nbytes))
         rows.append(run("omio-L1", "omio to_omezarr (1 level)", src, args.workdir, workers, time_points, nbytes))
         rows.append(run("omio-L3", "omio to_omezarr (3 levels)", src, args.workdir, workers, time_points, nbytes))
+    load_end = os.getloadavg()[0]
     header = [
         "# OME-TIFF -> OME-Zarr conversion",
         "",
         f"Input: uncompressed uint16 OME-TIFF, TZCYX {(time_points, *shape[1:])}, {nbytes / 1e9:.2f} GB, warm "
         "page cache. Output: NGFF 0.5 / Zarr v3, Blosc bit shuffle + zstd level 1, chunks (1, 1, 1, 1024, 1024), "
         "default shards (16 MB). "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work while measured), "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {load_start:.2f} at start, "
+        f"{load_end:.2f} at end), "
         f"Python {platform.python_version()}. One run per job, each in a fresh process; times exclude imports; "
         "peak RSS = VmHWM "
         "(imports included; zarr direct reads a memmap, whose cached pages count in its RSS).",
