@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import omio
 from omio.errors import DimensionError, FileFormatError
 from omio.metadata import channel_colors, channel_names, physical_pixel_sizes, time_increment
 from omio.readers import czi as czi_module
@@ -229,6 +230,8 @@ def test_corrupt_subblock_header_fails_at_read_time(tmp_path: Path) -> None:
     source = CziReader().open(path, scene=0)  # the directory is intact: opening works
     with pytest.raises(FileFormatError, match=r"corrupt\.czi.*not a subblock"):
         source.data.compute()
+    with pytest.raises(FileFormatError, match=r"corrupt\.czi.*not a subblock"):
+        omio.open(path).to_numpy()  # the whole-scene read
 
 
 @needs_samples
@@ -243,3 +246,26 @@ def test_corrupt_compressed_subblock_fails_at_read_time(tmp_path: Path) -> None:
         source.data[0, 0, 0].compute()
     # other planes are still readable
     assert source.data[1, 0, 0].compute().any()
+    with pytest.raises(FileFormatError, match=r"corrupt_zstd\.czi"):
+        omio.open(path).to_numpy()  # the whole-scene read
+
+
+@needs_samples
+@pytest.mark.parametrize("key", sorted(ENTRIES), ids=lambda key: Path(key).name)
+def test_whole_scene_read_matches_the_chunked_graph(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # czifile fills the result in place unless pixels must be rearranged (RGB samples, Airyscan's H folded into C)
+    expect_direct = "rgb" not in key and "airyscan" not in key
+    direct_calls: list[int] = []
+    real = czi_module._read_scene_into
+
+    def counting(*args: Any) -> None:
+        direct_calls.append(1)
+        real(*args)
+
+    monkeypatch.setattr(czi_module, "_read_scene_into", counting)
+    path = SAMPLES / key
+    for scene in range(len(omio.scenes(path))):
+        direct_calls.clear()
+        ds = omio.open(path, scene=scene)
+        np.testing.assert_array_equal(ds.to_numpy(), ds.data.compute(scheduler="sync"))
+        assert bool(direct_calls) is expect_direct

@@ -19,11 +19,12 @@ Mapping onto TZCYX (stated in ``ImageSource.axes_rule``):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -558,6 +559,7 @@ class CziReader:
             axes_rule=_axes_rule(image, layout, index, bbox),
             original_metadata={"czi:xml": czi.metadata()},
             levels=level_shapes,
+            read_into=_direct_reader(os.fspath(path), scene_key, layout, level),
         )
 
     @staticmethod
@@ -572,6 +574,40 @@ class CziReader:
             sizes = czifile.CziImage(czi, level.directory_entries, squeeze=False, roi=bbox).sizes
         n_c = layout.n_c * layout.n_extra * layout.samples
         return (layout.sizes.get("T", 1), layout.sizes.get("Z", 1), n_c, sizes["Y"], sizes["X"])
+
+
+def _direct_reader(
+    path: str, scene_key: int, layout: _Layout, level: int
+) -> Callable[[np.ndarray[Any, Any]], None] | None:
+    """A whole-scene read straight into a TZCYX buffer, where czifile can fill it in place.
+
+    Only for full resolution, one sample per pixel and no extra dims: then czifile
+    composites every subblock directly into a view of the caller's buffer arranged in
+    the file's dim order (decoding on all cores), with no task or copy per plane.
+    """
+    if level != 0 or layout.extra or layout.samples != 1:
+        return None
+    return functools.partial(_read_scene_into, path, scene_key)
+
+
+def _read_scene_into(path: str, scene_key: int, out: np.ndarray[Any, Any]) -> None:
+    """Fill ``out`` (TZCYX, the scene's shape) with one whole scene; absent pixels are 0."""
+    import czifile
+
+    with _wrap_errors(path, f"reading scene {scene_key}"):
+        with czifile.CziFile(path, squeeze=False, memmap=True) as czi:
+            image = czi.scenes[scene_key]
+            _check_subblocks(czi, image.directory_entries, path)
+            image.asarray(fillvalue=0, out=_in_file_order(out, tuple(image.dims)))
+
+
+def _in_file_order(out: np.ndarray[Any, Any], dims: tuple[str, ...]) -> np.ndarray[Any, Any]:
+    """A view of a TZCYX array with the axes of a czifile image (``dims``; the others have size 1)."""
+    view = out[tuple(slice(None) if d in dims else 0 for d in "TZCYX")]
+    kept = [d for d in "TZCYX" if d in dims]
+    extra = [d for d in dims if d not in kept]
+    view = view[(..., *([np.newaxis] * len(extra)))]
+    return view.transpose([(kept + extra).index(d) for d in dims])
 
 
 def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tiled: bool) -> da.Array:
