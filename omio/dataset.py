@@ -411,7 +411,7 @@ class MicroscopyDataset:
         arr = self._data.data
         if not isinstance(arr, da.Array):
             return np.asarray(arr)
-        out = np.empty(arr.shape, dtype=arr.dtype)
+        out = np.zeros(arr.shape, dtype=arr.dtype)  # fresh zero pages from the OS: no cost until written
         direct = self._info.direct_read
         if direct is not None and direct[0] == arr.name:
             direct[1](out)  # the reader's own whole-array read: no task per chunk
