@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import omio
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.readers import thorlabs
 from omio.readers._base import ImageSource
@@ -483,3 +484,40 @@ def test_xml_without_data_sample() -> None:
     assert reader.sniff(LIVEVIEWER_XML, LIVEVIEWER_XML.read_bytes()[:512])
     with pytest.raises(FileFormatError, match=r"no data next to it: expected Image_0001_0001.raw or ChanC_"):
         reader.open(LIVEVIEWER_XML)
+
+
+@pytest.mark.parametrize(
+    ("case", "direct"),
+    [("streaming", True), ("fast-z-flyback", False), ("all-slots-stored", False), ("two-channels", True)],
+)
+def test_whole_file_read_matches_the_chunked_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, direct: bool
+) -> None:
+    if case == "streaming":
+        stored = random_stored((5, 1, 1, 4, 6), seed=11)
+        xml = experiment_xml(frames=5)
+    elif case == "fast-z-flyback":
+        stored = random_stored((2, 4, 2, 4, 6), seed=12)
+        xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=2, fast_z=1, flyback=1, steps=3)
+    elif case == "all-slots-stored":
+        stored = random_stored((2, 1, 4, 4, 6), seed=13)
+        xml = experiment_xml(waves=("ChanB", "ChanD"), enable=10, frames=2, only_enabled="0")
+    else:
+        stored = random_stored((3, 1, 2, 4, 6), seed=14)
+        xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=3)
+    write_raw(tmp_path, stored, xml)
+    calls: list[str] = []
+    real = thorlabs._read_raw_into
+    monkeypatch.setattr(thorlabs, "_read_raw_into", lambda path, out: (calls.append(path), real(path, out)))
+    ds = omio.open(tmp_path)
+    np.testing.assert_array_equal(ds.to_numpy(), ds.data.compute(scheduler="sync"))
+    assert bool(calls) is direct
+
+
+def test_raw_file_shrunk_after_opening_raises(tmp_path: Path) -> None:
+    raw = write_raw(tmp_path, random_stored((4, 1, 1, 4, 6), seed=15), experiment_xml(frames=4))
+    ds = omio.open(tmp_path)
+    with open(raw, "r+b") as fh:
+        fh.truncate(100)
+    with pytest.raises(FileFormatError, match=r"ended after 100 of 192 bytes"):
+        ds.to_numpy()

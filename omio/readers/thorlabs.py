@@ -22,6 +22,7 @@ TIFF-mode names
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -165,8 +166,10 @@ class ThorlabsReader:
         text, root = _parse_xml(xml_path)
         layout = _layout(root, xml_path)
         data = raw if raw is not None else _find_data(xml_path.parent, layout, xml_path)
+        read_into = None
         if isinstance(data, Path):
             array, rule, fmt = _raw_array(data, layout), layout.rule, "thorlabs-raw"
+            read_into = _raw_direct_reader(data, layout)
         else:
             array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
         shape = tuple(int(s) for s in array.shape)
@@ -192,6 +195,7 @@ class ThorlabsReader:
             axes_rule=rule,
             original_metadata={f"thorlabs:{XML_NAME}": text},
             levels=(shape,),
+            read_into=read_into,
         )
 
 
@@ -432,6 +436,33 @@ def _raw_array(path: Path, layout: _Layout) -> da.Array:
     else:
         msg += "; the file holds more data than described (wrong Experiment.xml?)"
     raise FileFormatError(msg)
+
+
+def _raw_direct_reader(path: Path, layout: _Layout) -> Callable[[np.ndarray[Any, Any]], None] | None:
+    """A whole-file read into a TZCYX buffer, where the file holds exactly that array.
+
+    That is the case without flyback frames and with only the enabled channels stored:
+    the RAW file is then the TZCYX array in C order, read with one ``readinto``.
+    """
+    n_c = len(layout.channel_names)
+    expected = layout.size_t * layout.size_z * n_c * layout.size_y * layout.size_x * RAW_DTYPE.itemsize
+    if layout.flyback or os.stat(path).st_size != expected:
+        return None
+    return functools.partial(_read_raw_into, str(path))
+
+
+def _read_raw_into(path: str, out: np.ndarray[Any, Any]) -> None:
+    """Fill ``out`` (C-contiguous, native uint16, the file's size) with the whole RAW file."""
+    target = memoryview(out.reshape(-1).view(np.uint8))
+    done = 0
+    with open(path, "rb") as fh:
+        while done < len(target):
+            n = fh.readinto(target[done:])
+            if not n:
+                raise FileFormatError(f"{path}: the file ended after {done} of {len(target)} bytes while reading")
+            done += n
+    if not RAW_DTYPE.isnative:
+        out.byteswap(inplace=True)
 
 
 def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int]) -> da.Array:
