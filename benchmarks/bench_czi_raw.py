@@ -352,10 +352,15 @@ class Stats(JobStats):
 
 
 def run_jobs(jobs: Sequence[str], src: Path, repeat: int, cold: bool) -> dict[str, Stats]:
-    """Run every job ``repeat`` times, interleaved (round after round), so that all jobs see the same load."""
+    """Run every job ``repeat`` times, interleaved (round after round), so that all jobs see the same load.
+
+    Each round starts one job later (round r runs jobs r, r+1, ..., then 0, ..., r-1): how fast a process gets
+    fresh memory from this virtual machine depends on what ran just before it, so every job takes every place.
+    """
     stats = {job: Stats(job) for job in jobs}
-    for _ in range(repeat):
-        for job in jobs:
+    for r in range(repeat):
+        k = r % len(jobs)
+        for job in (*jobs[k:], *jobs[:k]):
             run_once(stats[job], src, cold)
     for job in stats.values():
         report(job)
