@@ -439,6 +439,13 @@ def fmt_time(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
 
+def _time_cell(stats: JobStats) -> str:
+    """Median time, with the best run beside it when there were several (fresh-memory cost varies a lot here)."""
+    if len(stats.times) < 2:
+        return fmt_time(stats.time)
+    return f"{fmt_time(stats.time)} (best {fmt_time(min(stats.times))})"
+
+
 def fmt_mb(b: float, data: int | None = None) -> str:
     text = f"{b / MB:.0f} MB"
     return f"{text} ({b / data:.2f}x data)" if data else text
@@ -461,9 +468,9 @@ class Row:
         met = "—" if self.met is None else ("yes" if self.met else "**no**")
         return [
             self.job,
-            fmt_time(self.omio.time),
+            _time_cell(self.omio),
             fmt_mb(self.omio.peak, data),
-            f"{fmt_time(self.other.time)} ({self.other_name})",
+            f"{_time_cell(self.other)} ({self.other_name})",
             fmt_mb(self.other.peak, data),
             f"{ratio:.2f}x time" + (f" ({1 / ratio:.2f}x faster)" if ratio < 1 else ""),
             self.target,
@@ -635,7 +642,9 @@ def main(argv: list[str] | None = None) -> int:
         "(other processes on the machine slow the multi-threaded jobs down)",
         f"- machine: {os.cpu_count()} cores, Python {platform.python_version()}, tifffile {tifffile.__version__}, "
         f"zarr {zarr.__version__}, dask {dask.__version__}, numpy {np.__version__}",
-        f"- each job runs in a fresh process; time is the median of {rr} runs ({cr} for conversions), "
+        f"- each job runs in a fresh process; time is the median of {rr} runs ({cr} for conversions; best run in "
+        "brackets: on this virtual machine the first touch of fresh memory costs 0.2-2 s per GB from one run to the "
+        "next, for every reader alike), "
         "measured after imports; peak RSS is the whole process's high-water mark (VmHWM, imports included), "
         "max over runs",
         f"- RSS after imports alone: omio {base['omio-read'] / MB:.0f} MB "

@@ -9,18 +9,26 @@ from typing import Any
 __all__ = ["scheduler"]
 
 
-def scheduler() -> Callable[..., Any] | None:
-    """Return ``None`` (dask's choice, e.g. an active distributed client) or the threaded scheduler.
+def scheduler(*, local: Callable[..., Any] | None = None) -> Callable[..., Any] | None:
+    """Return ``None`` (dask's choice, e.g. an active distributed client) or a local scheduler.
 
     Left to itself, dask imports ``distributed`` on the first compute just to look for
     a client, which costs a quarter of a second; when the user has not imported
-    ``distributed`` there can be no client, so omio passes the threaded scheduler
-    itself (a scheduler name would still trigger the import).
+    ``distributed`` there can be no client, so omio passes a local scheduler itself (a
+    scheduler name would still trigger the import).
+
+    Parameters
+    ----------
+    local
+        The scheduler ``get`` function to use when neither a client nor a configured
+        scheduler applies; default dask's threaded scheduler.
     """
     import dask
 
     if "distributed" in sys.modules or dask.config.get("scheduler", None) is not None:
         return None
+    if local is not None:
+        return local
     import dask.threaded
 
     return dask.threaded.get

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import dask.array as da
+import dask.local
 import numpy as np
 
 from omio import pyramid as pyramids
@@ -139,7 +140,9 @@ def _planes(arr: da.Array) -> Iterator[np.ndarray[Any, Any]]:
 
 
 def _compute(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
-    slab = np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler()))
+    # Locally, one slab is read in this thread while tifffile compresses the previous one on every core: a
+    # second thread pool would only compete with it (measured: ~8% slower, ~80 MB more memory).
+    slab = np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler(local=dask.local.get_sync)))
     return slab.astype(slab.dtype.newbyteorder("="), copy=False)
 
 
