@@ -42,6 +42,7 @@ __all__ = [
     "as_text",
     "carry_image_description",
     "channel_colors",
+    "channel_descriptions",
     "channel_names",
     "make_ome",
     "map_annotation",
@@ -352,3 +353,39 @@ def carry_image_description(built: OME, source: OME, index: int) -> OME:
             "structured_annotations": source.structured_annotations,
         }
     )
+
+
+_CHANNEL_FIELDS = frozenset(
+    {
+        "emission_wavelength",
+        "emission_wavelength_unit",
+        "excitation_wavelength",
+        "excitation_wavelength_unit",
+        "fluor",
+        "nd_filter",
+        "pinhole_size",
+        "pinhole_size_unit",
+        "contrast_method",
+        "illumination_type",
+        "acquisition_mode",
+        "pockel_cell_setting",
+    }
+)
+
+
+def channel_descriptions(image: Image) -> list[dict[str, Any]]:
+    """The acquisition fields of each channel of an OME image (wavelengths, fluor, pinhole...).
+
+    These are what :func:`make_ome` takes as ``channel_extra``: everything a file's OME says
+    about a channel besides its id, name, colour and samples, which omio sets itself.
+
+    Examples
+    --------
+    >>> ome = make_ome((1, 1, 1, 2, 2), "uint8", channel_extra=[{"fluor": "GFP"}])
+    >>> channel_descriptions(ome.images[0])[0]["fluor"]
+    'GFP'
+    """
+    return [
+        {k: v for k, v in c.model_dump(exclude_none=True).items() if k in _CHANNEL_FIELDS}
+        for c in image.pixels.channels
+    ]

@@ -275,20 +275,7 @@ def _channels(
         image = ome.images[ome_index]
         names = [x if x is not None else n for x, n in zip(metadata.channel_names(image), names, strict=True)]
         colors = [x if x is not None else c for x, c in zip(metadata.channel_colors(image), colors, strict=True)]
-        keep = {
-            "emission_wavelength",
-            "emission_wavelength_unit",
-            "excitation_wavelength",
-            "excitation_wavelength_unit",
-            "fluor",
-            "nd_filter",
-            "pinhole_size",
-            "pinhole_size_unit",
-            "contrast_method",
-            "illumination_type",
-            "acquisition_mode",
-        }
-        extra = [{k: v for k, v in c.model_dump(exclude_none=True).items() if k in keep} for c in image.pixels.channels]
+        extra = metadata.channel_descriptions(image)
     return names, colors, extra
 
 

@@ -480,21 +480,7 @@ def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...]
     colors = [colors_src[p.channel] if one_to_one else None for p in parts]
     extra = None
     if one_to_one:
-        keep = {
-            "emission_wavelength",
-            "emission_wavelength_unit",
-            "excitation_wavelength",
-            "excitation_wavelength_unit",
-            "fluor",
-            "nd_filter",
-            "pinhole_size",
-            "pinhole_size_unit",
-            "contrast_method",
-            "illumination_type",
-            "acquisition_mode",
-            "pockel_cell_setting",
-        }
-        extra = [{k: v for k, v in c.model_dump(exclude_none=True).items() if k in keep} for c in image.pixels.channels]
+        extra = metadata.channel_descriptions(image)
     return _Info(
         metadata.physical_pixel_sizes(image),
         metadata.time_increment(image),
