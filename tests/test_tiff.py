@@ -223,3 +223,17 @@ def test_whole_read_fast_path_matches_the_chunked_graph(
     store_calls.clear()
     np.testing.assert_array_equal(ds.isel(Y=slice(1, 4)).to_numpy(), expected[:, :, :, 1:4])
     assert store_calls
+
+
+def test_graph_name_is_the_same_in_another_process(tmp_path: Path) -> None:
+    """Caches keyed by dask names (``MicroscopyDataset.cache``, dask's own) find the same file's array again."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "named.ome.tif"
+    tifffile.imwrite(path, stack((2, 3, 16, 16)), ome=True, metadata={"axes": "TZYX"})
+    code = f"import omio; print(omio.open({str(path)!r}).data.name)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == omio.open(path).data.name
+    tifffile.imwrite(path, stack((2, 3, 16, 16)) + 1, ome=True, metadata={"axes": "TZYX"})  # same size, new pixels
+    assert omio.open(path).data.name != other

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -340,7 +341,12 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         page_shape,
         dtype,
         name="omio-tiff",
-        token=(str(path), sorted(sizes.items()), series.index, repr([a[1:] for a in args])),  # a str hashes fast
+        # stable across processes (a cache keyed by graph names finds the same array again); a str hashes fast
+        token=(
+            str(path),
+            sorted((p, n, os.stat(p).st_mtime_ns) for p, n in sizes.items()),
+            repr([a[1:] for a in args]),
+        ),
     )
     return array, str(series.axes)
 
