@@ -37,6 +37,9 @@ SAMPLE_FILES = [
     "ome-tiff/bioformats_artificial_multi-channel-z-series.ome.tif",
     "imagej/neubias_xyzc_16bit__dna_conf_wf.tif",
     "thorlabs/utils2p_mouse_kidney_raw_T5_C2",
+    "nd2/pims_cluster.nd2",
+    "lif/readlif_testdata_2channel_xz.lif",
+    "ome-zarr/tiledb_CMU-1-Small-Region.ome.zarr",
 ]
 
 
@@ -208,9 +211,12 @@ def test_plugin_reader_opens_each_format(samples: Path, name: str) -> None:
     names = expected["channel_names"]
     if names:
         assert [kw["name"] for _, kw, _ in layers] == names
-    for data, kw, kind in layers:
+    for layer, kw, kind in layers:
         assert kind == "image"
-        assert isinstance(data, da.Array)
+        levels = layer if isinstance(layer, list) else [layer]  # a pyramidal source gives a multiscale layer
+        assert all(isinstance(level, da.Array) for level in levels)
+        assert kw.get("multiscale", False) is (len(levels) > 1)
+        data = levels[0]
         shown = [d for d in "TZYX" if sizes[d] > 1 or d in "YX"]
         assert data.shape == tuple(sizes[d] for d in shown)
         assert kw["axis_labels"] == tuple(shown)
@@ -218,7 +224,8 @@ def test_plugin_reader_opens_each_format(samples: Path, name: str) -> None:
             um = expected["physical_size_um"].get(dim)
             if um is not None:
                 assert step == pytest.approx(um)
-    first = np.asarray(layers[0][0][(0,) * (layers[0][0].ndim - 2)])
+    full = layers[0][0][0] if isinstance(layers[0][0], list) else layers[0][0]
+    first = np.asarray(full[(0,) * (full.ndim - 2)])
     plane = expected["plane_T0_Z0_C0"]
     assert (int(first.min()), int(first.max())) == (plane["min"], plane["max"])
 
