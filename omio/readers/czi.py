@@ -25,7 +25,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
+from omio.readers._optional import library_errors
 
 if TYPE_CHECKING:
     import czifile
@@ -186,21 +187,9 @@ def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) ->
             )
 
 
-@contextmanager
-def _wrap_errors(path: str | os.PathLike[str], doing: str) -> Iterator[None]:
-    """Turn czifile's (and its decoders') exceptions into FileFormatError naming the file.
-
-    OSError (FileNotFoundError, PermissionError...) and MemoryError pass through unchanged.
-    """
-    try:
-        yield
-    except (OSError, MemoryError, FileFormatError, DimensionError):
-        raise
-    except Exception as exc:
-        raise FileFormatError(
-            f"{os.fspath(path)}: not a readable CZI file ({doing} failed: {type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt"
-        ) from exc
+def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextManager[None]:
+    """Turn czifile's (and its decoders') exceptions into FileFormatError naming the file."""
+    return library_errors(path, doing, what="CZI file", hint="the file may be truncated or corrupt")
 
 
 # --------------------------------------------------------------------------- metadata helpers
