@@ -169,7 +169,7 @@ class ThorlabsReader:
         read_into = None
         if isinstance(data, Path):
             array, rule, fmt = _raw_array(data, layout), layout.rule, "thorlabs-raw"
-            read_into = _raw_direct_reader(data, layout)
+            read_into = _raw_direct_reader(data, layout, array.nbytes)
         else:
             array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
         shape = tuple(int(s) for s in array.shape)
@@ -438,15 +438,13 @@ def _raw_array(path: Path, layout: _Layout) -> da.Array:
     raise FileFormatError(msg)
 
 
-def _raw_direct_reader(path: Path, layout: _Layout) -> Callable[[np.ndarray[Any, Any]], None] | None:
+def _raw_direct_reader(path: Path, layout: _Layout, nbytes: int) -> Callable[[np.ndarray[Any, Any]], None] | None:
     """A whole-file read into a TZCYX buffer, where the file holds exactly that array.
 
     That is the case without flyback frames and with only the enabled channels stored:
     the RAW file is then the TZCYX array in C order, read with one ``readinto``.
     """
-    n_c = len(layout.channel_names)
-    expected = layout.size_t * layout.size_z * n_c * layout.size_y * layout.size_x * RAW_DTYPE.itemsize
-    if layout.flyback or os.stat(path).st_size != expected:
+    if layout.flyback or os.stat(path).st_size != nbytes:  # ``nbytes``: the TZCYX array the layout describes
         return None
     return functools.partial(_read_raw_into, str(path))
 
