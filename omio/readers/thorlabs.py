@@ -169,7 +169,7 @@ class ThorlabsReader:
         read_into = None
         if isinstance(data, Path):
             array, rule, fmt = _raw_array(data, layout), layout.rule, "thorlabs-raw"
-            read_into = _raw_direct_reader(data, layout, array.nbytes)
+            read_into = _raw_direct_reader(data, layout, int(array.nbytes))
         else:
             array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
         shape = tuple(int(s) for s in array.shape)
