@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import tifffile
 import omio
 from omio.errors import DimensionError
 from omio.pyramid import level_count, pyramid
-from tests.test_writer import validate
+from tests.test_writer import rss_growth, validate
 
 
 def expected_levels(data: np.ndarray[Any, Any], n: int) -> list[np.ndarray[Any, Any]]:
@@ -160,31 +158,12 @@ def test_level_graph_pickles_and_reads_only_its_pages(tmp_path: Path) -> None:
 
 def test_pyramid_write_memory_is_bounded(tmp_path: Path) -> None:
     """A lazy 300 MB array is written with 3 levels without materializing it (RSS grows by < 180 MB)."""
-    import psutil
-
     n = 150
     index = da.arange(n, dtype=np.uint16, chunks=1)[:, None, None]
     big = index * da.ones((1, 1024, 1024), dtype=np.uint16, chunks=(1, 1024, 1024))  # plane i holds i
     ds = omio.from_array(big, "ZYX")
-    proc = psutil.Process()
-    before = proc.memory_info().rss
-    peak = before
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        out = ds.to_ometiff(tmp_path / "big.ome.tif", compression="zlib", level=1, pyramid=3)
-    finally:
-        done.set()
-        watcher.join()
-    assert peak - before < 180 * 2**20, f"writing grew RSS by {(peak - before) / 2**20:.0f} MB"
+    out, grown = rss_growth(lambda: ds.to_ometiff(tmp_path / "big.ome.tif", compression="zlib", level=1, pyramid=3))
+    assert grown < 180 * 2**20, f"writing grew RSS by {grown / 2**20:.0f} MB"
     with tifffile.TiffFile(out) as tif:
         last = tif.series[0].levels[2].pages[n - 1]
         assert last is not None
