@@ -355,7 +355,8 @@ def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tupl
     """The TZCYX shape a series maps to (by the file's axes, or the user's)."""
     import dask.array as da
 
-    placeholder = da.empty(series.shape, dtype=series.dtype, chunks=-1)
+    # never computed: a fixed name spares hashing a graph on every open
+    placeholder = da.empty(series.shape, dtype=series.dtype, chunks=-1, name="omio-shape-probe")
     mapping = to_tzcyx(placeholder, user_axes or str(series.axes), stated_by="user" if user_axes else "file")
     return tuple(int(n) for n in mapping.data.shape)
 
