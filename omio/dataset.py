@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import dask.array as da
 import numpy as np
 import pint
-import pint_xarray  # noqa: F401 - registers the .pint accessor used with our unit attrs
 import xarray as xr
-from ome_types import OME
-from ome_types.model import AnnotationRef, Channel, MapAnnotation, MetadataOnly, StructuredAnnotations
 
-from omio import metadata, units
+from omio import units
 from omio._scheduler import scheduler
 from omio.dims import DIMS, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, MetadataError
+from omio.lazy_ome import Labels, LazyOME
 
 if TYPE_CHECKING:
+    from ome_types import OME
+    from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
+
     from omio.readers._base import ImageSource
     from omio.writers.ometiff import Compression
 
@@ -79,14 +80,18 @@ class MicroscopyDataset:
     2
     """
 
-    __slots__ = ("_data", "_info", "_ome")
+    __slots__ = ("_data", "_info", "_meta")
 
-    def __init__(self, data: xr.DataArray, ome: OME, info: SourceInfo) -> None:
+    def __init__(self, data: xr.DataArray, ome: OME | LazyOME, info: SourceInfo) -> None:
         if tuple(data.dims) != DIMS:
             raise DimensionError(f"a MicroscopyDataset needs dims {DIMS}, got {tuple(data.dims)}")
         self._data = data
-        self._ome = ome
+        self._meta = ome if isinstance(ome, LazyOME) else LazyOME.ready(ome)
         self._info = info
+
+    def _model(self) -> OME:
+        """The OME model (built on first use when the reader deferred it; see :mod:`omio.lazy_ome`)."""
+        return self._meta.model()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -101,7 +106,6 @@ class MicroscopyDataset:
             levels=tuple(tuple(s) for s in source.levels),
             direct_read=None if source.read_into is None else (source.data.name, source.read_into),
         )
-        ome = source.ome
         extra = [
             (
                 SOURCE_NAMESPACE,
@@ -118,10 +122,15 @@ class MicroscopyDataset:
         if source.original_metadata:
             extra.append((ORIGINAL_NAMESPACE, dict(source.original_metadata)))
             replaced.append(ORIGINAL_NAMESPACE)
-        ome = _keep_history(ome)
-        ome = _add_annotations(ome, extra, replace_namespaces=replaced)
-        _check_ome_matches(ome, source.data.shape, source.data.dtype, source.path)
-        return cls(_build_xarray(source.data, ome), ome, info)
+
+        def finish(ome: OME) -> OME:
+            ome = _add_annotations(_keep_history(ome), extra, replace_namespaces=replaced)
+            _check_ome_matches(ome, source.data.shape, source.path)
+            return ome
+
+        meta = source.ome if isinstance(source.ome, LazyOME) else LazyOME.ready(source.ome)
+        meta = meta.then(finish)
+        return cls(_build_xarray(source.data, meta.labels), meta, info)
 
     @classmethod
     def from_array(
@@ -172,6 +181,8 @@ class MicroscopyDataset:
         names = list(channel_names) if channel_names is not None else None
         if names is not None and len(names) != n_c:
             raise MetadataError(f"{len(names)} channel names given for {n_c} channels")
+        from omio import metadata
+
         ome = metadata.make_ome(
             mapping.data.shape,
             mapping.data.dtype,
@@ -182,7 +193,7 @@ class MicroscopyDataset:
             name=name,
         )
         info = SourceInfo(axes_rule=mapping.rule)
-        return cls(_build_xarray(mapping.data, ome), ome, info)
+        return cls(_build_xarray(mapping.data, Labels.of(ome)), ome, info)
 
     @classmethod
     def from_xarray(cls, data: xr.DataArray, *, like: MicroscopyDataset | None = None) -> MicroscopyDataset:
@@ -200,16 +211,19 @@ class MicroscopyDataset:
         arr = data.expand_dims([d for d in DIMS if d not in dims]).transpose(*DIMS)
         if not isinstance(arr.data, da.Array):
             arr = arr.chunk(dict(zip(DIMS, _plane_chunks(arr.shape, "TZCYX"), strict=True)))
-        template = like._ome if like is not None else None
+        template = like._model() if like is not None else None
         ome = _ome_from_xarray(arr, template)
         info = like._info if like is not None else SourceInfo(axes_rule="dims as named in the DataArray")
-        return cls(_build_xarray(arr.data, ome), ome, info)
+        return cls(_build_xarray(arr.data, Labels.of(ome)), ome, info)
 
     # ------------------------------------------------------------------ properties
     @property
     def xarray(self) -> xr.DataArray:
-        """The labelled lazy array, dims ``("T", "Z", "C", "Y", "X")``."""
-        return self._data
+        """The labelled lazy array, dims ``("T", "Z", "C", "Y", "X")``.
+
+        Its coordinates' ``attrs["units"]`` work with pint-xarray's ``.pint`` accessor.
+        """
+        return _with_pint_accessor(self._data)
 
     @property
     def data(self) -> da.Array:
@@ -220,7 +234,7 @@ class MicroscopyDataset:
     @property
     def ome(self) -> OME:
         """A copy of the OME model describing exactly this dataset."""
-        return self._ome.model_copy(deep=True)
+        return self._model().model_copy(deep=True)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -251,27 +265,29 @@ class MicroscopyDataset:
     @property
     def name(self) -> str | None:
         """The image name, or ``None``."""
-        return self._ome.images[0].name or None
+        return self._meta.labels.name
 
     @property
     def physical_pixel_sizes(self) -> dict[str, pint.Quantity | None]:
         """``{"X": q, "Y": q, "Z": q}``: pint quantities, ``None`` where the file states none."""
-        return metadata.physical_pixel_sizes(self._ome.images[0])
+        return dict(self._meta.labels.physical_sizes)
 
     @property
     def time_increment(self) -> pint.Quantity | None:
         """The time between T points as a pint quantity, or ``None``."""
-        return metadata.time_increment(self._ome.images[0])
+        return self._meta.labels.time_increment
 
     @property
     def channel_names(self) -> list[str | None]:
         """One name per channel (``None`` where unnamed)."""
-        return metadata.channel_names(self._ome.images[0])
+        return list(self._meta.labels.channel_names)
 
     @property
     def channel_colors(self) -> list[tuple[int, int, int, int] | None]:
         """One RGBA colour per channel (``None`` where unset)."""
-        return metadata.channel_colors(self._ome.images[0])
+        from omio import metadata
+
+        return metadata.channel_colors(self._model().images[0])
 
     @property
     def source(self) -> SourceInfo:
@@ -304,7 +320,9 @@ class MicroscopyDataset:
     @property
     def annotations(self) -> dict[str, dict[str, str]]:
         """MapAnnotations as ``{namespace: {key: value}}`` (later ones win on equal namespaces)."""
-        return {ns: values for ns, values in metadata.annotation_dicts(self._ome)}
+        from omio import metadata
+
+        return {ns: values for ns, values in metadata.annotation_dicts(self._model())}
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -349,8 +367,9 @@ class MicroscopyDataset:
                 raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
             positions[dim] = _positions(dim, index, self.sizes[dim])
         data = self._data.isel({d: p for d, p in positions.items()})
-        ome = _ome_after_selection(self._ome, positions, data.shape)
-        return MicroscopyDataset(_relabel(data, ome), ome, self._info)
+        labels = _labels_after_selection(self._meta.labels, positions, self.sizes)
+        meta = self._meta.then(lambda ome: _ome_after_selection(ome, positions, data.shape), labels)
+        return MicroscopyDataset(_relabel(data, meta.labels), meta, self._info)
 
     def sel(
         self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any
@@ -394,13 +413,13 @@ class MicroscopyDataset:
         This leaves the TZCYX model on purpose: the result is an ``xarray.DataArray``
         whose remaining dims and coordinates (with units) are still labelled.
         """
-        return self._data.squeeze()
+        return _with_pint_accessor(self._data.squeeze())
 
     # ------------------------------------------------------------------ computing
     def compute(self) -> MicroscopyDataset:
         """Load the pixels into memory (reads the whole selection) and return a new dataset."""
         out = self.to_numpy()
-        return MicroscopyDataset(self._data.copy(data=out), self._ome, self._info)
+        return MicroscopyDataset(self._data.copy(data=out), self._meta, self._info)
 
     def to_numpy(self) -> np.ndarray[Any, Any]:
         """Read the pixels into one numpy array (loads the whole selection into memory).
@@ -438,7 +457,7 @@ class MicroscopyDataset:
         >>> ds.pipe(lambda a: a.max("Z")).sizes["Z"]
         1
         """
-        result = func(self._data, *args, **kwargs)
+        result = func(_with_pint_accessor(self._data), *args, **kwargs)
         if isinstance(result, xr.DataArray) and set(map(str, result.dims)) <= set(DIMS):
             return MicroscopyDataset.from_xarray(result, like=self)
         return result
@@ -452,7 +471,9 @@ class MicroscopyDataset:
         mapped: da.Array = da.map_blocks(func, self.data, *args, dtype=dtype, **kwargs)
         if mapped.shape != self.shape:
             raise DimensionError(f"apply must keep the shape {self.shape}; use pipe for reshaping operations")
-        ome = _with_pixels(self._ome, type=metadata.pixel_type(mapped.dtype))
+        from omio import metadata
+
+        ome = _with_pixels(self._model(), type=metadata.pixel_type(mapped.dtype))
         return MicroscopyDataset(self._data.copy(data=mapped), ome, self._info)
 
     def with_metadata(
@@ -467,7 +488,7 @@ class MicroscopyDataset:
 
         Physical sizes given replace the known ones and move the coordinates.
         """
-        ome = self._ome
+        ome = self._model()
         if physical_pixel_sizes:
             update: dict[str, Any] = {}
             for axis, value in physical_pixel_sizes.items():
@@ -487,16 +508,16 @@ class MicroscopyDataset:
                 raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")
             channels = [
                 c.model_copy(update={"name": n})
-                for c, n in zip(self._ome.images[0].pixels.channels, channel_names, strict=True)
+                for c, n in zip(ome.images[0].pixels.channels, channel_names, strict=True)
             ]
             ome = _with_pixels(ome, channels=channels)
         if name is not None:
             ome = ome.model_copy(update={"images": [ome.images[0].model_copy(update={"name": name})]})
-        return MicroscopyDataset(_build_xarray(self._data.data, ome), ome, self._info)
+        return MicroscopyDataset(_build_xarray(self._data.data, Labels.of(ome)), ome, self._info)
 
     def with_annotations(self, namespace: str, values: Mapping[str, Any]) -> MicroscopyDataset:
         """Return a copy with a MapAnnotation added (kept on writing)."""
-        ome = _add_annotations(self._ome, [(namespace, values)])
+        ome = _add_annotations(self._model(), [(namespace, values)])
         return MicroscopyDataset(self._data, ome, self._info)
 
     def concat(
@@ -692,7 +713,7 @@ def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: 
         raise MetadataError(f"time increment {increment} is not a time")
 
 
-def _check_ome_matches(ome: OME, shape: Sequence[int], dtype: Any, path: Path | str | None) -> None:
+def _check_ome_matches(ome: OME, shape: Sequence[int], path: Path | str | None) -> None:
     px = ome.images[0].pixels
     declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
     if tuple(int(s) for s in shape) != declared:
@@ -701,37 +722,62 @@ def _check_ome_matches(ome: OME, shape: Sequence[int], dtype: Any, path: Path | 
         raise MetadataError(f"{path}: metadata has {len(px.channels)} channels for SizeC={px.size_c}")
 
 
-def _channel_labels(ome: OME) -> list[str]:
-    return [n if n else f"C{i}" for i, n in enumerate(metadata.channel_names(ome.images[0]))]
+def _channel_labels(labels: Labels) -> list[str]:
+    return [n if n else f"C{i}" for i, n in enumerate(labels.channel_names)]
 
 
-def _axis_steps(ome: OME) -> dict[str, pint.Quantity | None]:
+def _axis_steps(labels: Labels) -> dict[str, pint.Quantity | None]:
     """The spacing of the T, Z, Y and X coordinates (``None`` where the metadata states none)."""
-    image = ome.images[0]
-    return {"T": metadata.time_increment(image), **metadata.physical_pixel_sizes(image)}
+    return {"T": labels.time_increment, **labels.physical_sizes}
 
 
 def _unit_attrs(step: pint.Quantity | None) -> dict[str, str]:
     return {} if step is None else {"units": units.unit_name(step.units)}
 
 
-def _build_xarray(data: Any, ome: OME) -> xr.DataArray:
+def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
+    """``data``, with pint-xarray imported so that its ``.pint`` accessor exists (imported on first use)."""
+    import pint_xarray  # noqa: F401 - registers the accessor
+
+    return data
+
+
+def _build_xarray(data: Any, labels: Labels) -> xr.DataArray:
     """Label TZCYX data: positions from 0 in steps of the pixel size (pixel indices where unknown)."""
     coords: dict[Hashable, Any] = {}
-    for dim, step in _axis_steps(ome).items():
+    for dim, step in _axis_steps(labels).items():
         index = np.arange(int(data.shape[DIMS.index(dim)]), dtype=np.float64)
         values = index if step is None else index * float(step.magnitude)
         coords[dim] = xr.Variable(dim, values, attrs=_unit_attrs(step))
-    coords["C"] = xr.Variable("C", np.array(_channel_labels(ome), dtype=object))
-    return xr.DataArray(data, dims=DIMS, coords=coords, name=ome.images[0].name or None)
+    coords["C"] = xr.Variable("C", np.array(_channel_labels(labels), dtype=object))
+    return xr.DataArray(data, dims=DIMS, coords=coords, name=labels.name)
 
 
-def _relabel(data: xr.DataArray, ome: OME) -> xr.DataArray:
+def _relabel(data: xr.DataArray, labels: Labels) -> xr.DataArray:
     """Keep selected coordinates (true positions) but refresh C labels and units."""
-    out = data.assign_coords(C=("C", np.array(_channel_labels(ome), dtype=object)))
-    for dim, step in _axis_steps(ome).items():
+    out = data.assign_coords(C=("C", np.array(_channel_labels(labels), dtype=object)))
+    for dim, step in _axis_steps(labels).items():
         out[dim].attrs = _unit_attrs(step)
     return out
+
+
+def _labels_after_selection(labels: Labels, positions: Mapping[str, Any], sizes: Mapping[str, int]) -> Labels:
+    """The labels :func:`_ome_after_selection` gives the model, computed without it."""
+    physical = dict(labels.physical_sizes)
+    for dim in ("X", "Y", "Z"):
+        value = physical.get(dim)
+        if dim in positions and value is not None:
+            step = _step(dim, positions[dim], sizes[dim])
+            if step and step != 1:
+                physical[dim] = value * step
+    increment = labels.time_increment
+    if "T" in positions and increment is not None:
+        step = _step("T", positions["T"], sizes["T"])
+        increment = None if step == 0 else increment * step if step and step != 1 else increment
+    names = labels.channel_names
+    if "C" in positions:
+        names = tuple(names[int(i)] for i in np.arange(sizes["C"])[positions["C"]])
+    return Labels(labels.name, physical, increment, names)
 
 
 def _positions(dim: str, index: Any, n: int) -> Any:
@@ -807,6 +853,8 @@ def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence
         elif step and step != 1:
             update["time_increment"] = px.time_increment * step
     if px.metadata_only is None and not px.bin_data_blocks:  # the TiffData mapping was dropped above
+        from ome_types.model import MetadataOnly
+
         update["metadata_only"] = MetadataOnly()
     return _with_pixels(ome, **update)
 
@@ -814,6 +862,10 @@ def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence
 def _add_annotations(
     ome: OME, items: Sequence[tuple[str, Mapping[str, Any]]], *, replace_namespaces: Sequence[str] = ()
 ) -> OME:
+    from ome_types.model import AnnotationRef
+
+    from omio import metadata
+
     sa = _sa(ome)
     kept = [a for a in sa.map_annotations if (a.namespace or "") not in replace_namespaces]
     used = {a.id for a in _all_annotations(ome)}
@@ -834,6 +886,8 @@ def _add_annotations(
 
 
 def _sa(ome: OME) -> StructuredAnnotations:
+    from ome_types.model import StructuredAnnotations
+
     return ome.structured_annotations or StructuredAnnotations()
 
 
@@ -877,6 +931,8 @@ def _coord_step(coord: xr.DataArray) -> float | None:
 
 def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
     """Metadata for a DataArray: from its unit-carrying coordinates, else from the template."""
+    from omio import metadata
+
     t, z, c, y, x = (int(s) for s in arr.shape)
     base = (
         metadata.physical_pixel_sizes(template.images[0]) if template is not None else {"X": None, "Y": None, "Z": None}
@@ -905,7 +961,7 @@ def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
     names: list[str | None] | None = None
     if template is not None:
         old = template.images[0].pixels.channels
-        old_labels = _channel_labels(template)
+        old_labels = _channel_labels(Labels.of(template))
         if labels is not None and all(lbl in old_labels for lbl in labels) and len(labels) == c:
             channels = [old[old_labels.index(lbl)] for lbl in labels]
         elif len(old) == c and labels is None:

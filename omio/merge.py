@@ -27,19 +27,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 import xarray as xr
-from ome_types import OME
-from ome_types.model import AnnotationRef, MetadataOnly, StructuredAnnotations
 
-from omio import metadata, units
+from omio import units
 from omio.dataset import MicroscopyDataset, SourceInfo
 from omio.dims import DIMS
 from omio.errors import MergeError
 from omio.policies import Axis, MergePlan, Policy, SourceMeta, plan_merge
+
+if TYPE_CHECKING:
+    from ome_types import OME
 
 __all__ = ["MERGE_NAMESPACE", "SOURCE_PREFIX", "concat", "merge_provenance"]
 
@@ -171,7 +172,9 @@ def _concat_data(items: Sequence[MicroscopyDataset], plan: MergePlan) -> da.Arra
 
 def _merged_ome(items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapping[str, Any]) -> OME:
     """The first source's OME, resized, with merged channels and only the merge annotations."""
-    from omio import __version__
+    from ome_types.model import AnnotationRef, MetadataOnly, StructuredAnnotations
+
+    from omio import __version__, metadata
 
     base = items[0].ome
     image = base.images[0]
@@ -233,6 +236,8 @@ def _merged_ome(items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapp
 
 def _build_xarray(data: da.Array, ome: OME, first: MicroscopyDataset) -> xr.DataArray:
     """Coordinates continuing the first source's: origin + index * step, with units."""
+    from omio import metadata
+
     image = ome.images[0]
     sizes = metadata.physical_pixel_sizes(image)
     steps = {"T": metadata.time_increment(image), "Z": sizes["Z"], "Y": sizes["Y"], "X": sizes["X"]}

@@ -35,6 +35,7 @@ from ome_types.model import Color as OMEColor
 
 from omio import units
 from omio.errors import MetadataError
+from omio.readers._base import as_text
 
 __all__ = [
     "MapAnnotationData",
@@ -249,17 +250,6 @@ def map_annotation(namespace: str, values: Mapping[str, Any], *, index: int = 0)
     """Return a MapAnnotation holding ``values`` (converted to strings) under ``namespace``."""
     items = [Map.M(k=str(k), value=as_text(v)) for k, v in values.items()]
     return MapAnnotation(id=f"Annotation:{index}", namespace=namespace, value=Map(ms=items))
-
-
-def as_text(value: Any) -> str:
-    """Return an annotation value as text (JSON for lists and dicts)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple, dict)):
-        import json
-
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def annotation_dicts(ome: OME) -> list[tuple[str, MapAnnotationData]]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
+from omio.lazy_ome import Labels, LazyOME
 from omio.readers._base import ImageSource, Reader, is_url
 from omio.readers._handles import close_cached_handles
 
@@ -98,10 +99,14 @@ def check_reader_conformance(reader: Reader, path: str | os.PathLike[str], **opt
 
     with dask.config.set(scheduler=_forbid):
         source = reader.open(p, **options)
+        ome = source.ome.model() if isinstance(source.ome, LazyOME) else source.ome
     assert not calls, f"{reader.name}.open computed pixel data"
     assert not open_files(p), f"{reader.name}.open left files open: {open_files(p)}"
     assert source.data.ndim == len(DIMS), f"{reader.name} returned {source.data.ndim} dims, not TZCYX"
-    px = source.ome.images[0].pixels
+    if isinstance(source.ome, LazyOME):
+        stated, built = source.ome.labels, Labels.of(ome)
+        assert stated == built, f"{reader.name}: labels stated before the OME model {stated} != the model's {built}"
+    px = ome.images[0].pixels
     declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
     assert declared == tuple(source.data.shape), f"OME sizes {declared} != data shape {source.data.shape}"
     assert len(px.channels) == px.size_c, "one OME Channel per C index is required"

@@ -1,8 +1,10 @@
 """Physical units: one pint registry for the whole package.
 
-:data:`ureg` is ome-types' own registry (``ome_types.units.ureg``), so the quantities
-omio returns (``<Quantity(0.2, 'micrometer')>``, plain scalars) combine directly with
-the ``*_quantity`` properties of the OME model. ``ds.quantify()`` gives pint-xarray
+:data:`ureg` is a registry with ome-types' unit definitions, built here so that
+reading pixels never imports the OME model classes. The quantities omio returns
+(``<Quantity(0.2, 'micrometer')>``) are plain scalars; :func:`from_ome_quantity`
+brings one from the OME model's ``*_quantity`` properties (ome-types' registry)
+into :data:`ureg`. ``ds.quantify()`` gives pint-xarray
 coordinates in this same registry. (pint-xarray insists on registries that force
 array magnitudes; coordinates are arrays anyway, so :func:`quantify` lifts that check
 for the one call instead of turning every scalar into a 0-d array.) Coordinates
@@ -15,16 +17,34 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pint
-from ome_types.model import UnitsLength, UnitsTime
-from ome_types.units import ureg as ome_types_ureg
 
 from omio.errors import MetadataError
 
-ureg: pint.UnitRegistry = ome_types_ureg
-"""The registry of every quantity omio returns (ome-types' registry)."""
+if TYPE_CHECKING:
+    from ome_types.model import UnitsLength, UnitsTime
+
+
+def _registry() -> pint.UnitRegistry:
+    """A registry defined as ome-types defines its own (``ome_types.units``)."""
+    registry = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")
+    for definition in (
+        "reference_frame = [_reference_frame]",
+        "@alias grade = gradian",
+        "@alias astronomical_unit = ua",
+        "line = inch / 12",
+        "millitorr = torr / 1000 = mTorr",
+        "@alias torr = Torr",
+        "@alias point = pt",
+    ):
+        registry.define(definition)
+    return registry
+
+
+ureg: pint.UnitRegistry = _registry()
+"""The registry of every quantity omio returns."""
 _LOCK = threading.Lock()
 
 __all__ = [
@@ -118,6 +138,8 @@ def unit_name(unit: pint.Unit | str) -> str:
 
 @functools.cache
 def _ome_length_table() -> dict[str, UnitsLength]:
+    from ome_types.model import UnitsLength
+
     table: dict[str, UnitsLength] = {}
     for member in UnitsLength:
         try:
@@ -129,6 +151,8 @@ def _ome_length_table() -> dict[str, UnitsLength]:
 
 @functools.cache
 def _ome_time_table() -> dict[str, UnitsTime]:
+    from ome_types.model import UnitsTime
+
     table: dict[str, UnitsTime] = {}
     for member in UnitsTime:
         try:
@@ -151,6 +175,8 @@ def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
     MetadataError
         When OME has no such length unit.
     """
+    from ome_types.model import UnitsLength
+
     u = parse_unit(unit) if isinstance(unit, str) else unit
     try:  # OME's unit strings are mostly pint's symbols (with the micro sign): skip building the table
         return UnitsLength(_ome_symbol(u))
@@ -165,6 +191,8 @@ def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
 
 def ome_time_unit(unit: pint.Unit | str) -> UnitsTime:
     """Return the OME time-unit enum member for a pint unit."""
+    from ome_types.model import UnitsTime
+
     u = parse_unit(unit) if isinstance(unit, str) else unit
     try:
         return UnitsTime(_ome_symbol(u))
@@ -181,7 +209,7 @@ def length_unit_from_ome(member: UnitsLength | str | None) -> pint.Unit:
     """Return the pint unit of an OME length unit (OME's default is micrometre)."""
     if member is None:
         return ureg.Unit("micrometer")
-    value = member.value if isinstance(member, UnitsLength) else str(member)
+    value = str(getattr(member, "value", member))
     return ureg.Unit(value.replace(" ", "_"))
 
 
@@ -189,7 +217,7 @@ def time_unit_from_ome(member: UnitsTime | str | None) -> pint.Unit:
     """Return the pint unit of an OME time unit (OME's default is second)."""
     if member is None:
         return ureg.Unit("second")
-    value = member.value if isinstance(member, UnitsTime) else str(member)
+    value = str(getattr(member, "value", member))
     return ureg.Unit(value)
 
 

@@ -3,7 +3,8 @@
 A reader is a small class with a ``name``, the file ``suffixes`` it claims, a
 ``sniff(path, head)`` test on the first bytes of a file (or on a folder), and an
 ``open(path, *, scene, axes, level)`` that returns an :class:`ImageSource`: the lazy
-TZCYX dask array plus an OME model describing it. Readers never import the dataset
+TZCYX dask array plus an OME model describing it (or a :class:`omio.lazy_ome.LazyOME`
+that builds the model on first use). Readers never import the dataset
 module; the dataset builds itself from what a reader returns. Third-party libraries
 are imported inside the functions that use them.
 """
@@ -23,12 +24,31 @@ if TYPE_CHECKING:
     import numpy as np
     from ome_types import OME
 
-__all__ = ["ImageSource", "Reader", "SceneSelector", "is_url", "select_scene"]
+    from omio.lazy_ome import LazyOME
+
+__all__ = ["ImageSource", "Reader", "SceneSelector", "as_text", "is_url", "select_scene"]
 
 SceneSelector = int | str
 """A scene (image, series) given by 0-based index or by name."""
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")  # two letters at least: "C://" is a Windows drive
+
+
+def as_text(value: Any) -> str:
+    """A metadata value as annotation text (JSON for lists and dicts).
+
+    Examples
+    --------
+    >>> as_text([1, 2]), as_text(0.5)
+    ('[1, 2]', '0.5')
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        import json
+
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def is_url(location: object) -> TypeGuard[str]:
@@ -80,7 +100,7 @@ class ImageSource:
     """
 
     data: da.Array
-    ome: OME
+    ome: OME | LazyOME
     path: Path | str
     format: str
     scenes: Sequence[str | None] = (None,)

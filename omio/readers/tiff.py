@@ -26,13 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import numpy as np
 
-from omio import metadata, units
+from omio import units
 from omio.dims import ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
-from omio.readers._base import ImageSource, SceneSelector, select_scene
+from omio.lazy_ome import Labels, LazyOME
+from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 
@@ -144,21 +146,18 @@ class TiffReader:
             info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
-        ome = metadata.make_ome(
-            mapping.data.shape,
-            mapping.data.dtype,
+        labels = Labels(
+            name=names[index],
             physical_sizes=info.physical_sizes,
             time_increment=info.time_increment,
-            channel_names=[p.name(info.channel_names) for p in mapping.channels],
-            channel_colors=info.channel_colors or _sample_colors(mapping.channels),
-            channel_extra=info.channel_extra,
-            name=names[index],
+            channel_names=tuple(p.name(info.channel_names) for p in mapping.channels),
         )
-        if info.source_ome is not None:
-            ome = metadata.carry_image_description(ome, info.source_ome, index)
+        build = functools.partial(
+            _build_ome, path, index, mapping.data.shape, mapping.data.dtype, mapping.channels, labels, info.ome_xml
+        )
         return ImageSource(
             data=mapping.data,
-            ome=ome,
+            ome=LazyOME(labels, build),
             path=path,
             format=kind,
             scenes=names,
@@ -168,6 +167,50 @@ class TiffReader:
             levels=levels,
             read_into=read_into,
         )
+
+
+def _build_ome(
+    path: Path,
+    index: int,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    parts: tuple[ChannelPart, ...],
+    labels: Labels,
+    ome_xml: str | None,
+) -> OME:
+    """The OME model of one opened series (built on first use; see :mod:`omio.lazy_ome`).
+
+    For an OME-TIFF the file's own OME-XML is parsed with ome-types, and its channel
+    colours and descriptions and everything it says about the image are carried over.
+    """
+    from omio import metadata
+
+    colors: list[Any] | None = _sample_colors(parts)
+    extra = None
+    source = None
+    if ome_xml is not None:
+        try:
+            source = metadata.parse_ome_xml(ome_xml)
+            image = source.images[index]
+        except Exception as exc:  # ome-types raises several pydantic/xsdata error types
+            raise MetadataError(f"{path}: the OME-XML cannot be parsed ({exc})") from exc
+        one_to_one = all(p.suffix is None for p in parts) and len(parts) == len(image.pixels.channels)
+        source_colors = metadata.channel_colors(image)
+        colors = [source_colors[p.channel] if one_to_one else None for p in parts]
+        extra = metadata.channel_descriptions(image) if one_to_one else None
+    ome = metadata.make_ome(
+        shape,
+        dtype,
+        physical_sizes=labels.physical_sizes,
+        time_increment=labels.time_increment,
+        channel_names=list(labels.channel_names),
+        channel_colors=colors,
+        channel_extra=extra,
+        name=labels.name,
+    )
+    if source is not None:
+        ome = metadata.carry_image_description(ome, source, index)
+    return ome
 
 
 _SAMPLE_COLOURS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
@@ -378,10 +421,8 @@ class _Info:
     physical_sizes: dict[str, pint.Quantity | None]
     time_increment: pint.Quantity | None
     channel_names: list[str | None] | None
-    channel_colors: list[Any] | None
-    channel_extra: list[dict[str, Any]] | None
     original: dict[str, str]
-    source_ome: OME | None = None
+    ome_xml: str | None = None
 
 
 def _metadata(
@@ -393,7 +434,7 @@ def _metadata(
     path: Path,
 ) -> _Info:
     if kind == "ome-tiff":
-        return _ome_info(tif, index, parts, path)
+        return _ome_info(tif, index, path)
     if kind == "imagej-tiff":
         return _imagej_info(tif, series, path)
     if kind == "lsm":
@@ -421,7 +462,7 @@ def _plain_info(series: tifffile.TiffPageSeries) -> _Info:
         for axis in ("X", "Y"):
             value = _resolution_um(page, axis)
             sizes[axis] = units.quantity(value * per_unit, "micrometer") if value else None
-    return _Info(sizes, None, None, None, None, {})
+    return _Info(sizes, None, None, {})
 
 
 def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: Path) -> _Info:
@@ -442,8 +483,8 @@ def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: 
     increment = None
     if finterval:
         increment = units.quantity(float(finterval), str(md.get("tunit", "sec")))
-    original = {f"imagej:{k}": metadata.as_text(v) for k, v in md.items() if _is_small(v)}
-    return _Info(sizes, increment, None, None, None, original)
+    original = {f"imagej:{k}": as_text(v) for k, v in md.items() if _is_small(v)}
+    return _Info(sizes, increment, None, original)
 
 
 def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
@@ -459,8 +500,8 @@ def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
     n_c = int(lsm.get("DimensionChannels", 1))
     if names is not None and len(names) != n_c:
         names = None
-    original = {f"lsm:{k}": metadata.as_text(v) for k, v in lsm.items() if _is_small(v)}
-    return _Info(sizes, increment, names, None, None, original)
+    original = {f"lsm:{k}": as_text(v) for k, v in lsm.items() if _is_small(v)}
+    return _Info(sizes, increment, names, original)
 
 
 def _is_small(value: Any) -> bool:
@@ -473,27 +514,43 @@ def _is_small(value: Any) -> bool:
     return False
 
 
-def _ome_info(tif: tifffile.TiffFile, index: int, parts: tuple[ChannelPart, ...], path: Path) -> _Info:
+def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
+    """Pixel sizes, time increment and channel names of one image of the OME-XML.
+
+    Read with ElementTree: the full model is parsed with ome-types only when it is
+    needed (:func:`_build_ome`).
+    """
+    xml = tif.ome_metadata or ""
     try:
-        ome = metadata.parse_ome_xml(tif.ome_metadata or "")
-    except Exception as exc:  # ome-types raises several pydantic/lxml error types
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as exc:
         raise MetadataError(f"{path}: the OME-XML cannot be parsed ({exc})") from exc
-    if index >= len(ome.images):
-        raise MetadataError(f"{path}: the OME-XML describes {len(ome.images)} images, series {index} has none")
-    image = ome.images[index]
-    names = metadata.channel_names(image)
-    colors_src = metadata.channel_colors(image)
-    one_to_one = all(p.suffix is None for p in parts) and len(parts) == len(image.pixels.channels)
-    colors = [colors_src[p.channel] if one_to_one else None for p in parts]
-    extra = None
-    if one_to_one:
-        extra = metadata.channel_descriptions(image)
-    return _Info(
-        metadata.physical_pixel_sizes(image),
-        metadata.time_increment(image),
-        names,
-        colors,
-        extra,
-        {},
-        source_ome=ome,
-    )
+    images = root.findall("{*}Image")
+    if index >= len(images):
+        raise MetadataError(f"{path}: the OME-XML describes {len(images)} images, series {index} has none")
+    pixels = images[index].find("{*}Pixels")
+    if pixels is None:
+        raise MetadataError(f"{path}: the OME-XML's image {index} has no Pixels element")
+    try:
+        sizes = {axis: _ome_quantity(pixels, f"PhysicalSize{axis}", units.length_unit_from_ome) for axis in "XYZ"}
+        increment = _ome_quantity(pixels, "TimeIncrement", units.time_unit_from_ome)
+    except (ValueError, TypeError, AttributeError) as exc:  # pint's unit errors are ValueErrors and AttributeErrors
+        raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable size or unit ({exc})") from exc
+    names = [channel.get("Name") or None for channel in pixels.findall("{*}Channel")]
+    return _Info(sizes, increment, names, {}, ome_xml=xml)
+
+
+def _ome_quantity(
+    pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], pint.Unit]
+) -> pint.Quantity | None:
+    """An OME size or interval attribute with its unit attribute (the schema's default unit when absent).
+
+    ``None`` where it is missing or not positive, as :func:`omio.metadata.physical_pixel_sizes`.
+    """
+    text = pixels.get(attribute)
+    if text is None:
+        return None
+    value = float(text)
+    if not value > 0:
+        return None
+    return units.ureg.Quantity(value, unit_of(pixels.get(f"{attribute}Unit")))

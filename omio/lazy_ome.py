@@ -1,0 +1,116 @@
+"""A dataset's OME model, built the first time something asks for it.
+
+Opening a file and reading its pixels need only the few values that label the
+array: the image name, the physical pixel sizes, the time increment and the channel
+names (:class:`Labels`). The full ``ome_types.OME`` model is a tree of pydantic
+objects whose classes take about 20 MB of memory and half a second to import, so a
+reader may hand over those labels with a recipe for the model instead of the model
+itself (:class:`LazyOME`). The model is built, once, when the dataset's ``.ome``,
+annotations, writers or metadata edits need it; code that only reads pixels never
+imports ome-types.
+
+The labels are always those the model gives (:meth:`Labels.of`): a reader that
+states them ahead of the model reads them from the same source the model is built
+from, and the tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pint
+    from ome_types import OME
+
+__all__ = ["Labels", "LazyOME"]
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a dataset's coordinates and summary show: name, pixel sizes, time step, channel names."""
+
+    name: str | None
+    physical_sizes: Mapping[str, pint.Quantity | None]
+    """``{"X": q, "Y": q, "Z": q}``; ``None`` where unknown."""
+    time_increment: pint.Quantity | None
+    channel_names: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, ome: OME) -> Labels:
+        """The labels of the first image of an OME model."""
+        from omio import metadata
+
+        image = ome.images[0]
+        return cls(
+            name=image.name or None,
+            physical_sizes=metadata.physical_pixel_sizes(image),
+            time_increment=metadata.time_increment(image),
+            channel_names=tuple(metadata.channel_names(image)),
+        )
+
+
+class LazyOME:
+    """An OME model with its :class:`Labels` known now and the model built on first use.
+
+    Parameters
+    ----------
+    labels
+        The labels of the model ``build`` returns.
+    build
+        Returns the model; called at most once, from any thread. Its errors reach
+        the caller of :meth:`model` (readers raise :class:`omio.errors.MetadataError`
+        naming the file) and are raised again on the next call.
+    """
+
+    __slots__ = ("_build", "_lock", "_model", "labels")
+
+    def __init__(self, labels: Labels, build: Callable[[], OME]) -> None:
+        self.labels = labels
+        self._build: Callable[[], OME] | None = build
+        self._model: OME | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def ready(cls, ome: OME) -> LazyOME:
+        """Wrap a model that already exists."""
+        lazy = cls(Labels.of(ome), _unused)
+        lazy._model, lazy._build = ome, None
+        return lazy
+
+    @property
+    def is_built(self) -> bool:
+        """True once the model exists."""
+        return self._model is not None
+
+    def model(self) -> OME:
+        """The model (built now if it is not yet)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    assert self._build is not None
+                    self._model = self._build()
+                    self._build = None  # drop what the recipe held on to
+        return self._model
+
+    def then(self, step: Callable[[OME], OME], labels: Labels | None = None) -> LazyOME:
+        """The model ``step`` makes from this one: now if this one is built, else on first use.
+
+        ``labels`` are those of the result (by default this model's); once a model
+        is built, the labels are read from it.
+        """
+        if self.is_built:
+            return LazyOME.ready(step(self.model()))
+        return LazyOME(self.labels if labels is None else labels, lambda: step(self.model()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazyOME.ready, (self.model(),))
+
+    def __repr__(self) -> str:
+        return f"<LazyOME {'built' if self.is_built else 'not built'}: {self.labels}>"
+
+
+def _unused() -> OME:  # pragma: no cover - a ready model never calls its recipe
+    raise AssertionError("a ready LazyOME has no recipe")
