@@ -121,6 +121,17 @@ def test_tiles_and_forced_bigtiff(tmp_path: Path) -> None:
     np.testing.assert_array_equal(omio.open(out).to_numpy()[0, 0], data)
 
 
+@pytest.mark.parametrize("chunks", [(1, 1, 1, 12, 10), (2, 3, 2, 12, 10), (1, 1, 1, 6, 10), (3, 5, 3, 12, 10)], ids=str)
+def test_any_chunking_writes_the_planes_in_order(tmp_path: Path, chunks: tuple[int, ...]) -> None:
+    # one-plane chunks are handed over as read; other chunkings are read as slabs and split into planes
+    import dask.array as da
+
+    data = np.arange(3 * 5 * 3 * 12 * 10, dtype=np.uint16).reshape(3, 5, 3, 12, 10)
+    ds = omio.from_array(da.from_array(data, chunks=chunks), axes="TZCYX")
+    back = tifffile.imread(ds.to_ometiff(tmp_path / "chunks.ome.tif"))
+    np.testing.assert_array_equal(back.reshape(data.shape), data)
+
+
 def test_collision_safe_names_keep_the_whole_stem(tmp_path: Path) -> None:
     ds = omio.from_array(np.ones((4, 4), np.uint8), "YX")
     target = tmp_path / "cells.day1.ome.tif"

@@ -19,7 +19,7 @@ import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -134,9 +134,17 @@ def _prefetched[T](
 
 def _planes(arr: da.Array) -> Iterator[np.ndarray[Any, Any]]:
     """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
-    for slab in _prefetched(arr, _compute):
-        for plane in slab.reshape((-1, *slab.shape[-2:])):
-            yield np.ascontiguousarray(plane)
+    read: Callable[[da.Array, tuple[slice, slice]], Iterable[np.ndarray[Any, Any]]]
+    read = _compute_planes if _one_plane_chunks(arr) else _compute_stack
+    slabs: Iterator[Iterable[np.ndarray[Any, Any]]] = _prefetched(arr, read)
+    for planes in slabs:
+        for plane in planes:
+            yield np.ascontiguousarray(plane.reshape(plane.shape[-2:]))
+
+
+def _one_plane_chunks(arr: da.Array) -> bool:
+    """True when every chunk is one whole YX plane (as a TIFF page or a CZI subblock read)."""
+    return all(n == 1 for axis in arr.chunks[:3] for n in axis) and all(len(axis) == 1 for axis in arr.chunks[3:])
 
 
 def _compute(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
@@ -144,6 +152,21 @@ def _compute(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
     # second thread pool would only compete with it (measured: ~8% slower, ~80 MB more memory).
     slab = np.asarray(arr[where[0], where[1]].compute(scheduler=scheduler(local=dask.local.get_sync)))
     return slab.astype(slab.dtype.newbyteorder("="), copy=False)
+
+
+def _compute_stack(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
+    """A slab read as one array, as a stack of YX planes in T, Z, C order."""
+    slab = _compute(arr, where)
+    return slab.reshape((-1, *slab.shape[-2:]))
+
+
+def _compute_planes(arr: da.Array, where: tuple[slice, slice]) -> list[np.ndarray[Any, Any]]:
+    """The planes of a slab of one-plane chunks, each as its chunk was read (not copied into one slab)."""
+    blocks = arr[where[0], where[1]].to_delayed().ravel()  # T, Z, C order
+    from dask.base import compute
+
+    planes = compute(*blocks, scheduler=scheduler(local=dask.local.get_sync))
+    return [np.asarray(p).astype(p.dtype.newbyteorder("="), copy=False) for p in planes]
 
 
 def _compute_levels(arr: da.Array, where: tuple[slice, slice], n_levels: int) -> list[np.ndarray[Any, Any]]:
