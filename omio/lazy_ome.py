@@ -17,7 +17,7 @@ from, and the tests check that the two agree.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pint
     from ome_types import OME
 
-__all__ = ["Labels", "LazyOME"]
+__all__ = ["Labels", "LazyOME", "deferred_make_ome"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,21 @@ class Labels:
     """``{"X": q, "Y": q, "Z": q}``; ``None`` where unknown."""
     time_increment: pint.Quantity | None
     channel_names: tuple[str | None, ...]
+
+    @classmethod
+    def stated(
+        cls,
+        n_channels: int,
+        *,
+        name: str | None = None,
+        physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
+        time_increment: pint.Quantity | None = None,
+        channel_names: Sequence[str | None] | None = None,
+    ) -> Labels:
+        """The labels of :func:`omio.metadata.make_ome` called with these values (``None`` where not positive)."""
+        sizes = physical_sizes or {}
+        names = tuple(n or None for n in channel_names) if channel_names is not None else (None,) * n_channels
+        return cls(name or None, {axis: _positive(sizes.get(axis)) for axis in "XYZ"}, _positive(time_increment), names)
 
     @classmethod
     def of(cls, ome: OME) -> Labels:
@@ -110,6 +125,51 @@ class LazyOME:
 
     def __repr__(self) -> str:
         return f"<LazyOME {'built' if self.is_built else 'not built'}: {self.labels}>"
+
+
+def deferred_make_ome(
+    shape: Sequence[int],
+    dtype: Any,
+    *,
+    name: str | None = None,
+    physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
+    time_increment: pint.Quantity | None = None,
+    channel_names: Sequence[str | None] | None = None,
+    later: Callable[[], Mapping[str, Any]] | None = None,
+) -> LazyOME:
+    """:func:`omio.metadata.make_ome` on first use, with its labels known now.
+
+    ``later`` returns ``make_ome``'s other keyword arguments (colours, acquisition
+    date, instruments...) when the model is built, so that a reader builds its
+    ome-types objects only then.
+    """
+    labels = Labels.stated(
+        int(shape[2]),
+        name=name,
+        physical_sizes=physical_sizes,
+        time_increment=time_increment,
+        channel_names=channel_names,
+    )
+
+    def build() -> OME:
+        from omio.metadata import make_ome
+
+        fields = dict(later()) if later is not None else {}
+        return make_ome(
+            shape,
+            dtype,
+            name=name,
+            physical_sizes=physical_sizes,
+            time_increment=time_increment,
+            channel_names=channel_names,
+            **fields,
+        )
+
+    return LazyOME(labels, build)
+
+
+def _positive(q: pint.Quantity | None) -> pint.Quantity | None:
+    return q if q is not None and q.magnitude > 0 else None
 
 
 def _unused() -> OME:  # pragma: no cover - a ready model never calls its recipe

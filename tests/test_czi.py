@@ -65,7 +65,7 @@ def test_sample_matches_manifest(key: str) -> None:
     assert reader.scenes(path) == [image["name"] for image in expected_images]
     for index, expected in enumerate(expected_images):
         source = reader.open(path, scene=index)
-        image = source.ome.images[0]
+        image = source.ome.model().images[0]
         data = source.data.compute()
         assert source.format == "czi" and source.scene == index
         assert dict(zip("TZCYX", data.shape, strict=True)) == expected["sizes"]
@@ -103,7 +103,7 @@ def test_sample_matches_manifest(key: str) -> None:
 def test_scene_by_name_and_errors() -> None:
     reader = CziReader()
     by_name = reader.open(MOSAIC, scene="P1")
-    assert by_name.scene == 1 and by_name.ome.images[0].name == "P1"
+    assert by_name.scene == 1 and by_name.ome.model().images[0].name == "P1"
     assert by_name.data.shape == reader.open(MOSAIC, scene=1).data.shape
     with pytest.raises(DimensionError, match=r"TR1.*P1.*TR2"):
         reader.open(MOSAIC, scene="nope")
@@ -118,16 +118,16 @@ def test_scene_by_name_and_errors() -> None:
 @needs_samples
 def test_metadata_details() -> None:
     source = CziReader().open(SAMPLES / "czi" / "zen_celldivision_T3_Z5_C2.czi")
-    image = source.ome.images[0]
+    image = source.ome.model().images[0]
     assert channel_colors(image) == [(255, 126, 0, 255), (0, 255, 51, 255)]
     assert image.pixels.channels[0].excitation_wavelength == 553
     assert image.acquisition_date == datetime.fromisoformat("2016-02-12T09:41:02.491560+00:00")
-    objective = source.ome.instruments[0].objectives[0]
+    objective = source.ome.model().instruments[0].objectives[0]
     assert (objective.nominal_magnification, objective.lens_na) == (50, 1.2)
     assert objective.immersion is not None and objective.immersion.value == "Water"
     assert image.objective_settings is not None and image.objective_settings.id == objective.id
     rgb = CziReader().open(SAMPLES / "czi" / "zen_rgb_bgr24.czi")
-    assert channel_colors(rgb.ome.images[0]) == [(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255)]
+    assert channel_colors(rgb.ome.model().images[0]) == [(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255)]
     assert "R,G,B" in rgb.axes_rule
     airyscan = CziReader().open(SAMPLES / "czi" / "zen_lsm880_airyscan_raw_H32_C8.czi")
     assert "H folded into C" in airyscan.axes_rule.replace("dims H", "H")

@@ -30,7 +30,7 @@ def sha256(a: np.ndarray[Any, Any]) -> str:
 
 
 def px(src: ImageSource) -> Any:
-    return src.ome.images[0].pixels
+    return src.ome.model().images[0].pixels
 
 
 # --- generated acquisitions ---
@@ -444,7 +444,7 @@ def test_sample_matches_manifest(target: str) -> None:
     sizes = expected["sizes"]
     assert src.data.shape == tuple(sizes[d] for d in "TZCYX") == tuple(expected["full_array"]["shape_TZCYX"])
     assert src.data.dtype == np.dtype(expected["dtype"])
-    image = src.ome.images[0]
+    image = src.ome.model().images[0]
     assert image.name == expected["name"]
     pixels = image.pixels
     assert (pixels.size_t, pixels.size_z, pixels.size_c, pixels.size_y, pixels.size_x) == src.data.shape

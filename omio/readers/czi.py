@@ -36,7 +36,7 @@ import numpy as np
 
 from omio import units
 from omio.errors import DimensionError, FileFormatError
-from omio.metadata import make_ome
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
@@ -523,20 +523,26 @@ class CziReader:
 
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
-        instruments, objective_settings = _instrument(root)
-        ome = make_ome(
+
+        def later() -> dict[str, Any]:
+            instruments, objective_settings = _instrument(root)
+            return {
+                "channel_colors": ch_colors,
+                "channel_extra": ch_extra,
+                "acquisition_date": _acquisition_date(root),
+                "instruments": instruments,
+                "instrument_ref": instruments[0].id if instruments else None,
+                "objective_settings": objective_settings,
+            }
+
+        ome = deferred_make_ome(
             shape,
             data.dtype,
             physical_sizes=_physical_sizes(root),
             time_increment=_time_increment(root),
             channel_names=ch_names,
-            channel_colors=ch_colors,
-            channel_extra=ch_extra,
             name=names[index],
-            acquisition_date=_acquisition_date(root),
-            instruments=instruments,
-            instrument_ref=instruments[0].id if instruments else None,
-            objective_settings=objective_settings,
+            later=later,
         )
         return ImageSource(
             data=data,

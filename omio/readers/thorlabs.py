@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omio.errors import DimensionError, FileFormatError, MetadataError
-from omio.metadata import make_ome
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector
 from omio.readers._lazy import array_from_tasks
 from omio.units import quantity
@@ -177,13 +177,13 @@ class ThorlabsReader:
         sizes: dict[str, pint.Quantity | None] = {"X": px, "Y": px, "Z": None}
         if layout.z_step:
             sizes["Z"] = quantity(layout.z_step, "micrometer")
-        ome = make_ome(
+        ome = deferred_make_ome(
             shape,
             array.dtype,
             physical_sizes=sizes,
             time_increment=quantity(layout.interval, "second") if layout.interval else None,
             channel_names=list(layout.channel_names),
-            acquisition_date=_date(root),
+            later=lambda: {"acquisition_date": _date(root)},
         )
         return ImageSource(
             data=array,

@@ -146,11 +146,12 @@ class TiffReader:
             info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
-        labels = Labels(
+        labels = Labels.stated(
+            mapping.data.shape[2],
             name=names[index],
             physical_sizes=info.physical_sizes,
             time_increment=info.time_increment,
-            channel_names=tuple(p.name(info.channel_names) for p in mapping.channels),
+            channel_names=[p.name(info.channel_names) for p in mapping.channels],
         )
         build = functools.partial(
             _build_ome, path, index, mapping.data.shape, mapping.data.dtype, mapping.channels, labels, info.ome_xml
