@@ -29,7 +29,9 @@ What it does:
 3. Prints one Markdown table and writes it to ``benchmarks/results_tiff.md`` and the raw figures to
    ``benchmarks/results_tiff.json``.
 
-Times are medians over ``--repeat`` runs (``--convert-repeat`` for conversions); peak RSS is the maximum over
+Jobs that are compared run interleaved (one run of each per round, in a rotated order), because the speed of
+this virtual machine drifts over minutes. Times are medians over ``--repeat`` runs (``--convert-repeat`` for
+conversions); peak RSS is the maximum over
 those runs. The page cache is warm unless ``--cold`` is given (the input is read once before the jobs).
 """
 
@@ -46,7 +48,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,12 +198,21 @@ def _checksum(a: np.ndarray) -> list[Any]:
     return [list(a.shape), int(flat.sum(dtype=np.uint64)), int(flat[:: max(1, flat.size // 1000)].sum())]
 
 
-def _import_omio() -> Any:
-    """Import omio and the TIFF library it reads with, as the tifffile jobs import theirs before timing."""
+def _import_omio(*, writes: bool = False) -> Any:
+    """Import omio and the libraries the job uses, as the tifffile jobs import theirs before timing.
+
+    Reading pixels needs omio and tifffile only; writing also needs ome-types for the OME model.
+    """
     import tifffile  # noqa: F401
 
     import omio
     import omio.readers.tiff
+
+    if writes:
+        import ome_types  # noqa: F401
+
+        import omio.metadata
+        import omio.writers.ometiff
 
     return omio
 
@@ -243,7 +254,7 @@ def _tifffile_read(src: Path, out: Path) -> Callable[[], Any]:
 
 
 def _omio_convert(src: Path, out: Path) -> Callable[[], Any]:
-    omio = _import_omio()
+    omio = _import_omio(writes=True)
 
     def run() -> Any:
         omio.open(src).to_ometiff(out, compression="zlib", level=6, overwrite=True)
@@ -252,7 +263,7 @@ def _omio_convert(src: Path, out: Path) -> Callable[[], Any]:
 
 
 def _omio_convert_pyramid(src: Path, out: Path) -> Callable[[], Any]:
-    omio = _import_omio()
+    omio = _import_omio(writes=True)
 
     def run() -> Any:
         omio.open(src).to_ometiff(out, compression="zlib", level=6, pyramid=PYRAMID_LEVELS, overwrite=True)
@@ -373,36 +384,51 @@ class JobStats:
         return max(self.peaks)
 
 
-def run_job(job: str, src: Path, out: Path, repeat: int, cold: bool) -> JobStats:
-    stats = JobStats(job)
-    for _ in range(repeat):
-        if cold:
-            drop_caches()
-        out.unlink(missing_ok=True)
-        proc = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", job, "--input", str(src), "--output", str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"job {job} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        rec = json.loads(lines[-1][len("RESULT ") :])
-        stats.times.append(rec["time_s"])
-        stats.cpu.append(rec["cpu_s"])
-        stats.peaks.append(rec["peak_rss"])
-        stats.import_s.append(rec["import_s"])
-        stats.rss_after_imports.append(rec["rss_after_imports"])
-        stats.check = rec["check"]
-        if out.exists():
-            stats.output_bytes = out.stat().st_size
-    print(
-        f"  {job:<26} {stats.time:8.3f} s (cpu {statistics.median(stats.cpu):6.2f} s)   "
-        f"peak {stats.peak / MB:6.0f} MB   "
-        f"(imports {statistics.median(stats.import_s):.2f} s, {max(stats.rss_after_imports) / MB:.0f} MB)",
-        flush=True,
+def run_once(job: str, src: Path, out: Path, stats: JobStats, cold: bool) -> None:
+    """Run ``job`` once in a fresh process and add its figures to ``stats``."""
+    if cold:
+        drop_caches()
+    out.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", job, "--input", str(src), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"job {job} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rec = json.loads(lines[-1][len("RESULT ") :])
+    stats.times.append(rec["time_s"])
+    stats.cpu.append(rec["cpu_s"])
+    stats.peaks.append(rec["peak_rss"])
+    stats.import_s.append(rec["import_s"])
+    stats.rss_after_imports.append(rec["rss_after_imports"])
+    stats.check = rec["check"]
+    if out.exists():
+        stats.output_bytes = out.stat().st_size
+
+
+def run_jobs(
+    jobs: Sequence[str], src: Path, out: Callable[[str], Path], repeat: int, cold: bool
+) -> dict[str, JobStats]:
+    """Run each job ``repeat`` times, in rounds that run every job once, in a rotated order each round.
+
+    The machine's speed drifts over minutes (other virtual machines on the host), so jobs compared with each
+    other are interleaved rather than run one after the other.
+    """
+    stats = {job: JobStats(job) for job in jobs}
+    for r in range(repeat):
+        for job in [*jobs[r % len(jobs) :], *jobs[: r % len(jobs)]]:
+            run_once(job, src, out(job), stats[job], cold)
+    for job in jobs:
+        print(
+            f"  {job:<26} {stats[job].time:8.3f} s (cpu {statistics.median(stats[job].cpu):6.2f} s)   "
+            f"peak {stats[job].peak / MB:6.0f} MB   "
+            f"(imports {statistics.median(stats[job].import_s):.2f} s, "
+            f"{max(stats[job].rss_after_imports) / MB:.0f} MB)",
+            flush=True,
+        )
     return stats
 
 
@@ -427,11 +453,18 @@ def verify_output(src: Path, out: Path, levels: int = 1) -> None:
                 raise AssertionError(f"{out}: plane {i} is not zlib compressed ({pb.compression})")
 
 
-def convert_job(job: str, src: Path, workdir: Path, repeat: int, cold: bool, levels: int = 1) -> JobStats:
-    out = workdir / f"out_{job}.ome.tif"
-    stats = run_job(job, src, out, repeat, cold)
-    verify_output(src, out, levels)
-    out.unlink()
+def convert_jobs(
+    jobs: Sequence[str], src: Path, workdir: Path, repeat: int, cold: bool, levels: int = 1
+) -> dict[str, JobStats]:
+    """Run conversion jobs (interleaved, see :func:`run_jobs`), check their outputs and delete them."""
+
+    def out(job: str) -> Path:
+        return workdir / f"out_{job}.ome.tif"
+
+    stats = run_jobs(jobs, src, out, repeat, cold)
+    for job in jobs:
+        verify_output(src, out(job), levels if job.endswith("pyramid") else 1)
+        out(job).unlink()
     return stats
 
 
@@ -530,13 +563,19 @@ def main(argv: list[str] | None = None) -> int:
     cache = "cold (page cache dropped before every job)" if args.cold else "warm (input in the page cache)"
     cr, rr = args.convert_repeat, args.repeat
 
+    def unused(job: str) -> Path:
+        return workdir / "unused"
+
     print("open + one plane", flush=True)
-    s = {j: run_job(j, src, workdir / "unused", rr, args.cold) for j in ("omio-plane", "tifffile-plane")}
+    s = run_jobs(("omio-plane", "tifffile-plane"), src, unused, rr, args.cold)
     print("full read", flush=True)
-    s |= {j: run_job(j, src, workdir / "unused", rr, args.cold) for j in ("omio-read", "tifffile-read")}
+    s |= run_jobs(("omio-read", "tifffile-read"), src, unused, rr, args.cold)
     print("conversion to zlib level 6 OME-TIFF", flush=True)
     conv = ("omio-convert", "tifffile-convert-1thread", "tifffile-convert-default", "tifffile-stream")
-    s |= {j: convert_job(j, src, workdir, cr, args.cold) for j in conv}
+    if args.pyramid:
+        print(f"  (with the conversion to {PYRAMID_LEVELS} resolution levels in the same rounds)", flush=True)
+        conv = (*conv, "omio-convert-pyramid")
+    s |= convert_jobs(conv, src, workdir, cr, args.cold, PYRAMID_LEVELS)
     for a, b in (("omio-plane", "tifffile-plane"), ("omio-read", "tifffile-read")):
         if s[a].check != s[b].check:
             raise AssertionError(f"{a} and {b} returned different pixels: {s[a].check} != {s[b].check}")
@@ -594,8 +633,6 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     if args.pyramid:
-        print(f"conversion to zlib level 6 OME-TIFF with {PYRAMID_LEVELS} resolution levels", flush=True)
-        s["omio-convert-pyramid"] = convert_job("omio-convert-pyramid", src, workdir, cr, args.cold, PYRAMID_LEVELS)
         rows.append(
             Row(
                 f"convert zlib L6, {PYRAMID_LEVELS}-level pyramid",
@@ -615,8 +652,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.cold:
             warm(big)
         print(f"conversion of the 4x input ({big_bytes / 1e9:.2f} GB)", flush=True)
-        s["omio-convert-4x"] = convert_job("omio-convert", big, workdir, cr, args.cold)
-        s["tifffile-stream-4x"] = convert_job("tifffile-stream", big, workdir, cr, args.cold)
+        scaled = convert_jobs(("omio-convert", "tifffile-stream"), big, workdir, cr, args.cold)
+        s["omio-convert-4x"], s["tifffile-stream-4x"] = scaled["omio-convert"], scaled["tifffile-stream"]
         grown = s["omio-convert-4x"].peak / s["omio-convert"].peak
         rows.append(
             Row(
@@ -643,12 +680,15 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {os.cpu_count()} cores, Python {platform.python_version()}, tifffile {tifffile.__version__}, "
         f"zarr {zarr.__version__}, dask {dask.__version__}, numpy {np.__version__}",
         f"- each job runs in a fresh process; time is the median of {rr} runs ({cr} for conversions; best run in "
-        "brackets: on this virtual machine the first touch of fresh memory costs 0.2-2 s per GB from one run to the "
-        "next, for every reader alike), "
+        "brackets: on this virtual machine the first touch of fresh memory costs 0.1-2 s per GB from one run to the "
+        "next, for every reader alike); the jobs compared run interleaved, in rounds of one run each in a rotated "
+        "order, as the machine's speed drifts over minutes; "
         "measured after imports; peak RSS is the whole process's high-water mark (VmHWM, imports included), "
         "max over runs",
         f"- RSS after imports alone: omio {base['omio-read'] / MB:.0f} MB "
-        f"({imports['omio-read']:.2f} s to import), tifffile+zarr {base['tifffile-plane'] / MB:.0f} MB "
+        f"({imports['omio-read']:.2f} s to import; {base['omio-convert'] / MB:.0f} MB and "
+        f"{imports['omio-convert']:.2f} s with ome-types and the writer, for the conversions), "
+        f"tifffile+zarr {base['tifffile-plane'] / MB:.0f} MB "
         f"({imports['tifffile-plane']:.2f} s), tifffile {base['tifffile-read'] / MB:.0f} MB",
         "- full read, memory the read itself adds (peak minus RSS after imports): omio "
         f"{(s['omio-read'].peak - base['omio-read']) / nbytes:.3f}x data, tifffile "
