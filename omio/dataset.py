@@ -430,7 +430,9 @@ class MicroscopyDataset:
         arr = self._data.data
         if not isinstance(arr, da.Array):
             return np.asarray(arr)
-        out = np.zeros(arr.shape, dtype=arr.dtype)  # fresh zero pages from the OS: no cost until written
+        # Uninitialised (every element is written below): numpy asks the kernel for transparent huge pages for
+        # large empty arrays, not for zeroed ones, and page faults dominate the read of data in the page cache.
+        out = np.empty(arr.shape, dtype=arr.dtype)
         direct = self._info.direct_read
         if direct is not None and direct[0] == arr.name:
             direct[1](out)  # the reader's own whole-array read: no task per chunk

@@ -93,8 +93,8 @@ class ImageSource:
     levels
         TZCYX shapes of the resolution levels available (level 0, the full resolution, first).
     read_into
-        Optional fast path: fills a preallocated, zeroed, C-contiguous TZCYX array with the
-        whole of ``data`` (e.g. one contiguous read instead of a task per plane). Used
+        Optional fast path: fills every element of a preallocated, uninitialised,
+        C-contiguous TZCYX array with the whole of ``data`` (e.g. one contiguous read instead of a task per plane). Used
         by :meth:`omio.MicroscopyDataset.to_numpy` while the dataset's pixels are
         still exactly ``data``.
     """

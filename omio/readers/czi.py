@@ -586,15 +586,15 @@ def _direct_reader(
 
 
 def _read_scene_into(path: str, scene_key: int, out: np.ndarray[Any, Any]) -> None:
-    """Fill ``out`` (zeroed, TZCYX, the scene's shape) with one whole scene; absent pixels stay 0."""
+    """Fill ``out`` (uninitialised, TZCYX, the scene's shape) with one whole scene; absent pixels are 0."""
     import czifile
 
     with _wrap_errors(path, f"reading scene {scene_key}"):
         with czifile.CziFile(path, squeeze=False, memmap=True) as czi:
             image = czi.scenes[scene_key]
             _check_subblocks(czi, image.directory_entries, path)
-            image.asarray(  # ``out`` is zeroed: no fill pass; decode compressed subblocks on every core
-                fillvalue=None, out=_in_file_order(out, tuple(image.dims)), maxworkers=len(os.sched_getaffinity(0))
+            image.asarray(  # decode compressed subblocks on every core
+                fillvalue=0, out=_in_file_order(out, tuple(image.dims)), maxworkers=len(os.sched_getaffinity(0))
             )
 
 
