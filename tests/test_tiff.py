@@ -178,18 +178,19 @@ def test_lsm_sample_metadata(samples: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "direct"),
+    ("case", "direct", "pread"),
     [
-        ("ome", True),
-        ("imagej", True),
-        ("plain-user-axes", True),
-        ("rgb", False),  # samples move in front of Y, X: the chunked path reorders them
-        ("big-endian", True),  # tifffile swaps the bytes in place
-        ("user-reordered", False),
+        ("ome", True, True),
+        ("imagej", True, True),
+        ("plain-user-axes", True, True),
+        ("rgb", False, False),  # samples move in front of Y, X: the chunked path reorders them
+        ("big-endian", True, True),  # the bytes are swapped in place after the read
+        ("compressed", True, False),  # tifffile decodes the pages into the buffer
+        ("user-reordered", False, False),
     ],
 )
 def test_whole_read_fast_path_matches_the_chunked_graph(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, direct: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, direct: bool, pread: bool
 ) -> None:
     path = tmp_path / f"{case}.tif"
     axes = None
@@ -204,6 +205,8 @@ def test_whole_read_fast_path_matches_the_chunked_graph(
         tifffile.imwrite(path, stack((3, 9, 7, 3), "uint8"), photometric="rgb")
     elif case == "big-endian":
         tifffile.imwrite(path, stack((4, 9, 7)), byteorder=">", photometric="minisblack")
+    elif case == "compressed":
+        tifffile.imwrite(path, stack((2, 3, 2, 9, 7)), ome=True, metadata={"axes": "TZCYX"}, compression="zlib")
     else:
         tifffile.imwrite(path, stack((4, 9, 7)), photometric="minisblack")
         axes = "YZX"
@@ -217,8 +220,14 @@ def test_whole_read_fast_path_matches_the_chunked_graph(
         return real_store(*args, **kwargs)
 
     monkeypatch.setattr(omio.dataset.da, "store", counting_store)
+    pread_calls: list[int] = []
+    real_fill = tiff_reader.fill_from_file
+    monkeypatch.setattr(
+        tiff_reader, "fill_from_file", lambda *a, **k: (pread_calls.append(1), real_fill(*a, **k))[1]
+    )
     np.testing.assert_array_equal(ds.to_numpy(), expected)
     assert bool(store_calls) is not direct
+    assert bool(pread_calls) is pread
     # Any change to the pixels leaves the fast path: a slice goes through the chunked graph.
     store_calls.clear()
     np.testing.assert_array_equal(ds.isel(Y=slice(1, 4)).to_numpy(), expected[:, :, :, 1:4])
@@ -237,3 +246,13 @@ def test_graph_name_is_the_same_in_another_process(tmp_path: Path) -> None:
     assert other == omio.open(path).data.name
     tifffile.imwrite(path, stack((2, 3, 16, 16)) + 1, ome=True, metadata={"axes": "TZYX"})  # same size, new pixels
     assert omio.open(path).data.name != other
+
+
+def test_whole_read_of_a_file_rewritten_after_opening_reads_what_it_now_holds(tmp_path: Path) -> None:
+    """The byte offset found on opening is used only while the file is unchanged (size and mtime)."""
+    path = tmp_path / "a.ome.tif"
+    tifffile.imwrite(path, stack((2, 3, 2, 9, 7)), ome=True, metadata={"axes": "TZCYX"})
+    ds = omio.open(path)
+    new = stack((2, 3, 2, 9, 7)) + 1
+    tifffile.imwrite(path, new, ome=True, metadata={"axes": "TZCYX"}, compression="zlib")  # other offsets
+    np.testing.assert_array_equal(ds.to_numpy(), new)

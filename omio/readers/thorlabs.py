@@ -38,6 +38,7 @@ from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector
 from omio.readers._lazy import array_from_tasks
+from omio.readers._pread import fill_from_file
 from omio.units import quantity
 
 if TYPE_CHECKING:
@@ -451,14 +452,7 @@ def _raw_direct_reader(path: Path, layout: _Layout, nbytes: int) -> Callable[[np
 
 def _read_raw_into(path: str, out: np.ndarray[Any, Any]) -> None:
     """Fill ``out`` (C-contiguous, native uint16, the file's size) with the whole RAW file."""
-    target = memoryview(out.reshape(-1).view(np.uint8))
-    done = 0
-    with open(path, "rb") as fh:
-        while done < len(target):
-            n = fh.readinto(target[done:])
-            if not n:
-                raise FileFormatError(f"{path}: the file ended after {done} of {len(target)} bytes while reading")
-            done += n
+    fill_from_file(path, 0, out)
     if not RAW_DTYPE.isnative:
         out.byteswap(inplace=True)
 

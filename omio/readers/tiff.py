@@ -37,6 +37,7 @@ from omio.lazy_ome import Labels, LazyOME
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
+from omio.readers._pread import fill_from_file
 
 if TYPE_CHECKING:
     import pint
@@ -231,17 +232,47 @@ def _direct_reader(
     keeps_order: bool,
     level: int,
 ) -> Callable[[np.ndarray[Any, Any]], None] | None:
-    """A whole-series read into a TZCYX buffer, where tifffile can do it in place.
+    """A whole-series read into a TZCYX buffer, where it can be done in place.
 
-    Only for a series stored in this one file whose axes map onto
-    TZCYX without reordering: then ``series.asarray(out=...)`` fills the caller's buffer
-    directly (one read for contiguous data), with no task or copy per page.
+    Only for a series stored in this one file whose axes map onto TZCYX without
+    reordering. Pixels stored uncompressed in one run of bytes are read straight into
+    the caller's buffer by several threads (:func:`~omio.readers._pread.fill_from_file`,
+    from the offset found now); others are decoded into it by ``series.asarray(out=...)``.
+    Either way there is no task or copy per page.
     """
     if not keeps_order:
         return None
     if any(page is None or page.parent is not tif for page in series.pages):
         return None
-    return functools.partial(_read_series_into, str(tif.filehandle.path), tif.series.index(top), level)
+    path = str(tif.filehandle.path)
+    decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
+    offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
+    if offset is None:
+        return decode
+    swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
+    return functools.partial(_read_contiguous_into, path, offset, swap, _identity(path), decode)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_contiguous_into(
+    path: str,
+    offset: int,
+    swap: bool,
+    identity: tuple[int, int],
+    decode: Callable[[np.ndarray[Any, Any]], None],
+    out: np.ndarray[Any, Any],
+) -> None:
+    """Fill ``out`` with the bytes at ``offset``, if the file is still the one opened (else parse it again)."""
+    if _identity(path) != identity:
+        decode(out)
+        return
+    fill_from_file(path, offset, out)
+    if swap:
+        out.byteswap(inplace=True)
 
 
 def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[Any, Any]) -> None:

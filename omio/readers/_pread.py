@@ -1,0 +1,82 @@
+"""Fill an array with a byte range of a file, read by several threads at once.
+
+A whole-array read of uncompressed, contiguous pixels (a plain or OME-TIFF series,
+a Thorlabs RAW file) is one copy from the page cache into fresh memory. Most of
+that time is the kernel handing out and zeroing the new pages on first touch, which
+runs on the core that touches them; splitting the range between threads spreads it
+over every core (on a 2-core machine, a 1 GB read is about 2x faster and far less
+variable than one ``readinto``).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from omio.errors import FileFormatError
+
+__all__ = ["fill_from_file"]
+
+_MIN_PART = 32 << 20  # below this a thread costs more than it saves
+_MAX_THREADS = 8
+
+
+def fill_from_file(path: str, offset: int, out: np.ndarray[Any, Any], *, threads: int | None = None) -> None:
+    """Fill ``out`` (C-contiguous) with ``out.nbytes`` bytes of ``path`` starting at ``offset``.
+
+    The bytes are copied as stored: the caller swaps the byte order if the file's
+    differs from the machine's.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    offset
+        Where the array's bytes start in the file.
+    out
+        The destination, C-contiguous; every byte of it is written.
+    threads
+        Threads reading parts of the range at once (default: the usable cores, at most 8).
+
+    Raises
+    ------
+    FileFormatError
+        The file ends before ``offset + out.nbytes`` (it is truncated).
+    """
+    if not out.flags.c_contiguous:
+        raise ValueError("fill_from_file needs a C-contiguous array")
+    target = memoryview(out.reshape(-1).view(np.uint8))
+    size = len(target)
+    if size == 0:
+        return
+    if threads is None:
+        threads = min(len(os.sched_getaffinity(0)), _MAX_THREADS)
+    parts = max(1, min(threads, size // _MIN_PART))
+    step = (-(-size // parts) + 4095) & ~4095  # parts of whole pages
+    bounds = [(start, min(start + step, size)) for start in range(0, size, step)]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def read(part: tuple[int, int]) -> None:
+            start, stop = part
+            done = start
+            while done < stop:
+                n = os.preadv(fd, [target[done:stop]], offset + done)
+                if n == 0:
+                    raise FileFormatError(
+                        f"{path}: the file ends before the image data does (needs {offset + size} bytes, "
+                        f"has {os.fstat(fd).st_size}); it is truncated, copy it again from its source"
+                    )
+                done += n
+
+        if len(bounds) == 1:
+            read(bounds[0])
+        else:
+            with ThreadPoolExecutor(len(bounds), thread_name_prefix="omio-pread") as pool:
+                for future in [pool.submit(read, part) for part in bounds]:
+                    future.result()
+    finally:
+        os.close(fd)
