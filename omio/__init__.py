@@ -9,6 +9,8 @@ write valid OME-TIFF.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from omio import (
@@ -30,7 +32,19 @@ from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
 from omio.folders import open_folder, open_folder_stack
 from omio.merge import concat
-from omio.units import ureg
+
+if TYPE_CHECKING:
+    import pint
+
+ureg: pint.UnitRegistry
+"""The pint registry of every quantity omio returns (:data:`omio.units.ureg`; made on first use)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ureg":
+        return units.registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 from_array = MicroscopyDataset.from_array
 from_xarray = MicroscopyDataset.from_xarray

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dask.array as da
 import numpy as np
-import pint
+import pandas as pd
 import xarray as xr
 
 from omio import units
@@ -22,6 +22,7 @@ from omio.errors import DimensionError, MetadataError
 from omio.lazy_ome import Labels, LazyOME
 
 if TYPE_CHECKING:
+    import pint
     from ome_types import OME
     from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
 
@@ -270,12 +271,13 @@ class MicroscopyDataset:
     @property
     def physical_pixel_sizes(self) -> dict[str, pint.Quantity | None]:
         """``{"X": q, "Y": q, "Z": q}``: pint quantities, ``None`` where the file states none."""
-        return dict(self._meta.labels.physical_sizes)
+        return {axis: None if m is None else m.quantity() for axis, m in self._meta.labels.physical_sizes.items()}
 
     @property
     def time_increment(self) -> pint.Quantity | None:
         """The time between T points as a pint quantity, or ``None``."""
-        return self._meta.labels.time_increment
+        m = self._meta.labels.time_increment
+        return None if m is None else m.quantity()
 
     @property
     def channel_names(self) -> list[str | None]:
@@ -389,7 +391,7 @@ class MicroscopyDataset:
             if dim not in DIMS:
                 raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
             n = self.sizes[dim]
-            lookup = xr.DataArray(np.arange(n), dims=dim, coords={dim: self._data[dim].values})
+            lookup = xr.DataArray(np.arange(n), dims=dim, coords={dim: self._data.indexes[dim]})
             try:
                 picked = lookup.sel({dim: label}, method=method)
             except KeyError as exc:
@@ -728,13 +730,13 @@ def _channel_labels(labels: Labels) -> list[str]:
     return [n if n else f"C{i}" for i, n in enumerate(labels.channel_names)]
 
 
-def _axis_steps(labels: Labels) -> dict[str, pint.Quantity | None]:
+def _axis_steps(labels: Labels) -> dict[str, units.Measure | None]:
     """The spacing of the T, Z, Y and X coordinates (``None`` where the metadata states none)."""
     return {"T": labels.time_increment, **labels.physical_sizes}
 
 
-def _unit_attrs(step: pint.Quantity | None) -> dict[str, str]:
-    return {} if step is None else {"units": units.unit_name(step.units)}
+def _unit_attrs(step: units.Measure | None) -> dict[str, str]:
+    return {} if step is None else {"units": step.units}
 
 
 def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
@@ -745,19 +747,27 @@ def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
 
 
 def _build_xarray(data: Any, labels: Labels) -> xr.DataArray:
-    """Label TZCYX data: positions from 0 in steps of the pixel size (pixel indices where unknown)."""
+    """Label TZCYX data: positions from 0 in steps of the pixel size (pixel indices where unknown).
+
+    Coordinates are handed to xarray as pandas indexes: from plain arrays, xarray
+    would import pint (if installed) to check whether they are quantities.
+    """
     coords: dict[Hashable, Any] = {}
     for dim, step in _axis_steps(labels).items():
         index = np.arange(int(data.shape[DIMS.index(dim)]), dtype=np.float64)
         values = index if step is None else index * float(step.magnitude)
-        coords[dim] = xr.Variable(dim, values, attrs=_unit_attrs(step))
-    coords["C"] = xr.Variable("C", np.array(_channel_labels(labels), dtype=object))
+        coords[dim] = xr.Variable(dim, pd.Index(values), attrs=_unit_attrs(step))
+    coords["C"] = xr.Variable("C", _channel_index(labels))
     return xr.DataArray(data, dims=DIMS, coords=coords, name=labels.name)
+
+
+def _channel_index(labels: Labels) -> pd.Index:
+    return pd.Index(np.array(_channel_labels(labels), dtype=object), dtype=object)
 
 
 def _relabel(data: xr.DataArray, labels: Labels) -> xr.DataArray:
     """Keep selected coordinates (true positions) but refresh C labels and units."""
-    out = data.assign_coords(C=("C", np.array(_channel_labels(labels), dtype=object)))
+    out = data.assign_coords(C=("C", _channel_index(labels)))
     for dim, step in _axis_steps(labels).items():
         out[dim].attrs = _unit_attrs(step)
     return out
@@ -771,11 +781,11 @@ def _labels_after_selection(labels: Labels, positions: Mapping[str, Any], sizes:
         if dim in positions and value is not None:
             step = _step(dim, positions[dim], sizes[dim])
             if step and step != 1:
-                physical[dim] = value * step
+                physical[dim] = value.scaled(step)
     increment = labels.time_increment
     if "T" in positions and increment is not None:
         step = _step("T", positions["T"], sizes["T"])
-        increment = None if step == 0 else increment * step if step and step != 1 else increment
+        increment = None if step == 0 else increment.scaled(step) if step and step != 1 else increment
     names = labels.channel_names
     if "C" in positions:
         names = tuple(names[int(i)] for i in np.arange(sizes["C"])[positions["C"]])

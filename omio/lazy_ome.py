@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from omio.units import Measure, measure
+
 if TYPE_CHECKING:
     import pint
     from ome_types import OME
@@ -33,9 +35,9 @@ class Labels:
     """What a dataset's coordinates and summary show: name, pixel sizes, time step, channel names."""
 
     name: str | None
-    physical_sizes: Mapping[str, pint.Quantity | None]
-    """``{"X": q, "Y": q, "Z": q}``; ``None`` where unknown."""
-    time_increment: pint.Quantity | None
+    physical_sizes: Mapping[str, Measure | None]
+    """``{"X": m, "Y": m, "Z": m}``; ``None`` where unknown."""
+    time_increment: Measure | None
     channel_names: tuple[str | None, ...]
 
     @classmethod
@@ -44,8 +46,8 @@ class Labels:
         n_channels: int,
         *,
         name: str | None = None,
-        physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
-        time_increment: pint.Quantity | None = None,
+        physical_sizes: Mapping[str, pint.Quantity | Measure | None] | None = None,
+        time_increment: pint.Quantity | Measure | None = None,
         channel_names: Sequence[str | None] | None = None,
     ) -> Labels:
         """The labels of :func:`omio.metadata.make_ome` called with these values (``None`` where not positive)."""
@@ -61,8 +63,8 @@ class Labels:
         image = ome.images[0]
         return cls(
             name=image.name or None,
-            physical_sizes=metadata.physical_pixel_sizes(image),
-            time_increment=metadata.time_increment(image),
+            physical_sizes={axis: measure(q) for axis, q in metadata.physical_pixel_sizes(image).items()},
+            time_increment=measure(metadata.time_increment(image)),
             channel_names=tuple(metadata.channel_names(image)),
         )
 
@@ -132,8 +134,8 @@ def deferred_make_ome(
     dtype: Any,
     *,
     name: str | None = None,
-    physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
-    time_increment: pint.Quantity | None = None,
+    physical_sizes: Mapping[str, pint.Quantity | Measure | None] | None = None,
+    time_increment: pint.Quantity | Measure | None = None,
     channel_names: Sequence[str | None] | None = None,
     later: Callable[[], Mapping[str, Any]] | None = None,
 ) -> LazyOME:
@@ -168,8 +170,9 @@ def deferred_make_ome(
     return LazyOME(labels, build)
 
 
-def _positive(q: pint.Quantity | None) -> pint.Quantity | None:
-    return q if q is not None and q.magnitude > 0 else None
+def _positive(q: pint.Quantity | Measure | None) -> Measure | None:
+    m = measure(q)
+    return m if m is not None and m.magnitude > 0 else None
 
 
 def _unused() -> OME:  # pragma: no cover - a ready model never calls its recipe

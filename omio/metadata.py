@@ -134,8 +134,8 @@ def make_ome(
     shape: Sequence[int],
     dtype: np.dtype[Any] | str | type,
     *,
-    physical_sizes: Mapping[str, pint.Quantity | None] | None = None,
-    time_increment: pint.Quantity | None = None,
+    physical_sizes: Mapping[str, pint.Quantity | units.Measure | None] | None = None,
+    time_increment: pint.Quantity | units.Measure | None = None,
     channel_names: Sequence[str | None] | None = None,
     channel_colors: Sequence[Any] | None = None,
     channel_extra: Sequence[Mapping[str, Any]] | None = None,
@@ -272,7 +272,7 @@ def physical_pixel_sizes(image: Image) -> dict[str, pint.Quantity | None]:
             out[axis] = None
             continue
         unit = units.length_unit_from_ome(getattr(px, f"physical_size_{axis.lower()}_unit"))
-        out[axis] = units.ureg.Quantity(float(value), unit)
+        out[axis] = units.registry().Quantity(float(value), unit)
     return out
 
 
@@ -281,7 +281,7 @@ def time_increment(image: Image) -> pint.Quantity | None:
     px = image.pixels
     if px.time_increment is None or px.time_increment <= 0:
         return None
-    return units.ureg.Quantity(float(px.time_increment), units.time_unit_from_ome(px.time_increment_unit))
+    return units.registry().Quantity(float(px.time_increment), units.time_unit_from_ome(px.time_increment_unit))
 
 
 def channel_names(image: Image) -> list[str | None]:

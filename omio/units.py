@@ -10,6 +10,11 @@ array magnitudes; coordinates are arrays anyway, so :func:`quantify` lifts that 
 for the one call instead of turning every scalar into a 0-d array.) Coordinates
 carry their unit as a canonical pint name in ``attrs["units"]`` (``"micrometer"``,
 ``"second"``), pint-xarray's convention and the UDUNITS-2 name OME-Zarr expects.
+
+Readers state sizes as :class:`Measure` (a magnitude and a canonical unit name), and
+the usual unit spellings are named from a table, so opening a file and reading its
+pixels import neither pint nor the registry (about 6 MB and 0.15 s): both are made
+the first time a quantity is asked for.
 """
 
 from __future__ import annotations
@@ -17,19 +22,24 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from typing import TYPE_CHECKING, Any
-
-import pint
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from omio.errors import MetadataError
 
 if TYPE_CHECKING:
+    import pint
     from ome_types.model import UnitsLength, UnitsTime
 
 
-def _registry() -> pint.UnitRegistry:
-    """A registry defined as ome-types defines its own (``ome_types.units``)."""
-    registry = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")
+@functools.cache
+def registry() -> pint.UnitRegistry:
+    """The registry of every quantity omio returns (:data:`ureg`), made on first use.
+
+    It is defined as ome-types defines its own (``ome_types.units``).
+    """
+    import pint
+
+    made = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")
     for definition in (
         "reference_frame = [_reference_frame]",
         "@alias grade = gradian",
@@ -39,29 +49,74 @@ def _registry() -> pint.UnitRegistry:
         "@alias torr = Torr",
         "@alias point = pt",
     ):
-        registry.define(definition)
-    return registry
+        made.define(definition)
+    return made
 
 
-ureg: pint.UnitRegistry = _registry()
-"""The registry of every quantity omio returns."""
+ureg: pint.UnitRegistry
+"""The registry of every quantity omio returns (made on first use, see :func:`registry`)."""
+Quantity: type[pint.Quantity]
+"""The quantity type returned by omio (pint's)."""
+
+
+def __getattr__(name: str) -> Any:
+    """:data:`ureg` and :data:`Quantity`, made on first use."""
+    if name == "ureg":
+        return registry()
+    if name == "Quantity":
+        import pint
+
+        return pint.Quantity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _LOCK = threading.Lock()
 
 __all__ = [
+    "Measure",
     "Quantity",
     "from_ome_quantity",
+    "length_name_from_ome",
     "length_unit_from_ome",
+    "measure",
     "ome_length_unit",
     "ome_time_unit",
     "parse_unit",
     "quantity",
+    "registry",
+    "time_name_from_ome",
     "time_unit_from_ome",
     "unit_name",
     "ureg",
 ]
 
-Quantity = pint.Quantity
-"""The quantity type returned by omio (from :data:`ureg`)."""
+
+class Measure(NamedTuple):
+    """A magnitude in a unit named as pint names it (``Measure(0.2, "micrometer")``).
+
+    What readers state while opening a file, without pint; :meth:`quantity` gives the
+    pint quantity.
+    """
+
+    magnitude: float
+    units: str
+    """A canonical pint unit name (see :func:`unit_name`)."""
+
+    def quantity(self) -> pint.Quantity:
+        """This measure as a quantity of :data:`ureg`."""
+        return registry().Quantity(self.magnitude, self.units)
+
+    def scaled(self, factor: float) -> Measure:
+        """This measure times ``factor``, in the same unit."""
+        return Measure(self.magnitude * factor, self.units)
+
+
+def measure(value: pint.Quantity | Measure | None) -> Measure | None:
+    """``value`` as a :class:`Measure` (``None`` stays ``None``)."""
+    if value is None or isinstance(value, Measure):
+        return value
+    return Measure(float(value.magnitude), str(value.units))
+
 
 # Spellings found in ImageJ, LSM, CZI and vendor metadata that pint does not know.
 _ALIASES: dict[str, str] = {
@@ -77,6 +132,7 @@ _ALIASES: dict[str, str] = {
     "cm": "centimeter",
     "m": "meter",
     "å": "angstrom",
+    "Å": "angstrom",
     "angstrom": "angstrom",
     "sec": "second",
     "s": "second",
@@ -84,10 +140,15 @@ _ALIASES: dict[str, str] = {
     "msec": "millisecond",
     "us": "microsecond",
     "µs": "microsecond",
+    "ns": "nanosecond",
+    "pm": "picometer",
     "min": "minute",
     "h": "hour",
     "hr": "hour",
 }
+# Canonical pint names (``str(ureg.Unit(name)) == name``; a test checks this) that :func:`unit_name` returns
+# without pint: those the aliases give, and every spelled-out name of the units above.
+_CANONICAL: frozenset[str] = frozenset(_ALIASES.values()) | {"inch"}
 
 
 def parse_unit(text: str) -> pint.Unit:
@@ -115,35 +176,56 @@ def parse_unit(text: str) -> pint.Unit:
     >>> str(parse_unit("\\\\u00B5m"))
     'micrometer'
     """
-    key = text.strip()
-    name = _ALIASES.get(key.lower(), _ALIASES.get(key, key))
+    import pint
+
     try:
-        unit = ureg.Unit(name)
+        unit = registry().Unit(_alias(text))
     except (pint.UndefinedUnitError, ValueError, AttributeError, TypeError) as exc:
         raise MetadataError(f"unknown unit {text!r}; use a pint unit name such as 'micrometer'") from exc
     return unit
 
 
+def _alias(text: str) -> str:
+    """The pint name of a spelling in :data:`_ALIASES` (case-blind for words only: ``"Mm"`` is not ``"mm"``)."""
+    key = text.strip()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    return _ALIASES.get(key.lower(), key) if len(key) > 2 else key
+
+
 def quantity(value: float, unit: str | pint.Unit) -> pint.Quantity:
     """Return ``value`` in ``unit`` as a quantity of :data:`ureg`."""
     u = parse_unit(unit) if isinstance(unit, str) else unit
-    return ureg.Quantity(float(value), u)
+    return registry().Quantity(float(value), u)
 
 
 def unit_name(unit: pint.Unit | str) -> str:
-    """Return the canonical long pint name of a unit (``"micrometer"``)."""
-    u = parse_unit(unit) if isinstance(unit, str) else unit
-    return str(u)
+    """Return the canonical long pint name of a unit (``"micrometer"``).
+
+    The usual spellings (``"µm"``, ``"micron"``, ``"sec"``...) are named without pint.
+
+    Examples
+    --------
+    >>> unit_name("µm"), unit_name("um"), unit_name("sec")
+    ('micrometer', 'micrometer', 'second')
+    """
+    if isinstance(unit, str):
+        name = _alias(unit)
+        if name in _CANONICAL:
+            return name
+        return str(parse_unit(unit))
+    return str(unit)
 
 
 @functools.cache
 def _ome_length_table() -> dict[str, UnitsLength]:
+    import pint
     from ome_types.model import UnitsLength
 
     table: dict[str, UnitsLength] = {}
     for member in UnitsLength:
         try:
-            table[str(ureg.Unit(member.value.replace(" ", "_")))] = member
+            table[str(registry().Unit(member.value.replace(" ", "_")))] = member
         except (pint.UndefinedUnitError, ValueError, AttributeError):
             continue
     return table
@@ -151,12 +233,13 @@ def _ome_length_table() -> dict[str, UnitsLength]:
 
 @functools.cache
 def _ome_time_table() -> dict[str, UnitsTime]:
+    import pint
     from ome_types.model import UnitsTime
 
     table: dict[str, UnitsTime] = {}
     for member in UnitsTime:
         try:
-            table[str(ureg.Unit(member.value))] = member
+            table[str(registry().Unit(member.value))] = member
         except (pint.UndefinedUnitError, ValueError, AttributeError):
             continue
     return table
@@ -207,18 +290,26 @@ def ome_time_unit(unit: pint.Unit | str) -> UnitsTime:
 
 def length_unit_from_ome(member: UnitsLength | str | None) -> pint.Unit:
     """Return the pint unit of an OME length unit (OME's default is micrometre)."""
-    if member is None:
-        return ureg.Unit("micrometer")
-    value = str(getattr(member, "value", member))
-    return ureg.Unit(value.replace(" ", "_"))
+    return registry().Unit(length_name_from_ome(member))
 
 
 def time_unit_from_ome(member: UnitsTime | str | None) -> pint.Unit:
     """Return the pint unit of an OME time unit (OME's default is second)."""
+    return registry().Unit(time_name_from_ome(member))
+
+
+def length_name_from_ome(member: UnitsLength | str | None) -> str:
+    """The canonical pint name of an OME length unit (OME's default is micrometre), without pint where usual."""
     if member is None:
-        return ureg.Unit("second")
-    value = str(getattr(member, "value", member))
-    return ureg.Unit(value)
+        return "micrometer"
+    return unit_name(str(getattr(member, "value", member)).replace(" ", "_"))
+
+
+def time_name_from_ome(member: UnitsTime | str | None) -> str:
+    """The canonical pint name of an OME time unit (OME's default is second), without pint where usual."""
+    if member is None:
+        return "second"
+    return unit_name(str(getattr(member, "value", member)))
 
 
 def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
@@ -227,10 +318,14 @@ def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
     A bare number is taken in ``default_unit``; a string is parsed by pint
     (``"0.2 um"``). Non-positive or non-finite values are rejected.
     """
+    import pint
+
     if value is None:
         return None
+    if isinstance(value, Measure):
+        value = value.quantity()
     if isinstance(value, pint.Quantity):
-        q = ureg.Quantity(value.magnitude, str(value.units))
+        q = registry().Quantity(value.magnitude, str(value.units))
     elif isinstance(value, str):
         parts = value.strip().split(maxsplit=1)
         if len(parts) == 2:
@@ -246,17 +341,18 @@ def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:
 
 def from_ome_quantity(value: pint.Quantity) -> pint.Quantity:
     """Return a quantity from any pint registry as one of :data:`ureg`."""
-    return ureg.Quantity(float(value.magnitude), str(value.units))
+    return registry().Quantity(float(value.magnitude), str(value.units))
 
 
 def quantify(data: Any) -> Any:
     """Return ``data.pint.quantify(unit_registry=ureg)`` for an xarray object (pint-xarray)."""
     import pint_xarray  # noqa: F401 - registers the accessor
 
+    reg = registry()
     with _LOCK:
-        previous = ureg.force_ndarray_like
-        ureg.force_ndarray_like = True
+        previous = reg.force_ndarray_like
+        reg.force_ndarray_like = True
         try:
-            return data.pint.quantify(unit_registry=ureg)
+            return data.pint.quantify(unit_registry=reg)
         finally:
-            ureg.force_ndarray_like = previous
+            reg.force_ndarray_like = previous

@@ -45,7 +45,7 @@ def model_labels(ds: omio.MicroscopyDataset) -> Labels:
     return Labels.of(ds.ome)
 
 
-def test_reading_pixels_never_imports_ome_types(ome_tiff: Path) -> None:
+def test_reading_pixels_never_imports_ome_types_or_pint(ome_tiff: Path) -> None:
     code = f"""
 import sys
 import omio
@@ -53,6 +53,9 @@ ds = omio.open({str(ome_tiff)!r})
 sub = ds.isel(T=1, Z=slice(0, 4, 2)).sel(C="GFP")
 assert sub.to_numpy().shape == (1, 2, 1, 8, 10)
 assert ds.to_numpy().shape == (4, 5, 3, 8, 10)
+assert "pint" not in sys.modules, "reading pixels imported pint"
+assert sub.xarray["X"].attrs["units"] == "nanometer" and sub.xarray["T"].attrs["units"] == "millisecond"
+assert sub.physical_pixel_sizes["X"] == omio.ureg.Quantity(65, "nm") and "pint" in sys.modules
 repr(sub), sub.physical_pixel_sizes, sub.time_increment, sub.channel_names, sub.name, sub.xarray.pint
 assert "ome_types" not in sys.modules, "reading pixels imported ome_types"
 assert sub.ome.images[0].pixels.size_z == 2

@@ -30,3 +30,33 @@ def test_a_non_length_unit_is_refused() -> None:
         units.ome_length_unit("second")
     with pytest.raises(MetadataError, match="not an OME time unit"):
         units.ome_time_unit("meter")
+
+
+def test_names_given_without_pint_are_pints_own() -> None:
+    """unit_name answers the usual spellings from a table; every answer must be the registry's canonical name."""
+    for spelling, name in units._ALIASES.items():
+        assert units.unit_name(spelling) == name == str(units.registry().Unit(name)), spelling
+    for name in units._CANONICAL:
+        assert str(units.registry().Unit(name)) == name
+
+
+def test_case_blind_spellings_are_words_only() -> None:
+    assert units.unit_name("Micron") == "micrometer" and units.unit_name("SEC") == "second"
+    assert units.unit_name("Mm") == "megameter"  # not "mm"
+    assert units.unit_name("Ms") == "megasecond"  # not "ms"
+
+
+def test_every_ome_unit_is_named_as_pint_names_it() -> None:
+    reg = units.registry()
+    for member in UnitsLength:
+        assert units.length_name_from_ome(member) == str(reg.Unit(member.value.replace(" ", "_"))), member
+    for member in UnitsTime:
+        assert units.time_name_from_ome(member) == str(reg.Unit(member.value)), member
+    assert units.length_name_from_ome(None) == "micrometer" and units.time_name_from_ome(None) == "second"
+
+
+def test_measure_round_trips_through_pint() -> None:
+    m = units.Measure(0.5, "nanometer")
+    assert m.quantity() == units.ureg.Quantity(0.5, "nm")
+    assert units.measure(m.quantity()) == m and units.measure(m) is m and units.measure(None) is None
+    assert m.scaled(4) == units.Measure(2.0, "nanometer")

@@ -34,18 +34,17 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from omio import units
 from omio.errors import DimensionError, FileFormatError
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
 from omio.readers._optional import library_errors
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import czifile
     import dask.array as da
-    import pint
     from ome_types.model import Instrument, ObjectiveSettings
 
 __all__ = ["CziReader"]
@@ -222,16 +221,16 @@ def _positive(text: str | None) -> float | None:
     return value if value is not None and value > 0 else None
 
 
-def _physical_sizes(root: ElementTree.Element | None) -> dict[str, pint.Quantity | None]:
+def _physical_sizes(root: ElementTree.Element | None) -> dict[str, Measure | None]:
     """Return X, Y, Z pixel sizes from ``Metadata/Scaling/Items/Distance`` (metres) in micrometres."""
-    sizes: dict[str, pint.Quantity | None] = {}
+    sizes: dict[str, Measure | None] = {}
     for axis in ("X", "Y", "Z"):
         metres = _positive(_text(root, f"Metadata/Scaling/Items/Distance[@Id='{axis}']/Value"))
-        sizes[axis] = None if metres is None else units.quantity(metres, "meter").to("micrometer")
+        sizes[axis] = None if metres is None else Measure(metres * 1e6, "micrometer")
     return sizes
 
 
-def _time_increment(root: ElementTree.Element | None) -> pint.Quantity | None:
+def _time_increment(root: ElementTree.Element | None) -> Measure | None:
     """Return the time increment: the stated T interval, else the activated experiment's interval."""
     increment = _positive(_text(root, "Metadata/Information/Image/Dimensions/T/Positions/Interval/Increment"))
     if increment is None and root is not None:
@@ -243,7 +242,7 @@ def _time_increment(root: ElementTree.Element | None) -> pint.Quantity | None:
             increment = _positive(el.text)
             if increment is not None:
                 break
-    return None if increment is None else units.quantity(increment, "second")
+    return None if increment is None else Measure(increment, "second")
 
 
 def _scene_names(root: ElementTree.Element | None, keys: Sequence[int], implicit: bool) -> list[str | None]:

@@ -39,11 +39,10 @@ from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector
 from omio.readers._lazy import array_from_tasks
 from omio.readers._pread import fill_from_file
-from omio.units import quantity
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import dask.array as da
-    import pint
 
 __all__ = ["ThorlabsReader"]
 
@@ -174,15 +173,15 @@ class ThorlabsReader:
         else:
             array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
         shape = tuple(int(s) for s in array.shape)
-        px = quantity(layout.pixel_size, "micrometer") if layout.pixel_size else None
-        sizes: dict[str, pint.Quantity | None] = {"X": px, "Y": px, "Z": None}
+        px = Measure(layout.pixel_size, "micrometer") if layout.pixel_size else None
+        sizes: dict[str, Measure | None] = {"X": px, "Y": px, "Z": None}
         if layout.z_step:
-            sizes["Z"] = quantity(layout.z_step, "micrometer")
+            sizes["Z"] = Measure(layout.z_step, "micrometer")
         ome = deferred_make_ome(
             shape,
             array.dtype,
             physical_sizes=sizes,
-            time_increment=quantity(layout.interval, "second") if layout.interval else None,
+            time_increment=Measure(layout.interval, "second") if layout.interval else None,
             channel_names=list(layout.channel_names),
             later=lambda: {"acquisition_date": _date(root)},
         )

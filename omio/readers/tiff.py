@@ -38,9 +38,9 @@ from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._pread import fill_from_file
+from omio.units import Measure
 
 if TYPE_CHECKING:
-    import pint
     import tifffile
     from ome_types import OME
 
@@ -437,21 +437,21 @@ def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tupl
 
 
 def _level_sizes(
-    sizes: dict[str, pint.Quantity | None], full: tuple[int, ...], reduced: tuple[int, ...]
-) -> dict[str, pint.Quantity | None]:
+    sizes: dict[str, Measure | None], full: tuple[int, ...], reduced: tuple[int, ...]
+) -> dict[str, Measure | None]:
     """Pixel sizes of a reduced level: the full level's, times the size ratio along each axis."""
-    out: dict[str, pint.Quantity | None] = {}
+    out: dict[str, Measure | None] = {}
     for axis, size in sizes.items():
         position = "TZCYX".index(axis)
         ratio = full[position] / reduced[position]
-        out[axis] = None if size is None else size * ratio
+        out[axis] = None if size is None else size.scaled(ratio)
     return out
 
 
 @dataclass
 class _Info:
-    physical_sizes: dict[str, pint.Quantity | None]
-    time_increment: pint.Quantity | None
+    physical_sizes: dict[str, Measure | None]
+    time_increment: Measure | None
     channel_names: list[str | None] | None
     original: dict[str, str]
     ome_xml: str | None = None
@@ -489,44 +489,44 @@ def _plain_info(series: tifffile.TiffPageSeries) -> _Info:
     page = series.keyframe
     unit_tag = page.tags.get("ResolutionUnit")
     per_unit = {2: 25400.0, 3: 10000.0}.get(int(unit_tag.value) if unit_tag is not None else 2)
-    sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
+    sizes: dict[str, Measure | None] = {"X": None, "Y": None, "Z": None}
     if per_unit is not None and unit_tag is not None:
         for axis in ("X", "Y"):
             value = _resolution_um(page, axis)
-            sizes[axis] = units.quantity(value * per_unit, "micrometer") if value else None
+            sizes[axis] = Measure(value * per_unit, "micrometer") if value else None
     return _Info(sizes, None, None, {})
 
 
 def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: Path) -> _Info:
     md = dict(tif.imagej_metadata or {})
     unit_text = md.get("unit")
-    sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
+    sizes: dict[str, Measure | None] = {"X": None, "Y": None, "Z": None}
     if unit_text and str(unit_text).lower() not in ("pixel", "pixels", ""):
-        unit = units.parse_unit(
+        unit = units.unit_name(
             str(unit_text).encode().decode("unicode_escape") if "\\u" in str(unit_text) else str(unit_text)
         )
         for axis in ("X", "Y"):
             value = _resolution_um(series.keyframe, axis)
-            sizes[axis] = units.ureg.Quantity(value, unit) if value else None
+            sizes[axis] = Measure(value, unit) if value else None
         spacing = md.get("spacing")
         if spacing:
-            sizes["Z"] = units.ureg.Quantity(float(spacing), unit)
+            sizes["Z"] = Measure(float(spacing), unit)
     finterval = md.get("finterval")
     increment = None
     if finterval:
-        increment = units.quantity(float(finterval), str(md.get("tunit", "sec")))
+        increment = Measure(float(finterval), units.unit_name(str(md.get("tunit", "sec"))))
     original = {f"imagej:{k}": as_text(v) for k, v in md.items() if _is_small(v)}
     return _Info(sizes, increment, None, original)
 
 
 def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
     lsm = dict(tif.lsm_metadata or {})
-    sizes: dict[str, pint.Quantity | None] = {}
+    sizes: dict[str, Measure | None] = {}
     for axis in ("X", "Y", "Z"):
         value = lsm.get(f"VoxelSize{axis}")
-        sizes[axis] = units.quantity(float(value), "meter").to("micrometer") if value and value > 1e-12 else None
+        sizes[axis] = Measure(float(value) * 1e6, "micrometer") if value and value > 1e-12 else None  # metres
     interval = lsm.get("TimeIntervall")
-    increment = units.quantity(float(interval), "second") if interval and interval > 0 else None
+    increment = Measure(float(interval), "second") if interval and interval > 0 else None
     colors = lsm.get("ChannelColors") or {}
     names = [str(n) if n else None for n in colors.get("ColorNames", [])] or None
     n_c = int(lsm.get("DimensionChannels", 1))
@@ -564,17 +564,17 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
     if pixels is None:
         raise MetadataError(f"{path}: the OME-XML's image {index} has no Pixels element")
     try:
-        sizes = {axis: _ome_quantity(pixels, f"PhysicalSize{axis}", units.length_unit_from_ome) for axis in "XYZ"}
-        increment = _ome_quantity(pixels, "TimeIncrement", units.time_unit_from_ome)
+        sizes = {axis: _ome_measure(pixels, f"PhysicalSize{axis}", units.length_name_from_ome) for axis in "XYZ"}
+        increment = _ome_measure(pixels, "TimeIncrement", units.time_name_from_ome)
     except (ValueError, TypeError, AttributeError) as exc:  # pint's unit errors are ValueErrors and AttributeErrors
         raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable size or unit ({exc})") from exc
     names = [channel.get("Name") or None for channel in pixels.findall("{*}Channel")]
     return _Info(sizes, increment, names, {}, ome_xml=xml)
 
 
-def _ome_quantity(
-    pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], pint.Unit]
-) -> pint.Quantity | None:
+def _ome_measure(
+    pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], str]
+) -> Measure | None:
     """An OME size or interval attribute with its unit attribute (the schema's default unit when absent).
 
     ``None`` where it is missing or not positive, as :func:`omio.metadata.physical_pixel_sizes`.
@@ -585,4 +585,4 @@ def _ome_quantity(
     value = float(text)
     if not value > 0:
         return None
-    return units.ureg.Quantity(value, unit_of(pixels.get(f"{attribute}Unit")))
+    return Measure(value, unit_of(pixels.get(f"{attribute}Unit")))
