@@ -113,6 +113,22 @@ def test_large_images_are_tiled_and_options_apply_to_every_level(tmp_path: Path)
         assert not tif.pages[0].is_tiled  # smaller than a tile: strips
 
 
+@pytest.mark.parametrize("compression", ["zlib", "lzw", "none"])
+@pytest.mark.parametrize("tile", [None, (48, 64)], ids=["strips", "tiles"])
+def test_every_slab_and_level_round_trips(tmp_path: Path, compression: Any, tile: tuple[int, int] | None) -> None:
+    # one slab per T; level 0 has two strips a plane (the second shorter), and tiles are cut at the edges
+    data = sample((3, 2, 2, 400, 500), "uint16")
+    ds = omio.from_array(da.from_array(data, chunks=(1, 1, 1, 400, 500)))
+    out = ds.to_ometiff(tmp_path / "slabs.ome.tif", pyramid=3, compression=compression, tile=tile)
+    with tifffile.TiffFile(out) as tif:
+        first = tif.pages.first
+        if compression != "none" and tile is None:
+            assert first.rowsperstrip < 400 and len(first.dataoffsets) == 2
+        levels = tif.series[0].levels
+        for level, want in zip(levels, expected_levels(data, 3), strict=True):
+            np.testing.assert_array_equal(level.asarray().reshape(want.shape), want)
+
+
 def test_pyramid_true_uses_level_count_and_false_writes_none(tmp_path: Path) -> None:
     data = da.zeros((1, 1, 1, 1100, 600), dtype="uint8", chunks=(1, 1, 1, 1100, 600))
     ds = omio.from_array(data)

@@ -228,3 +228,152 @@ def test_progress_bar_counts_every_plane(tmp_path: Path, capsys: pytest.CaptureF
     ds = omio.from_array(np.zeros((2, 3, 8, 8), np.uint8), "TZYX")
     ds.to_ometiff(tmp_path / "p.ome.tif", progress=True)
     assert "6/6" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ compressed segments (strips and tiles)
+
+
+def stored_segments(path: Path) -> list[bytes]:
+    """The bytes stored for every strip or tile of the main IFD chain, in file order."""
+    with tifffile.TiffFile(path) as tif:
+        fh = tif.filehandle
+        segments = []
+        for page in tif.pages:
+            assert isinstance(page, tifffile.TiffPage)
+            for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True):
+                fh.seek(offset)
+                segments.append(fh.read(count))
+    return segments
+
+
+def textured(shape: tuple[int, ...], dtype: str, noise: int = 20) -> np.ndarray[Any, Any]:
+    """Compressible but not trivial pixels: a ramp plus noise."""
+    ramp = np.add.outer(np.arange(shape[-2]), np.arange(shape[-1])) % 97
+    return (ramp + np.random.default_rng(0).integers(0, noise, shape)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize(("compression", "level"), [("zlib", 6), ("zstd", 5), ("lzw", 0)])
+@pytest.mark.parametrize("tile", [None, (48, 64)], ids=["strips", "tiles"])
+def test_segments_are_the_ones_tifffile_writes(
+    tmp_path: Path, dtype: str, compression: Any, level: int, tile: tuple[int, int] | None
+) -> None:
+    # 300 rows are no multiple of the rows per strip, and 48 x 64 tiles are cut at the bottom and right edges
+    data = textured((2, 300, 1000), dtype)
+    out = omio.from_array(data, "ZYX").to_ometiff(
+        tmp_path / "s.ome.tif", compression=compression, level=level, tile=tile
+    )
+    np.testing.assert_array_equal(tifffile.imread(out), data)
+    np.testing.assert_array_equal(omio.open(out).to_numpy()[0, :, 0], data)
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages.first
+        assert page.compression == {"zlib": 8, "zstd": 50000, "lzw": 5}[compression]
+        rows = page.rowsperstrip
+        if tile is None:
+            assert 64 * 1024 <= rows * 1000 * data.itemsize <= 256 * 1024  # strips as readers expect them
+            assert 300 % rows and len(page.dataoffsets) == -(-300 // rows)  # a shorter last strip
+        else:
+            assert (page.tilelength, page.tilewidth) == tile and len(page.dataoffsets) == 7 * 16
+    reference = tmp_path / "reference.tif"
+    tifffile.imwrite(
+        reference,
+        data,
+        compression=compression,
+        compressionargs={"level": level} if compression != "lzw" else None,
+        tile=tile,
+        rowsperstrip=None if tile else rows,
+        photometric="minisblack",
+        metadata=None,
+    )
+    assert stored_segments(out) == stored_segments(reference)  # same codec, level and padding as tifffile
+
+
+def test_segments_are_compressed_at_the_requested_level(tmp_path: Path) -> None:
+    import imagecodecs
+
+    data = textured((2, 400, 512), "uint16", noise=2)  # level 9 finds the repeats that level 1 skips
+    ds = omio.from_array(data, "ZYX")
+    total = {}
+    for level in (1, 9):
+        out = ds.to_ometiff(tmp_path / f"z{level}.ome.tif", compression="zlib", level=level)
+        with tifffile.TiffFile(out) as tif:
+            rows = tif.pages.first.rowsperstrip
+        segments = stored_segments(out)
+        assert segments[0] == imagecodecs.deflate_encode(data[0, :rows], level=level)
+        assert segments[-1] == imagecodecs.deflate_encode(data[1, -(400 % rows or rows) :], level=level)
+        total[level] = sum(map(len, segments))
+    assert total[9] < total[1]
+    out = ds.to_ometiff(tmp_path / "zstd.ome.tif", compression="zstd", level=19)
+    assert stored_segments(out)[0] == imagecodecs.zstd_encode(data[0, :rows], level=19)
+
+
+def test_encoding_keeps_the_order_and_a_bounded_window() -> None:
+    from omio.writers.ometiff import _encoded
+
+    taken = 0
+
+    def segments() -> Any:
+        nonlocal taken
+        for i in range(100):
+            taken += 1
+            yield np.full(4, i, np.uint8)
+
+    def slow(segment: np.ndarray[Any, Any]) -> bytes:
+        time.sleep((9 - int(segment[0]) % 10) / 2000)  # later segments finish first
+        return segment.tobytes()
+
+    handed = []
+    for i, data in enumerate(_encoded(segments(), slow, workers=3, window=8)):
+        assert taken <= i + 8  # never more than the window ahead of what was handed on
+        handed.append(data)
+    assert handed == [np.full(4, i, np.uint8).tobytes() for i in range(100)]
+
+
+def encoding_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("omio-encode")]
+
+
+@pytest.mark.parametrize("pyramid", [1, 2])
+def test_a_read_error_propagates_and_leaves_no_file(tmp_path: Path, pyramid: int) -> None:
+    import dask.array as da
+
+    def read(block: np.ndarray[Any, Any], block_info: Any = None) -> np.ndarray[Any, Any]:
+        if block_info[None]["chunk-location"][0] == 9:  # in the third slab, after some pages are written
+            raise OSError("disk read failed")
+        return block
+
+    planes = da.ones((12, 1024, 1024), dtype=np.uint16, chunks=(1, 1024, 1024)).map_blocks(read, dtype=np.uint16)
+    with pytest.raises(OSError, match="disk read failed"):
+        omio.from_array(planes, "ZYX").to_ometiff(tmp_path / "r.ome.tif", compression="zlib", level=1, pyramid=pyramid)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+    assert encoding_threads() == []
+
+
+@pytest.mark.parametrize("tile", [None, (64, 64)], ids=["strips", "tiles"])
+def test_an_encoding_error_propagates_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tile: tuple[int, int] | None
+) -> None:
+    import itertools
+
+    from omio.writers import ometiff
+
+    real = ometiff._encoder
+
+    def failing(*args: Any) -> Callable[[np.ndarray[Any, Any]], bytes]:
+        encode, count = real(*args), itertools.count()
+
+        def fail_once_started(segment: np.ndarray[Any, Any]) -> bytes:
+            if next(count) == 50:  # past the first window of segments: some pages are written
+                raise RuntimeError("codec failed")
+            return encode(segment)
+
+        return fail_once_started
+
+    monkeypatch.setattr(ometiff, "_encoder", failing)
+    ds = omio.from_array(textured((40, 512, 512), "uint16"), "ZYX")  # 80 strips or 2560 tiles
+    with pytest.raises(RuntimeError, match="codec failed"):
+        ds.to_ometiff(tmp_path / "e.ome.tif", tile=tile)
+    assert list(tmp_path.iterdir()) == []
+    assert encoding_threads() == []

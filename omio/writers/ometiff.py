@@ -1,25 +1,32 @@
 """Streaming OME-TIFF writer.
 
 Pixels are pulled from dask one slab of whole planes at a time (the next slab is
-read while the current one is compressed) and handed to tifffile, which compresses
-the strips or tiles of each plane on all cores. Peak memory is a few slabs whatever
-the image size. The OME-XML comes from ome-types and goes, UTF-8, into the first
-page's ImageDescription. The file appears at its final path only when complete.
+read while the current one is compressed). Compressed output is cut into segments
+(strips or tiles) that ``maxworkers`` threads encode with tifffile's own codec for
+the compression tag, keeping a bounded window of segments in flight so that no core
+waits at a batch boundary; tifffile is handed the encoded bytes in file order.
+Peak memory is a few slabs whatever the image size. The OME-XML comes from
+ome-types and goes, UTF-8, into the first page's ImageDescription. The file appears
+at its final path only when complete.
 
 Resolution pyramids are stored as SubIFDs of every full-resolution page (the layout
 Bio-Formats, QuPath, tifffile and napari read): the levels of a slab are averaged
 (:func:`omio.pyramid.pyramid`) from the slab just read, and each slab is written as
 its full-resolution pages followed by their reduced pages, so the file is read once
-and memory stays bounded. The OME-XML describes level 0 only, as the format requires.
+and memory stays bounded. One stream of encoded segments runs through all these
+writes, each taking its share, so encoding does not stop between them. The OME-XML
+describes level 0 only, as the format requires.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,6 +51,14 @@ Compression = Literal["zlib", "zstd", "lzw", "none"]
 _BIGTIFF_LIMIT = 2**32 - 2**25  # classic TIFF offsets are 32 bit; keep room for metadata
 _LEVELS: dict[str, tuple[int, int]] = {"zlib": (0, 9), "zstd": (1, 22)}
 _PYRAMID_TILE = (512, 512)  # tile used for pyramids when none is given (viewers read pyramids by tiles)
+_TAGS = {"zlib": 8, "zstd": 50000, "lzw": 5}  # TIFF Compression tag values (zlib is Adobe deflate, as in tifffile)
+# Compressed strips hold about 256 KB of pixels (128 rows of a 1024-wide uint16 plane), tifffile's default and the
+# upper end of what readers expect (TIFF-EP advises <= 64 KB). Chosen by measurement: converting 1 GB of 1024 x 1024
+# uint16 planes with zlib level 6 on 2 cores, 14 interleaved runs each, took 6.31 s (median) with 256 KB strips,
+# 6.44 s with 128 KB and 6.54 s with 64 KB, and the file was 0.5% and 1.5% smaller than with those: fewer, larger
+# segments cost less per-segment work (futures, GIL hand-overs, TIFF bookkeeping) and compress a little better.
+_STRIP_BYTES = 256 * 1024
+_WINDOW_BYTES = 8 * 2**20  # pixels of the segments in flight (32 strips of 256 KB): a few ms of work per core
 
 
 def _codec(compression: str | None, level: int) -> tuple[str | None, dict[str, Any]]:
@@ -110,6 +125,11 @@ def _slabs(arr: da.Array, target_bytes: int = 8 * 2**20) -> list[tuple[slice, sl
             out.append((slice(t0, t0 + nt), slice(start, z0)))
         t0 += nt
     return out
+
+
+def _slab_sizes(arr: da.Array) -> list[int]:
+    """The number of planes in each slab of :func:`_slabs`."""
+    return [(t.stop - t.start) * (z.stop - z.start) * arr.shape[2] for t, z in _slabs(arr)]
 
 
 def _prefetched[T](
@@ -180,6 +200,75 @@ def _compute_levels(arr: da.Array, where: tuple[slice, slice], n_levels: int) ->
         previous = da.from_array(levels[-1], chunks=levels[-1].shape)
         levels.append(np.asarray(pyramids.downsample(previous).compute(scheduler="synchronous")))
     return [np.ascontiguousarray(level.reshape((-1, *level.shape[-2:]))) for level in levels]
+
+
+def _segment_shape(plane: tuple[int, int], tile: tuple[int, int] | None, itemsize: int) -> tuple[int, int]:
+    """The (Y, X) shape of the segments of a plane: the tile, or strips of whole rows (``RowsPerStrip`` rows)."""
+    if tile is not None:
+        return tile
+    return min(plane[0], max(1, _STRIP_BYTES // (plane[1] * itemsize))), plane[1]
+
+
+def _segment_count(plane: tuple[int, int], tile: tuple[int, int] | None, itemsize: int) -> int:
+    """The number of strips or tiles of a plane."""
+    sy, sx = _segment_shape(plane, tile, itemsize)
+    return math.ceil(plane[0] / sy) * math.ceil(plane[1] / sx)
+
+
+def _segments(planes: Iterable[np.ndarray[Any, Any]], tile: tuple[int, int] | None) -> Iterator[np.ndarray[Any, Any]]:
+    """The strips or tiles of each YX plane in file order, as views (tiles at the right and bottom edges are cut)."""
+    for plane in planes:
+        sy, sx = _segment_shape(plane.shape, tile, plane.itemsize)
+        for y0 in range(0, plane.shape[0], sy):
+            for x0 in range(0, plane.shape[1], sx):
+                yield plane[y0 : y0 + sy, x0 : x0 + sx]
+
+
+def _encoder(
+    compression: str, args: dict[str, Any], dtype: np.dtype[Any], tile: tuple[int, int] | None
+) -> Callable[[np.ndarray[Any, Any]], bytes]:
+    """The function that encodes one segment as tifffile would for this compression.
+
+    The codec is tifffile's own for the tag (``imagecodecs.deflate_encode`` or
+    ``zlib_encode`` for zlib, ``zstd_encode``, ``lzw_encode``) called with the same
+    arguments; like tifffile's ``encode_chunks``, a segment is first made contiguous
+    in the file's byte order and a tile cut at an edge is padded with zeros to the full tile.
+    """
+    import tifffile
+
+    codec = tifffile.TIFF.COMPRESSORS[_TAGS[compression]]
+
+    def encode(segment: np.ndarray[Any, Any]) -> bytes:
+        segment = np.ascontiguousarray(segment, dtype)
+        if tile is not None and segment.shape != tile:
+            segment = np.pad(segment, [(0, n - m) for n, m in zip(tile, segment.shape, strict=True)])
+        encoded: bytes = codec(segment, **args)
+        return encoded
+
+    return encode
+
+
+def _encoded(
+    segments: Iterable[np.ndarray[Any, Any]], encode: Callable[[np.ndarray[Any, Any]], bytes], workers: int, window: int
+) -> Generator[bytes]:
+    """Yield ``encode(segment)`` for each segment in order, encoding up to ``window`` segments ahead.
+
+    ``workers`` threads encode while the segments already done are written, with no
+    barrier between batches; a segment is submitted as soon as the oldest one is handed
+    on, so memory is bounded by the window. An error in ``encode`` or in reading the
+    segments is raised here.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omio-encode")
+    pending: deque[Future[bytes]] = deque()
+    try:
+        for segment in segments:
+            pending.append(pool.submit(encode, segment))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def write_ometiff(
@@ -256,54 +345,92 @@ def write_ometiff(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_planes, unit="plane", desc=f"writing {Path(path).name}")
-    workers = maxworkers if maxworkers is not None else (len(os.sched_getaffinity(0)) if codec else 1)
+    compressed = codec is not None
+    encode = _encoder(codec, codec_args, dtype.newbyteorder("<"), tiles) if codec is not None else None
+    workers = maxworkers if maxworkers is not None else len(os.sched_getaffinity(0))
+    segment = _segment_shape((y, x), tiles, dtype.itemsize)
+    window = max(2 * workers, _WINDOW_BYTES // (segment[0] * segment[1] * dtype.itemsize))
     options: dict[str, Any] = {
         "dtype": dtype,
         "photometric": "minisblack",
-        "compression": codec,
+        "compression": _TAGS[codec] if codec is not None else None,
         "compressionargs": codec_args or None,
         "tile": tiles,
         "metadata": None,
-        "maxworkers": workers,
-        "buffersize": 16_000_000,
     }
-    first: dict[str, Any] = {"description": xml, "software": f"omio {_version()}"}
+    tags: dict[str, Any] = {"description": xml, "software": f"omio {_version()}"}
     try:
         with atomic_output(path, overwrite=overwrite) as (tmp, result):
             with tifffile.TiffWriter(tmp, bigtiff=use_bigtiff, byteorder="<") as tw:
-                if n_levels == 1:
-                    planes: Iterator[np.ndarray[Any, Any]] = _planes(arr)
+                planes: Iterator[np.ndarray[Any, Any]]
+                if n_levels == 1:  # all planes in one write
+                    planes, sizes = _planes(arr), [n_planes]
                     if bar is not None:
                         planes = _counted(planes, bar)
-                    tw.write(
-                        planes if tiles is None else _tiles(planes, tiles),
-                        shape=(n_planes, y, x),
-                        **first,
-                        **options,
-                        **_resolution(ds),
-                    )
-                else:
-                    _write_pyramid(tw, ds, n_levels, first, options, bar)
+                else:  # each slab's planes with SubIFDs, then its reduced planes into them
+                    slabs = _prefetched(arr, lambda a, where: _compute_levels(a, where, n_levels))
+                    planes, sizes = (p for levels in slabs for stack in levels for p in stack), _slab_sizes(arr)
+                # One stream for all writes, so that encoding runs on across them. Each write takes its share
+                # through islice: tifffile takes exactly the items of its pages and cannot close the stream.
+                with contextlib.closing(_handed(planes, tiles, encode, workers, window)) as data:
+                    for n in sizes:
+                        for index, shape in enumerate(level_shapes):
+                            tw.write(
+                                itertools.islice(data, n * _items_per_plane(shape, tiles, compressed, dtype.itemsize)),
+                                shape=(n, *shape),
+                                **_page_options(index, n_levels, shape, tiles, compressed, dtype.itemsize),
+                                **tags,
+                                **options,
+                                **_resolution(ds, (y / shape[0], x / shape[1])),
+                            )
+                            tags = {"software": False}  # description and software on the first page only
+                        if bar is not None and n_levels > 1:
+                            bar.update(n)
     finally:
         if bar is not None:
             bar.close()
     return result[0]
 
 
-def _write_pyramid(
-    tw: Any, ds: MicroscopyDataset, n_levels: int, first: dict[str, Any], options: dict[str, Any], bar: Any
-) -> None:
-    """Write each slab's planes with ``n_levels - 1`` SubIFDs, then its reduced planes into them."""
-    _, _, _, y, x = ds.shape
-    tags: dict[str, Any] = first
-    for levels in _prefetched(ds.data, lambda arr, where: _compute_levels(arr, where, n_levels)):
-        for index, planes in enumerate(levels):
-            scale = (y / planes.shape[1], x / planes.shape[2])
-            placement: dict[str, Any] = {"subifds": n_levels - 1} if index == 0 else {"subfiletype": 1}
-            tw.write(planes, **placement, **tags, **options, **_resolution(ds, scale))
-            tags = {"software": False}  # description and software on the first page only
-        if bar is not None:
-            bar.update(len(levels[0]))
+def _handed(
+    planes: Iterable[np.ndarray[Any, Any]],
+    tile: tuple[int, int] | None,
+    encode: Callable[[np.ndarray[Any, Any]], bytes] | None,
+    workers: int,
+    window: int,
+) -> Generator[Any]:
+    """What tifffile is given for these planes: their encoded strips or tiles, else their tiles or the planes.
+
+    Uncompressed tiles cut at an edge are padded by tifffile.
+    """
+    if encode is not None:
+        yield from _encoded(_segments(planes, tile), encode, workers, window)
+    else:
+        yield from planes if tile is None else _segments(planes, tile)
+
+
+def _items_per_plane(shape: tuple[int, int], tile: tuple[int, int] | None, compressed: bool, itemsize: int) -> int:
+    """How many items of :func:`_handed` make one plane of this shape."""
+    return _segment_count(shape, tile, itemsize) if compressed or tile is not None else 1
+
+
+def _page_options(
+    index: int,
+    n_levels: int,
+    shape: tuple[int, int],
+    tile: tuple[int, int] | None,
+    compressed: bool,
+    itemsize: int,
+) -> dict[str, Any]:
+    """tifffile options for the pages of level ``index``: their place in the pyramid and their strips."""
+    page: dict[str, Any] = {}
+    if index > 0:
+        page["subfiletype"] = 1  # a reduced image, in the SubIFDs of a full-resolution page
+    elif n_levels > 1:
+        page["subifds"] = n_levels - 1
+    if compressed and tile is None:
+        page["rowsperstrip"] = _segment_shape(shape, None, itemsize)[0]  # the strips _segments cut
+    return page
 
 
 def _level_total(pyramid: bool | int, shape: tuple[int, ...], path: str | Path) -> int:
@@ -329,23 +456,10 @@ def _stored_plane(shape: tuple[int, int], tile: tuple[int, int] | None) -> int:
 
 
 def _counted(planes: Iterator[np.ndarray[Any, Any]], bar: Any) -> Iterator[np.ndarray[Any, Any]]:
-    # Count a plane when it is handed to tifffile: it never asks for one past the last.
+    # Count a plane when it is taken to be encoded (or handed to tifffile): none is taken past the last.
     for plane in planes:
         bar.update(1)
         yield plane
-
-
-def _tiles(planes: Iterator[np.ndarray[Any, Any]], tile: tuple[int, int]) -> Iterator[np.ndarray[Any, Any]]:
-    ty, tx = (int(n) for n in tile)
-    for plane in planes:
-        for y0 in range(0, plane.shape[0], ty):
-            for x0 in range(0, plane.shape[1], tx):
-                block = plane[y0 : y0 + ty, x0 : x0 + tx]
-                if block.shape != (ty, tx):
-                    padded = np.zeros((ty, tx), dtype=plane.dtype)
-                    padded[: block.shape[0], : block.shape[1]] = block
-                    block = padded
-                yield block
 
 
 def _resolution(ds: MicroscopyDataset, scale: tuple[float, float] = (1.0, 1.0)) -> dict[str, Any]:
