@@ -173,6 +173,15 @@ def _overlaps(entry: Any, roi: tuple[int, int, int, int]) -> bool:
     return bool(ex < x + w and ex + shape.get("X", 1) > x and ey < y + h and ey + shape.get("Y", 1) > y)
 
 
+def _covers(entry: Any, roi: tuple[int, int, int, int]) -> bool:
+    """Return True if a directory entry's logical extent covers all of ``roi`` (x, y, w, h)."""
+    start = dict(zip(entry.dims, entry.start, strict=True))
+    shape = dict(zip(entry.dims, entry.shape, strict=True))
+    x, y, w, h = roi
+    ex, ey = start.get("X", 0), start.get("Y", 0)
+    return bool(ex <= x and ey <= y and ex + shape.get("X", 1) >= x + w and ey + shape.get("Y", 1) >= y + h)
+
+
 def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) -> None:
     """Raise FileFormatError where a directory entry points at something that is not a subblock."""
     import czifile
@@ -505,7 +514,10 @@ class CziReader:
         bbox = image.bbox
         level_shapes = [self._level_shape(czi, layout, lvl, bbox) for lvl in image.levels]
         shape = level_shapes[level]
-        present = set(_group_by_plane(image.levels[level].directory_entries, layout.dims))
+        by_plane = _group_by_plane(image.levels[level].directory_entries, layout.dims)
+        present = set(by_plane)
+        # every plane has a subblock spanning the whole scene (no mosaic gaps): a whole read writes every pixel
+        covered = all(any(_covers(e, bbox) for e in by_plane.get(plane, ())) for *_, plane in layout.planes())
         block = _Block(
             path=os.fspath(path),
             scene_key=scene_key,
@@ -553,7 +565,7 @@ class CziReader:
             axes_rule=_axes_rule(image, layout, index, bbox),
             original_metadata={"czi:xml": czi.metadata()},
             levels=level_shapes,
-            read_into=_direct_reader(os.fspath(path), scene_key, layout, level),
+            read_into=_direct_reader(os.fspath(path), scene_key, layout, level, covered),
         )
 
     @staticmethod
@@ -571,20 +583,22 @@ class CziReader:
 
 
 def _direct_reader(
-    path: str, scene_key: int, layout: _Layout, level: int
+    path: str, scene_key: int, layout: _Layout, level: int, covered: bool
 ) -> Callable[[np.ndarray[Any, Any]], None] | None:
     """A whole-scene read straight into a TZCYX buffer, where czifile can fill it in place.
 
     Only for full resolution, one sample per pixel and no extra dims: then czifile
     composites every subblock directly into a view of the caller's buffer arranged in
     the file's dim order (decoding on all cores), with no task or copy per plane.
+    ``covered``: every plane has a subblock spanning the whole scene, so the buffer
+    needs no zero fill first (a full pass over fresh memory, on one core).
     """
     if level != 0 or layout.extra or layout.samples != 1:
         return None
-    return functools.partial(_read_scene_into, path, scene_key)
+    return functools.partial(_read_scene_into, path, scene_key, covered)
 
 
-def _read_scene_into(path: str, scene_key: int, out: np.ndarray[Any, Any]) -> None:
+def _read_scene_into(path: str, scene_key: int, covered: bool, out: np.ndarray[Any, Any]) -> None:
     """Fill ``out`` (uninitialised, TZCYX, the scene's shape) with one whole scene; absent pixels are 0."""
     import czifile
 
@@ -593,7 +607,9 @@ def _read_scene_into(path: str, scene_key: int, out: np.ndarray[Any, Any]) -> No
             image = czi.scenes[scene_key]
             _check_subblocks(czi, image.directory_entries, path)
             image.asarray(  # decode compressed subblocks on every core
-                fillvalue=0, out=_in_file_order(out, tuple(image.dims)), maxworkers=len(os.sched_getaffinity(0))
+                fillvalue=None if covered else 0,
+                out=_in_file_order(out, tuple(image.dims)),
+                maxworkers=len(os.sched_getaffinity(0)),
             )
 
 
