@@ -517,7 +517,9 @@ class CziReader:
         by_plane = _group_by_plane(image.levels[level].directory_entries, layout.dims)
         present = set(by_plane)
         # every plane has a subblock spanning the whole scene (no mosaic gaps): a whole read writes every pixel
-        covered = all(any(_covers(e, bbox) for e in by_plane.get(plane, ())) for *_, plane in layout.planes())
+        covered = len(by_plane) == math.prod(layout.sizes[d] for d in layout.dims) and all(
+            any(_covers(e, bbox) for e in entries) for entries in by_plane.values()
+        )  # (subblocks only lie on the layout's planes: its sizes are the span of their coordinates)
         block = _Block(
             path=os.fspath(path),
             scene_key=scene_key,
