@@ -139,6 +139,27 @@ def test_chunking_across_frames_matches(tmp_path: Path, monkeypatch: pytest.Monk
     np.testing.assert_array_equal(data[1:3, 2:4, 1].compute(), stored[1:3, 2:4, 1])
 
 
+def test_large_frames_are_one_chunk_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames from 1 MB up are chunked as TIFF pages are: reading one plane reads that frame only."""
+    monkeypatch.setattr(thorlabs, "_FRAME_CHUNK_BYTES", 4 * 6 * 2)  # these 4 x 6 frames count as large
+    t, z, fb = 3, 2, 1
+    stored = random_stored((t, z + fb, 4, 4, 6), seed=16)  # four channel slots stored, B and D enabled
+    xml = experiment_xml(
+        waves=("ChanB", "ChanD"), enable=10, frames=t, fast_z=1, flyback=fb, steps=z, only_enabled="0"
+    )
+    write_raw(tmp_path, stored, xml)
+    data = ThorlabsReader().open(tmp_path).data
+    assert data.numblocks == (t, z, 2, 1, 1)
+    expected = stored[:, :z][:, :, [1, 3]]
+    np.testing.assert_array_equal(data.compute(), expected)
+    np.testing.assert_array_equal(data[2, 1, 1].compute(), expected[2, 1, 1])
+    read: list[tuple[Any, ...]] = []
+    real = thorlabs._read_raw
+    monkeypatch.setattr(thorlabs, "_read_raw", lambda *a: (read.append(a), real(*a))[1])
+    np.testing.assert_array_equal(omio.open(tmp_path).isel(T=1, Z=0, C=1).to_numpy()[0, 0, 0], expected[1, 0, 1])
+    assert [(a[4], a[5]) for a in read] == [(1, (3,))]  # one frame (nz=1) of one stored slot (D)
+
+
 def test_timelapse_with_interval_and_z_stack(tmp_path: Path) -> None:
     stored = random_stored((2, 4, 1, 4, 6), seed=3)
     xml = experiment_xml(mode=0, timepoints=2, steps=4, step_um="-1.5", interval="2.5", frames=99)

@@ -23,6 +23,7 @@ TIFF-mode names
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -54,6 +55,8 @@ _RAW_NAME = re.compile(r"^Image_\d+_\d+\.raw$", re.IGNORECASE)
 _TIFF_NAME = re.compile(r"^(?P<chan>[^_]+)_(?P<index>\d+)_(?P<sub>\d+)_(?P<z>\d+)_(?P<t>\d+)\.tiff?$", re.IGNORECASE)
 _CHUNK_BYTES = 16 * 2**20
 """Largest chunk a RAW task reads (a single frame may exceed it)."""
+_FRAME_CHUNK_BYTES = 2**20
+"""Frames at least this big are one chunk each (one channel, one Z, one T)."""
 
 
 @dataclass(frozen=True)
@@ -461,35 +464,32 @@ def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int])
     n_t, n_z, n_y, n_x = layout.size_t, layout.size_z, layout.size_y, layout.size_x
     n_c = len(slots)
     frame_bytes = n_y * n_x * RAW_DTYPE.itemsize
-    plane_group = n_c * frame_bytes
-    z_chunk = n_z if n_z * plane_group <= _CHUNK_BYTES else max(1, _CHUNK_BYTES // plane_group)
-    t_chunk = max(1, _CHUNK_BYTES // (n_z * plane_group)) if z_chunk == n_z else 1
+    if frame_bytes >= _FRAME_CHUNK_BYTES:  # one chunk per frame, as TIFF pages: a shown plane reads itself only
+        t_chunk = z_chunk = c_chunk = 1
+    else:  # small frames: ~16 MB chunks of whole records, all channels
+        plane_group = n_c * frame_bytes
+        c_chunk = n_c
+        z_chunk = n_z if n_z * plane_group <= _CHUNK_BYTES else max(1, _CHUNK_BYTES // plane_group)
+        t_chunk = max(1, _CHUNK_BYTES // (n_z * plane_group)) if z_chunk == n_z else 1
     frames_per_t = n_z + layout.flyback
     record = frames_per_t * n_stored * frame_bytes
     st = os.stat(path)
     tasks: dict[tuple[int, ...], tuple[Any, ...]] = {}
     t_starts = range(0, n_t, t_chunk)
     z_starts = range(0, n_z, z_chunk)
-    for i, t0 in enumerate(t_starts):
+    c_starts = range(0, n_c, c_chunk)
+    for (i, t0), (j, z0), (k, c0) in itertools.product(enumerate(t_starts), enumerate(z_starts), enumerate(c_starts)):
         nt = min(t_chunk, n_t - t0)
-        for j, z0 in enumerate(z_starts):
-            nz = min(z_chunk, n_z - z0)
-            offset = t0 * record + z0 * n_stored * frame_bytes
-            # rows of the memory map: nt records; only the first nz frames of each are used
-            shape = (nt, frames_per_t, n_stored, n_y, n_x)
-            tasks[(i, j, 0, 0, 0)] = (
-                _read_raw,
-                str(path),
-                offset,
-                shape,
-                RAW_DTYPE.str,
-                nz,
-                tuple(slots),
-            )
+        nz = min(z_chunk, n_z - z0)
+        offset = t0 * record + z0 * n_stored * frame_bytes
+        # rows of the memory map: nt records; only the first nz frames of each are used
+        shape = (nt, frames_per_t, n_stored, n_y, n_x)
+        kept = tuple(slots[c0 : c0 + c_chunk])
+        tasks[(i, j, k, 0, 0)] = (_read_raw, str(path), offset, shape, RAW_DTYPE.str, nz, kept)
     chunks = (
         tuple(min(t_chunk, n_t - t) for t in t_starts),
         tuple(min(z_chunk, n_z - z) for z in z_starts),
-        (n_c,),
+        tuple(min(c_chunk, n_c - c) for c in c_starts),
         (n_y,),
         (n_x,),
     )
