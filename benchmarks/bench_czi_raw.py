@@ -43,6 +43,7 @@ given (every input is read once before its jobs).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import math
 import os
@@ -450,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.input)
         return 0
+    # omio's bytecode, compiled as installing a wheel compiles it: this checkout is an editable install, and where
+    # PYTHONDONTWRITEBYTECODE is set every job would otherwise compile omio's modules again as it imports them
+    compileall.compile_dir(REPO / "omio", quiet=1)
 
     from importlib.metadata import version
 

@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import resource
 import shutil
@@ -126,6 +127,9 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]), Path(args.child[2]))
         return
+    # omio's bytecode, compiled as installing a wheel compiles it: this checkout is an editable install, and where
+    # PYTHONDONTWRITEBYTECODE is set every job would otherwise compile omio's modules again as it imports them
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "omio", quiet=1)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="omio-bench-"))
     try:
         data = work / "data"

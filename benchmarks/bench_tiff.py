@@ -38,6 +38,7 @@ those runs. The page cache is warm unless ``--cold`` is given (the input is read
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import math
 import os
@@ -544,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, args.input, args.output)
         return 0
+    # omio's bytecode, compiled as installing a wheel compiles it: this checkout is an editable install, and where
+    # PYTHONDONTWRITEBYTECODE is set every job would otherwise compile omio's modules again as it imports them
+    compileall.compile_dir(REPO / "omio", quiet=1)
 
     import dask
     import tifffile
