@@ -440,6 +440,43 @@ def test_napari_opens_files_through_the_plugin(clean_viewer: Any, samples: Path,
     assert _lit_fraction(clean_viewer) > 0.01
 
 
+@pytest.mark.samples
+def test_napari_offers_the_other_scenes_of_a_file(
+    clean_viewer: Any, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omio.napari import _plugin
+
+    docked: list[Any] = []
+    real = _plugin.dock_scene_list
+    monkeypatch.setattr(_plugin, "dock_scene_list", lambda *a: docked.append(real(*a)) or docked[-1])
+    path = samples / "czi" / "zen_3scenes_mosaic_T2_Z3_C2.czi"
+    clean_viewer.open(str(path), plugin=PLUGIN)
+    assert [layer.name for layer in clean_viewer.layers] == ["DAPI", "EGFP"]  # the first scene only
+    (widget,) = docked
+    try:
+        assert [widget.item(i).text() for i in range(widget.count())] == ["0: TR1 (shown)", "1: P1", "2: TR2"]
+        widget.itemActivated.emit(widget.item(2))
+        widget.itemActivated.emit(widget.item(2))  # a scene's layers are added once
+        names = [layer.name for layer in clean_viewer.layers]
+        assert names == ["DAPI", "EGFP", "TR2: DAPI", "TR2: EGFP"]
+        added = clean_viewer.layers["TR2: EGFP"]
+        assert isinstance(added.data, da.Array) and added.data.shape == (2, 3, 237, 352)
+        np.testing.assert_array_equal(
+            np.asarray(added.data[1, 2]), omio.open(path, scene=2).isel(T=1, Z=2, C=1).to_numpy()[0, 0, 0]
+        )
+        assert widget.item(2).text() == "2: TR2 (shown)" and widget.item(1).text() == "1: P1"
+    finally:
+        clean_viewer.window.remove_dock_widget(widget)
+
+
+def test_scene_list_is_docked_only_where_a_viewer_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omio.napari._scenes import dock_scene_list
+
+    monkeypatch.delitem(sys.modules, "napari", raising=False)  # as in a script that never imported napari
+    assert dock_scene_list("a.czi", ["A", "B"]) is None
+    assert "napari" not in sys.modules
+
+
 def test_napari_saves_layers_through_the_plugin(clean_viewer: Any, tmp_path: Path) -> None:
     import napari
 

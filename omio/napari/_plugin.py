@@ -15,6 +15,7 @@ import numpy as np
 
 from omio.errors import DimensionError, FileFormatError, UnsupportedFormatError
 from omio.napari._layers import LayerData, layer_data
+from omio.napari._scenes import dock_scene_list
 
 if TYPE_CHECKING:
     from omio.dataset import MicroscopyDataset
@@ -46,11 +47,22 @@ def get_reader(path: str | Sequence[str]) -> ReaderFunction | None:
 
 
 def read(path: str | Sequence[str]) -> list[LayerData]:
-    """Open the first image of each path lazily and describe it as layers (see :func:`omio.napari.layer_data`)."""
+    """Open the first image of each path lazily and describe it as layers (see :func:`omio.napari.layer_data`).
+
+    For a file with several scenes, a list of them is docked in the current viewer:
+    activating one adds its layers (see :mod:`omio.napari._scenes`).
+    """
     from omio._api import open as open_dataset
+    from omio._api import scenes
 
     paths = [path] if isinstance(path, str) else list(path)
-    return [layer for p in paths for layer in layer_data(open_dataset(p))]
+    out: list[LayerData] = []
+    for p in paths:
+        out.extend(layer_data(open_dataset(p)))
+        names = scenes(p)
+        if len(names) > 1:
+            dock_scene_list(p, names)
+    return out
 
 
 def write_ometiff(path: str, layers: Sequence[LayerData]) -> list[str]:
