@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["scheduler"]
+__all__ = ["cpu_count", "scheduler"]
 
 
 def scheduler(*, local: Callable[..., Any] | None = None) -> Callable[..., Any] | None:
@@ -32,3 +33,10 @@ def scheduler(*, local: Callable[..., Any] | None = None) -> Callable[..., Any] 
     import dask.threaded
 
     return dask.threaded.get
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one, else all of them)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux; macOS and Windows have no affinity call in os
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -48,3 +48,18 @@ def test_fill_from_file_refuses_a_strided_destination(tmp_path: Path) -> None:
     path.write_bytes(bytes(100))
     with pytest.raises(ValueError, match="C-contiguous"):
         _pread.fill_from_file(str(path), 0, np.empty((10, 10), np.uint8)[:, ::2])
+
+
+def test_cpu_count_without_an_affinity_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS and Windows have no os.sched_getaffinity: the thread counts fall back to os.cpu_count()."""
+    import os
+
+    from omio._scheduler import cpu_count
+
+    if hasattr(os, "sched_getaffinity"):
+        assert cpu_count() == len(os.sched_getaffinity(0))
+        monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert cpu_count() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert cpu_count() == 1

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from omio._scheduler import cpu_count
 from omio.errors import FileFormatError
 
 __all__ = ["fill_from_file"]
@@ -53,30 +54,27 @@ def fill_from_file(path: str, offset: int, out: np.ndarray[Any, Any], *, threads
     if size == 0:
         return
     if threads is None:
-        threads = min(len(os.sched_getaffinity(0)), _MAX_THREADS)
+        threads = min(cpu_count(), _MAX_THREADS)
     parts = max(1, min(threads, size // _MIN_PART))
     step = (-(-size // parts) + 4095) & ~4095  # parts of whole pages
     bounds = [(start, min(start + step, size)) for start in range(0, size, step)]
-    fd = os.open(path, os.O_RDONLY)
-    try:
-
-        def read(part: tuple[int, int]) -> None:
-            start, stop = part
+    def read(part: tuple[int, int]) -> None:
+        start, stop = part
+        with open(path, "rb", buffering=0) as fh:  # a handle per thread: each reads its own part
+            fh.seek(offset + start)
             done = start
             while done < stop:
-                n = os.preadv(fd, [target[done:stop]], offset + done)
-                if n == 0:
+                n = fh.readinto(target[done:stop])
+                if not n:
                     raise FileFormatError(
                         f"{path}: the file ends before the image data does (needs {offset + size} bytes, "
-                        f"has {os.fstat(fd).st_size}); it is truncated, copy it again from its source"
+                        f"has {os.fstat(fh.fileno()).st_size}); it is truncated, copy it again from its source"
                     )
                 done += n
 
-        if len(bounds) == 1:
-            read(bounds[0])
-        else:
-            with ThreadPoolExecutor(len(bounds), thread_name_prefix="omio-pread") as pool:
-                for future in [pool.submit(read, part) for part in bounds]:
-                    future.result()
-    finally:
-        os.close(fd)
+    if len(bounds) == 1:
+        read(bounds[0])
+    else:
+        with ThreadPoolExecutor(len(bounds), thread_name_prefix="omio-pread") as pool:
+            for future in [pool.submit(read, part) for part in bounds]:
+                future.result()

@@ -34,6 +34,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from omio._scheduler import cpu_count
 from omio.errors import DimensionError, FileFormatError
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
@@ -611,7 +612,7 @@ def _read_scene_into(path: str, scene_key: int, covered: bool, out: np.ndarray[A
             image.asarray(  # decode compressed subblocks on every core
                 fillvalue=None if covered else 0,
                 out=_in_file_order(out, tuple(image.dims)),
-                maxworkers=len(os.sched_getaffinity(0)),
+                maxworkers=cpu_count(),
             )
 
 

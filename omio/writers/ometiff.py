@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -36,7 +35,7 @@ import dask.local
 import numpy as np
 
 from omio import pyramid as pyramids
-from omio._scheduler import scheduler
+from omio._scheduler import cpu_count, scheduler
 from omio.errors import DimensionError, MetadataError
 from omio.writers._output import atomic_output
 
@@ -347,7 +346,7 @@ def write_ometiff(
         bar = tqdm(total=n_planes, unit="plane", desc=f"writing {Path(path).name}")
     compressed = codec is not None
     encode = _encoder(codec, codec_args, dtype.newbyteorder("<"), tiles) if codec is not None else None
-    workers = maxworkers if maxworkers is not None else len(os.sched_getaffinity(0))
+    workers = maxworkers if maxworkers is not None else cpu_count()
     segment = _segment_shape((y, x), tiles, dtype.itemsize)
     window = max(2 * workers, _WINDOW_BYTES // (segment[0] * segment[1] * dtype.itemsize))
     options: dict[str, Any] = {
