@@ -185,12 +185,12 @@ def parse_unit(text: str) -> pint.Unit:
     return unit
 
 
-def _alias(text: str) -> str:
-    """The pint name of a spelling in :data:`_ALIASES` (case-blind for words only: ``"Mm"`` is not ``"mm"``)."""
+def _alias(text: str, *, exact: bool = False) -> str:
+    """The pint name of a spelling in :data:`_ALIASES` (case-blind unless ``exact``), else the text itself."""
     key = text.strip()
-    if key in _ALIASES:
-        return _ALIASES[key]
-    return _ALIASES.get(key.lower(), key) if len(key) > 2 else key
+    if key in _ALIASES or exact:
+        return _ALIASES.get(key, key)
+    return _ALIASES.get(key.lower(), key)
 
 
 def quantity(value: float, unit: str | pint.Unit) -> pint.Quantity:
@@ -211,10 +211,14 @@ def unit_name(unit: pint.Unit | str) -> str:
     """
     if isinstance(unit, str):
         name = _alias(unit)
-        if name in _CANONICAL:
-            return name
-        return str(parse_unit(unit))
+        return name if name in _CANONICAL else str(parse_unit(unit))
     return str(unit)
+
+
+def _symbol_name(symbol: str) -> str:
+    """The canonical pint name of a unit symbol, case kept (OME's ``"Mm"`` is megametre, not ``"mm"``)."""
+    name = _alias(symbol, exact=True)
+    return name if name in _CANONICAL else str(registry().Unit(symbol))
 
 
 @functools.cache
@@ -302,14 +306,14 @@ def length_name_from_ome(member: UnitsLength | str | None) -> str:
     """The canonical pint name of an OME length unit (OME's default is micrometre), without pint where usual."""
     if member is None:
         return "micrometer"
-    return unit_name(str(getattr(member, "value", member)).replace(" ", "_"))
+    return _symbol_name(str(getattr(member, "value", member)).replace(" ", "_"))
 
 
 def time_name_from_ome(member: UnitsTime | str | None) -> str:
     """The canonical pint name of an OME time unit (OME's default is second), without pint where usual."""
     if member is None:
         return "second"
-    return unit_name(str(getattr(member, "value", member)))
+    return _symbol_name(str(getattr(member, "value", member)))
 
 
 def as_quantity(value: Any, default_unit: str) -> pint.Quantity | None:

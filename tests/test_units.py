@@ -40,10 +40,11 @@ def test_names_given_without_pint_are_pints_own() -> None:
         assert str(units.registry().Unit(name)) == name
 
 
-def test_case_blind_spellings_are_words_only() -> None:
+def test_free_text_is_case_blind_and_ome_symbols_are_not() -> None:
     assert units.unit_name("Micron") == "micrometer" and units.unit_name("SEC") == "second"
-    assert units.unit_name("Mm") == "megameter"  # not "mm"
-    assert units.unit_name("Ms") == "megasecond"  # not "ms"
+    assert units.unit_name("UM") == "micrometer"  # as ImageJ files may write it
+    assert units.length_name_from_ome("Mm") == "megameter"  # OME's symbol, not "mm"
+    assert units.time_name_from_ome("Ms") == "megasecond"  # not "ms"
 
 
 def test_every_ome_unit_is_named_as_pint_names_it() -> None:
