@@ -165,22 +165,25 @@ def _read_block(block: _Block) -> np.ndarray[Any, Any]:
     return np.moveaxis(plane, -1, 0)[np.newaxis, np.newaxis]
 
 
-def _overlaps(entry: Any, roi: tuple[int, int, int, int]) -> bool:
-    """Return True if a directory entry's logical extent overlaps ``roi`` (x, y, w, h)."""
+def _extent(entry: Any) -> tuple[int, int, int, int]:
+    """A directory entry's logical extent in the scene's pixels: (x, y, w, h)."""
     start = dict(zip(entry.dims, entry.start, strict=True))
     shape = dict(zip(entry.dims, entry.shape, strict=True))
+    return start.get("X", 0), start.get("Y", 0), shape.get("X", 1), shape.get("Y", 1)
+
+
+def _overlaps(entry: Any, roi: tuple[int, int, int, int]) -> bool:
+    """Return True if a directory entry's logical extent overlaps ``roi`` (x, y, w, h)."""
+    ex, ey, ew, eh = _extent(entry)
     x, y, w, h = roi
-    ex, ey = start.get("X", 0), start.get("Y", 0)
-    return bool(ex < x + w and ex + shape.get("X", 1) > x and ey < y + h and ey + shape.get("Y", 1) > y)
+    return bool(ex < x + w and ex + ew > x and ey < y + h and ey + eh > y)
 
 
 def _covers(entry: Any, roi: tuple[int, int, int, int]) -> bool:
     """Return True if a directory entry's logical extent covers all of ``roi`` (x, y, w, h)."""
-    start = dict(zip(entry.dims, entry.start, strict=True))
-    shape = dict(zip(entry.dims, entry.shape, strict=True))
+    ex, ey, ew, eh = _extent(entry)
     x, y, w, h = roi
-    ex, ey = start.get("X", 0), start.get("Y", 0)
-    return bool(ex <= x and ey <= y and ex + shape.get("X", 1) >= x + w and ey + shape.get("Y", 1) >= y + h)
+    return bool(ex <= x and ey <= y and ex + ew >= x + w and ey + eh >= y + h)
 
 
 def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) -> None:
