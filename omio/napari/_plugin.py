@@ -53,15 +53,14 @@ def read(path: str | Sequence[str]) -> list[LayerData]:
     activating one adds its layers (see :mod:`omio.napari._scenes`).
     """
     from omio._api import open as open_dataset
-    from omio._api import scenes
 
     paths = [path] if isinstance(path, str) else list(path)
     out: list[LayerData] = []
     for p in paths:
-        out.extend(layer_data(open_dataset(p)))
-        names = scenes(p)
-        if len(names) > 1:
-            dock_scene_list(p, names)
+        ds = open_dataset(p)
+        out.extend(layer_data(ds))
+        if len(ds.scenes) > 1:
+            dock_scene_list(p, ds.scenes)
     return out
 
 
