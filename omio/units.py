@@ -31,12 +31,26 @@ if TYPE_CHECKING:
     from ome_types.model import UnitsLength, UnitsTime
 
 
-@functools.cache
+_REGISTRY: pint.UnitRegistry | None = None
+_REGISTRY_LOCK = threading.Lock()
+
+
 def registry() -> pint.UnitRegistry:
     """The registry of every quantity omio returns (:data:`ureg`), made on first use.
 
-    It is defined as ome-types defines its own (``ome_types.units``).
+    Made once even when threads ask at the same time: quantities of two registries
+    cannot be combined.
     """
+    global _REGISTRY
+    if _REGISTRY is None:
+        with _REGISTRY_LOCK:
+            if _REGISTRY is None:
+                _REGISTRY = _build_registry()
+    return _REGISTRY
+
+
+def _build_registry() -> pint.UnitRegistry:
+    """A registry defined as ome-types defines its own (``ome_types.units``)."""
     import pint
 
     made = pint.UnitRegistry(auto_reduce_dimensions=True, on_redefinition="ignore")

@@ -61,3 +61,25 @@ def test_measure_round_trips_through_pint() -> None:
     assert m.quantity() == units.ureg.Quantity(0.5, "nm")
     assert units.measure(m.quantity()) == m and units.measure(m) is m and units.measure(None) is None
     assert m.scaled(4) == units.Measure(2.0, "nanometer")
+
+
+def test_registry_is_made_once_when_threads_ask_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    made: list[object] = []
+
+    def slow_build() -> object:
+        time.sleep(0.05)  # long enough for every thread to ask before the first is done
+        made.append(object())
+        return made[-1]
+
+    monkeypatch.setattr(units, "_REGISTRY", None)
+    monkeypatch.setattr(units, "_build_registry", slow_build)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(units.registry())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and len(got) == 8 and all(g is made[0] for g in got)
