@@ -144,9 +144,7 @@ def test_large_frames_are_one_chunk_each(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(thorlabs, "_FRAME_CHUNK_BYTES", 4 * 6 * 2)  # these 4 x 6 frames count as large
     t, z, fb = 3, 2, 1
     stored = random_stored((t, z + fb, 4, 4, 6), seed=16)  # four channel slots stored, B and D enabled
-    xml = experiment_xml(
-        waves=("ChanB", "ChanD"), enable=10, frames=t, fast_z=1, flyback=fb, steps=z, only_enabled="0"
-    )
+    xml = experiment_xml(waves=("ChanB", "ChanD"), enable=10, frames=t, fast_z=1, flyback=fb, steps=z, only_enabled="0")
     write_raw(tmp_path, stored, xml)
     data = ThorlabsReader().open(tmp_path).data
     assert data.numblocks == (t, z, 2, 1, 1)

@@ -222,9 +222,7 @@ def test_whole_read_fast_path_matches_the_chunked_graph(
     monkeypatch.setattr(omio.dataset.da, "store", counting_store)
     pread_calls: list[int] = []
     real_fill = tiff_reader.fill_from_file
-    monkeypatch.setattr(
-        tiff_reader, "fill_from_file", lambda *a, **k: (pread_calls.append(1), real_fill(*a, **k))[1]
-    )
+    monkeypatch.setattr(tiff_reader, "fill_from_file", lambda *a, **k: (pread_calls.append(1), real_fill(*a, **k))[1])
     np.testing.assert_array_equal(ds.to_numpy(), expected)
     assert bool(store_calls) is not direct
     assert bool(pread_calls) is pread

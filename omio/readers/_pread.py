@@ -58,6 +58,7 @@ def fill_from_file(path: str, offset: int, out: np.ndarray[Any, Any], *, threads
     parts = max(1, min(threads, size // _MIN_PART))
     step = (-(-size // parts) + 4095) & ~4095  # parts of whole pages
     bounds = [(start, min(start + step, size)) for start in range(0, size, step)]
+
     def read(part: tuple[int, int]) -> None:
         start, stop = part
         with open(path, "rb", buffering=0) as fh:  # a handle per thread: each reads its own part

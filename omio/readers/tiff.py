@@ -572,9 +572,7 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
     return _Info(sizes, increment, names, {}, ome_xml=xml)
 
 
-def _ome_measure(
-    pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], str]
-) -> Measure | None:
+def _ome_measure(pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], str]) -> Measure | None:
     """An OME size or interval attribute with its unit attribute (the schema's default unit when absent).
 
     ``None`` where it is missing or not positive, as :func:`omio.metadata.physical_pixel_sizes`.
