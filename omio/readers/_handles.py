@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["cached_handle", "close_cached_handles", "open_handle_count"]
+__all__ = ["cached_handle", "close_cached_handles", "file_identity", "open_handle_count"]
 
 T = TypeVar("T")
 
@@ -37,8 +37,7 @@ def cached_handle[T](opener: Callable[[str], T], path: str | os.PathLike[str]) -
         The file to open.
     """
     p = str(Path(path))
-    st = os.stat(p)
-    key = (f"{opener.__module__}.{opener.__qualname__}", p, st.st_size, st.st_mtime_ns)
+    key = (f"{opener.__module__}.{opener.__qualname__}", p, *file_identity(p))
     with _lock:
         handle = _cache.get(key)
         if handle is not None:
@@ -50,6 +49,12 @@ def cached_handle[T](opener: Callable[[str], T], path: str | os.PathLike[str]) -
             _, old = _cache.popitem(last=False)
             old.close()
         return handle
+
+
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A file's size and modification time (ns): what tells a rewritten file from the one opened."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
 
 
 def close_cached_handles(path: str | os.PathLike[str] | None = None) -> None:

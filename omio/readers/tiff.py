@@ -35,7 +35,7 @@ from omio.dims import ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import Labels, LazyOME
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
-from omio.readers._handles import cached_handle
+from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks
 from omio.readers._pread import fill_from_file
 from omio.units import Measure
@@ -250,12 +250,7 @@ def _direct_reader(
     if offset is None:
         return decode
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
-    return functools.partial(_read_contiguous_into, path, offset, swap, _identity(path), decode)
-
-
-def _identity(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
+    return functools.partial(_read_contiguous_into, path, offset, swap, file_identity(path), decode)
 
 
 def _read_contiguous_into(
@@ -267,7 +262,7 @@ def _read_contiguous_into(
     out: np.ndarray[Any, Any],
 ) -> None:
     """Fill ``out`` with the bytes at ``offset``, if the file is still the one opened (else parse it again)."""
-    if _identity(path) != identity:
+    if file_identity(path) != identity:
         decode(out)
         return
     fill_from_file(path, offset, out)
