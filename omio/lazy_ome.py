@@ -16,6 +16,7 @@ from, and the tests check that the two agree.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,17 @@ class LazyOME:
                     self._model = self._build()
                     self._build = None  # drop what the recipe held on to
         return self._model
+
+    def guarded(self, location: str) -> LazyOME:
+        """This model, whose building turns foreign exceptions into omio errors naming ``location``.
+
+        See :mod:`omio.readers._guard`; a built model is returned as it is.
+        """
+        if self.is_built:
+            return self
+        from omio.readers._guard import guarded_call
+
+        return LazyOME(self.labels, functools.partial(guarded_call, location, "read its metadata", self.model))
 
     def then(self, step: Callable[[OME], OME], labels: Labels | None = None) -> LazyOME:
         """The model ``step`` makes from this one: now if this one is built, else on first use.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,56 @@ def test_errors_subclass_builtins() -> None:
     assert issubclass(FileFormatError, ValueError) and issubclass(FileFormatError, OmioError)
     assert issubclass(omio.errors.OutputExistsError, FileExistsError)
     assert issubclass(omio.errors.MissingDependencyError, ImportError)
+
+
+def _tiny_tiff(tmp_path: Path) -> Path:
+    import tifffile
+
+    path = tmp_path / "tiny.tif"
+    tifffile.imwrite(path, np.arange(2 * 8 * 8, dtype="uint16").reshape(2, 8, 8))
+    return path
+
+
+def test_foreign_exception_while_opening_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import omio.readers.tiff as tiff_reader
+
+    path = _tiny_tiff(tmp_path)
+
+    def broken(tif: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(tiff_reader, "_image_series", broken)
+    with pytest.raises(FileFormatError, match=r"tiny\.tif: cannot open it \(ZeroDivisionError") as info:
+        omio.open(path)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    with pytest.raises(FileFormatError, match=r"tiny\.tif: cannot list its images"):
+        omio.scenes(path)
+
+
+def test_foreign_exception_in_a_chunk_read_names_file_and_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import omio.readers.tiff as tiff_reader
+
+    path = _tiny_tiff(tmp_path)
+
+    def broken(*args: object) -> np.ndarray:
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(tiff_reader, "_read_page", broken)
+    ds = omio.open(path)
+    with pytest.raises(FileFormatError, match=r"tiny\.tif: cannot read chunk \(1, 0, 0\) .*struct\.error"):
+        ds.isel(T=1).to_numpy()
+
+
+def test_user_path_errors_pass_through_the_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import omio.readers.tiff as tiff_reader
+
+    path = _tiny_tiff(tmp_path)
+
+    def denied(tif: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(tiff_reader, "_image_series", denied)
+    with pytest.raises(PermissionError):
+        omio.open(path)

@@ -23,6 +23,8 @@ authors check their reader with :func:`omio.testing.check_reader_conformance`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import warnings
 from collections.abc import Iterator
@@ -31,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omio.errors import FileFormatError, UnsupportedFormatError
+from omio.lazy_ome import LazyOME
 from omio.readers._base import ImageSource, Reader, SceneSelector, is_url
+from omio.readers._guard import guarded_call, reading
 
 if TYPE_CHECKING:
     from omio.readers.omezarr import OmeZarrReader
@@ -118,6 +122,12 @@ def _url_reader(url: str) -> OmeZarrReader:
     return reader
 
 
+def _sniff(reader: Reader, path: Path, head: bytes) -> bool:
+    """``reader.sniff``, whose failures on unexpected content are omio errors naming the file."""
+    with reading(path, f"tell whether it is a {reader.name} file"):
+        return reader.sniff(path, head)
+
+
 def find_reader(path: str | Path) -> Reader:
     """Return the reader that recognises ``path`` (a local path, or a URL of an OME-Zarr) by its content.
 
@@ -144,10 +154,10 @@ def find_reader(path: str | Path) -> Reader:
         if not head:
             raise FileFormatError(f"{path}: the file is empty (0 bytes); it was probably not written completely")
     for reader in _builtin_readers():
-        if reader.sniff(path, head):
+        if _sniff(reader, path, head):
             return reader
     for reader in readers()[len(tuple(_builtin_readers())) :]:  # plugins, loaded only now
-        if reader.sniff(path, head):
+        if _sniff(reader, path, head):
             return reader
     claimed = [r.name for r in readers() if path.is_file() and _suffix_matches(path, r)]
     if claimed:
@@ -170,16 +180,30 @@ def open_source(
     axes: str | None = None,
     level: int = 0,
 ) -> ImageSource:
-    """Find the reader for ``path`` (a local path, or a URL of an OME-Zarr) and open one image lazily."""
-    if is_url(path):
-        return _url_reader(path).open(path, scene=scene, axes=axes, level=level)
-    p = Path(path)
-    return find_reader(p).open(p, scene=scene, axes=axes, level=level)
+    """Find the reader for ``path`` (a local path, or a URL of an OME-Zarr) and open one image lazily.
+
+    Whatever a reader or its library raises on bad bytes (at opening, when the OME
+    model is built, in the whole-image fast path) reaches the caller as an
+    :class:`~omio.errors.OmioError` naming the file (:mod:`omio.readers._guard`); the
+    dask tasks of the readers do the same at compute time.
+    """
+    location = path if is_url(path) else Path(path)
+    with reading(location, "open it"):
+        if is_url(path):
+            source = _url_reader(path).open(path, scene=scene, axes=axes, level=level)
+        else:
+            source = find_reader(location).open(Path(path), scene=scene, axes=axes, level=level)
+    ome = source.ome.guarded(str(location)) if isinstance(source.ome, LazyOME) else source.ome
+    read_into = source.read_into
+    if read_into is not None:
+        read_into = functools.partial(guarded_call, str(location), "read the whole image", read_into)
+    return dataclasses.replace(source, ome=ome, read_into=read_into)
 
 
 def scene_names(path: str | Path) -> list[str | None]:
     """Names of the images in ``path`` (a local path, or a URL of an OME-Zarr); ``None`` where unnamed."""
-    if is_url(path):
-        return _url_reader(path).scenes(path)
-    p = Path(path)
-    return find_reader(p).scenes(p)
+    location = path if is_url(path) else Path(path)
+    with reading(location, "list its images"):
+        if is_url(path):
+            return _url_reader(path).scenes(path)
+        return find_reader(location).scenes(Path(path))

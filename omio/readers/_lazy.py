@@ -11,6 +11,8 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from omio.readers._guard import guarded_call
+
 __all__ = ["array_from_chunks", "array_from_tasks"]
 
 
@@ -21,6 +23,7 @@ def array_from_tasks(
     *,
     name: str,
     token: Any,
+    source: str,
 ) -> da.Array:
     """Return a dask array with one task per chunk.
 
@@ -35,9 +38,15 @@ def array_from_tasks(
         The dtype of the chunks.
     name, token
         The graph-name prefix and what makes the name unique (e.g. path, size, mtime, scene).
+    source
+        The file named when a task fails: any exception other than omio's own is
+        re-raised as a :class:`~omio.errors.FileFormatError` naming it and the chunk.
     """
     key_name = f"{name}-{tokenize(token)}"
-    dsk: dict[Any, Any] = {(key_name, *index): task for index, task in tasks.items()}
+    dsk: dict[Any, Any] = {
+        (key_name, *index): (guarded_call, source, f"read chunk {index} of {name}", *task)
+        for index, task in tasks.items()
+    }
     graph = HighLevelGraph.from_collections(key_name, dsk, dependencies=())
     return da.Array(graph, key_name, chunks, dtype=dtype)
 
@@ -50,6 +59,7 @@ def array_from_chunks(
     *,
     name: str,
     token: Any,
+    source: str,
 ) -> da.Array:
     """Return a dask array made of one task per element of ``args``.
 
@@ -67,6 +77,8 @@ def array_from_chunks(
         The dtype of the chunks.
     name, token
         The graph-name prefix and what makes the name unique (e.g. path, mtime, scene).
+    source
+        The file named when a chunk read fails (see :func:`array_from_tasks`).
     """
     grid = args.shape
     trailing = tuple(int(s) for s in chunk_shape)
@@ -75,7 +87,7 @@ def array_from_chunks(
         (*idx, *zeros): (_chunk, read, len(grid), *args[idx]) for idx in itertools.product(*(range(n) for n in grid))
     }
     chunks = tuple((1,) * n for n in grid) + tuple((s,) for s in trailing)
-    return array_from_tasks(tasks, chunks, dtype, name=name, token=token)
+    return array_from_tasks(tasks, chunks, dtype, name=name, token=token, source=source)
 
 
 def _chunk(read: Callable[..., np.ndarray[Any, Any]], leading: int, *args: Any) -> np.ndarray[Any, Any]:

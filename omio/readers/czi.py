@@ -658,7 +658,7 @@ def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tile
             tasks[(t, z, k, iy, ix)] = (_read_block, block)
     n_t, n_z = layout.sizes.get("T", 1), layout.sizes.get("Z", 1)
     chunks = ((1,) * n_t, (1,) * n_z, (samples,) * (layout.n_c * layout.n_extra), y_chunks, x_chunks)
-    return array_from_tasks(tasks, chunks, template.dtype, name="czi", token=token)
+    return array_from_tasks(tasks, chunks, template.dtype, name="czi", token=token, source=str(template.path))
 
 
 def _layout(image: Any) -> _Layout:

@@ -319,6 +319,7 @@ class LifReader:
             frame_shape,
             np.dtype(dtype),
             name="lif",
+            source=str(path),
             token=(os.path.abspath(path), st.st_size, st.st_mtime_ns, index),
         )
         letters = "".join(LETTERS[d] for d in outer + frame_dims)

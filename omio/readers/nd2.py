@@ -307,6 +307,7 @@ class Nd2Reader:
             (samples, frame_shape[1], frame_shape[2]),
             np.dtype(dtype),
             name="nd2",
+            source=str(path),
             token=(os.path.abspath(path), st.st_size, st.st_mtime_ns, index),
         )
         letters = "".join(a for a, _ in kept) + "CSYX"

@@ -293,6 +293,7 @@ class OifReader:
             plane_shape,
             np.dtype(dtype),
             name="oif",
+            source=str(path),
             token=(os.path.abspath(path), st.st_size, st.st_mtime_ns),
         )
         mapping = to_tzcyx(native, axes)

@@ -44,6 +44,7 @@ from omio import metadata, units
 from omio.dims import normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError, MissingDependencyError, UnsupportedFormatError
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
+from omio.readers._guard import GuardedArray
 
 if TYPE_CHECKING:
     import pint
@@ -363,9 +364,11 @@ class OmeZarrReader:
             version_token: object = json.dumps(array.metadata.to_dict(), sort_keys=True, default=str)
         else:
             version_token = (location / image.group / str(datasets[level]["path"])).stat().st_mtime_ns
-        data = da.from_zarr(
-            array,
+        data = da.from_array(
+            GuardedArray(array, str(where)),
             chunks=chunks,
+            asarray=False,
+            fancy=False,
             name=f"omezarr-{tokenize(where, level, version_token, array.shape, str(array.dtype))}",
         )
         mapping = to_tzcyx(data, letters, stated_by=stated)

@@ -494,7 +494,9 @@ def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int])
         (n_x,),
     )
     token = (str(path), st.st_size, st.st_mtime_ns, tuple(slots))
-    return array_from_tasks(tasks, chunks, RAW_DTYPE.newbyteorder("="), name="thorlabs-raw", token=token)
+    return array_from_tasks(
+        tasks, chunks, RAW_DTYPE.newbyteorder("="), name="thorlabs-raw", token=token, source=str(path)
+    )
 
 
 def _read_raw(
@@ -575,7 +577,9 @@ def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: 
     }
     chunks = ((1,) * n_t, (1,) * n_z, (1,) * n_c, (shape[0],), (shape[1],))
     native = dtype.newbyteorder("=")
-    return array_from_tasks(tasks, chunks, native, name="thorlabs-tiff", token=(str(folder), len(planes), token))
+    return array_from_tasks(
+        tasks, chunks, native, name="thorlabs-tiff", token=(str(folder), len(planes), token), source=str(folder)
+    )
 
 
 def _read_tiff(path: str, shape: tuple[int, int], dtype: str) -> np.ndarray[Any, Any]:

@@ -411,6 +411,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         page_shape,
         dtype,
         name="omio-tiff",
+        source=str(path),
         # stable across processes (a cache keyed by graph names finds the same array again); a str hashes fast
         token=(
             str(path),
