@@ -15,6 +15,7 @@ __all__ = [
     "MetadataError",
     "MissingDependencyError",
     "OmioError",
+    "OutputError",
     "OutputExistsError",
     "UnsupportedFormatError",
 ]
@@ -46,6 +47,16 @@ class MergeError(OmioError, ValueError):
 
 class OutputExistsError(OmioError, FileExistsError):
     """The output exists and overwriting it was not requested."""
+
+
+class OutputError(OmioError, OSError):
+    """An output cannot be written where asked.
+
+    The disk or quota is full or the file system refused the data (``errno`` is the
+    system's), or the path would lead outside the folder a batch writes into. The
+    message names the requested output, not a temporary file, and nothing is left
+    behind.
+    """
 
 
 class MissingDependencyError(OmioError, ImportError):

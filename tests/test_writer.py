@@ -178,14 +178,19 @@ def test_killed_write_leaves_no_file_at_the_final_path(tmp_path: Path) -> None:
     proc = ctx.Process(target=_slow_write, args=(str(target),))
     proc.start()
     deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.endswith(".partial.ome.tif") for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(".killed.omio-partial-" in p.name for p in tmp_path.iterdir()):
         time.sleep(0.05)
     time.sleep(0.3)
     assert proc.pid is not None
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     assert not target.exists()
-    assert all(p.name.startswith(".") for p in tmp_path.iterdir())  # only the hidden temporary remains
+    (stale,) = tmp_path.iterdir()  # only the hidden temporary remains
+    assert stale.name.startswith(".killed.omio-partial-") and f"-{proc.pid}-" in stale.name
+    # the next write to the same target removes it once it is old enough
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert omio.from_array(np.ones((4, 4), np.uint8), "YX").to_ometiff(target) == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.ome.tif"]
 
 
 def rss_growth[T](run: Callable[[], T]) -> tuple[T, int]:

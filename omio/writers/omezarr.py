@@ -154,7 +154,7 @@ def write_omezarr(
         import zarr
 
         zarr_format: Literal[2, 3] = 3 if version == "0.5" else 2
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
+        root = zarr.open_group(str(tmp), mode="w-", zarr_format=zarr_format)  # in place: keeps the lock
         sources: list[da.Array] = []
         targets: list[Any] = []
         for index, level in enumerate(arrays):
