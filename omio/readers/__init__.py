@@ -193,11 +193,31 @@ def open_source(
             source = _url_reader(path).open(path, scene=scene, axes=axes, level=level)
         else:
             source = find_reader(location).open(Path(path), scene=scene, axes=axes, level=level)
+    _check_extent(location, source.data.shape)
     ome = source.ome.guarded(str(location)) if isinstance(source.ome, LazyOME) else source.ome
     read_into = source.read_into
     if read_into is not None:
         read_into = functools.partial(guarded_call, str(location), "read the whole image", read_into)
     return dataclasses.replace(source, ome=ome, read_into=read_into)
+
+
+MAX_AXIS = 2**24
+"""The largest size of one TZCYX axis a file may declare (16,777,216).
+
+No microscope writes a larger one (a whole-slide scan is some 10**5 pixels wide); a
+larger size is a damaged size field, and one float coordinate per index would take
+gigabytes before a pixel is read.
+"""
+
+
+def _check_extent(location: Path | str, shape: tuple[int, ...]) -> None:
+    """Refuse a declared shape with an axis beyond :data:`MAX_AXIS`."""
+    huge = {axis: n for axis, n in zip("TZCYX", shape, strict=True) if n > MAX_AXIS}
+    if huge:
+        raise FileFormatError(
+            f"{location}: the file declares {', '.join(f'{a}={n}' for a, n in huge.items())}, beyond the "
+            f"{MAX_AXIS} per axis omio accepts; its size fields are damaged"
+        )
 
 
 def scene_names(path: str | Path) -> list[str | None]:

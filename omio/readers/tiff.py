@@ -21,7 +21,9 @@ import functools
 import logging
 import math
 import os
+import re
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ import numpy as np
 
 from omio import units
 from omio.dims import ChannelPart, normalize_axes, to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.errors import DimensionError, FileFormatError, MetadataError, OmioError
 from omio.lazy_ome import Labels, LazyOME
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
@@ -312,8 +314,8 @@ class _open:
         self.logger.addHandler(self.problems)
         try:
             self.tif = tifffile.TiffFile(self.path)
-            self.tif.series  # noqa: B018 - parse the series now, inside the error handling
-        except (FileNotFoundError, PermissionError):
+            _check_structure(self.tif, self.path)
+        except (FileNotFoundError, PermissionError, OmioError):
             self.__exit__()
             raise
         except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct.error) as exc:
@@ -336,14 +338,142 @@ class _open:
 
 
 class _Collect(logging.Handler):
-    """Collect tifffile's ERROR log records (how it reports damage it works around)."""
+    """Collect tifffile's log records that report damage it worked around (errors, and warnings of damage).
+
+    Only the records of the thread that opens the file: tifffile's logger is shared by
+    the whole process, and another thread's damaged file must not be blamed on this one.
+    """
 
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.messages: list[str] = []
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage().split("> ", 1)[-1])
+        if record.thread != self.thread:
+            return
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR or any(word in message for word in _DAMAGE_WORDS):
+            self.messages.append(message.split("> ", 1)[-1])
+
+
+_DAMAGE_WORDS = ("TiffFileError", "invalid", "corrupt")
+"""Words of tifffile's warnings that report damage it worked around (a tag whose value lies beyond the end
+of the file is dropped with a warning; an unreadable ImageJ description falls back to a plain reading)."""
+
+
+_OME_MARKERS = ("<OME", "openmicroscopy.org/Schemas/OME")
+_OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.tf2", ".ome.tf8", ".ome.btf")
+_IMAGEJ_TAGS = {50838, 50839}  # IJMetadataByteCounts, IJMetadata
+_IMAGEJ_LINES = re.compile(r"^(images|channels|slices|frames|hyperstack)=", re.MULTILINE)
+_IMAGEJ_COUNTS = ("images", "channels", "slices", "frames")
+_IMAGEJ_NUMBERS = ("spacing", "finterval", "min", "max", "xorigin", "yorigin", "zorigin")
+
+
+def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
+    """Check what the file's metadata declares against the pages tifffile found.
+
+    A file whose first page carries OME-XML or an ImageJ description is read under
+    that description or not at all: when tifffile could not build the series from it
+    (it would fall back to a plain reading of the pages, other axes and no metadata),
+    the file is damaged. Every page of the main IFD chain must belong to a series
+    (an OME ``SizeZ`` smaller than the pages would otherwise drop planes silently).
+    """
+    series = list(tif.series)
+    first = tif.pages.first
+    description = first.description or ""
+    if any(marker in description for marker in _OME_MARKERS):
+        _check_ome_series(tif, series, description, path)
+    elif description.startswith("ImageJ="):
+        _check_imagej_series(tif, series, path)
+    elif path.name.lower().endswith(_OME_SUFFIXES):
+        raise FileFormatError(
+            f"{path}: the name says OME-TIFF but the first page carries no OME-XML (its ImageDescription is "
+            f"{'missing' if 'ImageDescription' not in first.tags else 'not OME-XML'}); the metadata is damaged or "
+            "lost; rename the file without '.ome' to read its pages as a plain TIFF"
+        )
+    elif _IMAGEJ_TAGS & set(first.tags.keys()) or _IMAGEJ_LINES.search(description):
+        raise FileFormatError(
+            f"{path}: the first page has ImageJ's metadata tags or counts but no valid ImageJ description (it must "
+            "start with 'ImageJ='); the description is damaged or lost, and a plain reading would lose its axes "
+            "and calibration"
+        )
+    used = {
+        page.index
+        for s in series
+        for level in s.levels
+        for page in level.pages
+        if page is not None and page.parent is tif and len(page.treeindex) == 1
+    }
+    n_pages = len(tif.pages)
+    if len(used) != n_pages:
+        raise FileFormatError(
+            f"{path}: the file holds {n_pages} pages (IFDs) but its metadata accounts for {len(used)} of them "
+            f"({_kind(tif)} series of shapes {[tuple(s.shape) for s in series]}); the metadata (OME-XML sizes, "
+            "ImageJ counts) does not describe the file's pages: it is damaged or was edited"
+        )
+
+
+def _check_ome_series(
+    tif: tifffile.TiffFile, series: list[tifffile.TiffPageSeries], description: str, path: Path
+) -> None:
+    """The OME-XML of the first page must be what tifffile built every series from."""
+    if tif.is_ome and all(s.kind == "ome" for s in series):
+        return
+    try:
+        ElementTree.fromstring(description)
+    except ElementTree.ParseError as exc:
+        why = f"cannot be parsed ({exc}); it is truncated or garbled"
+    else:
+        why = "does not describe the file's pages (sizes, TiffData or Pixels do not fit them)"
+    raise FileFormatError(
+        f"{path}: the file carries OME-XML that {why}; it is not read as a plain TIFF instead, which would lose "
+        "its axes, sizes and channels (restore the file from a good copy, or rewrite its OME-XML)"
+    )
+
+
+def _check_imagej_series(tif: tifffile.TiffFile, series: list[tifffile.TiffPageSeries], path: Path) -> None:
+    """The ImageJ description must be well formed and its counts must be the series' planes."""
+    md = _imagej_metadata(tif, path)
+    if not series or series[0].kind != "imagej":
+        raise FileFormatError(
+            f"{path}: the ImageJ description ({_imagej_counts(md)}) does not fit the file's pages; "
+            "the file is damaged or its description was edited"
+        )
+    first = series[0]
+    planes = math.prod(first.shape) // math.prod(first.keyframe.shape)
+    samples = math.prod(first.keyframe.shape) // (first.keyframe.imagelength * first.keyframe.imagewidth)
+    fits = {planes, planes * samples}  # an RGB image's channels may count its colour samples
+    declared = [int(md[k]) for k in ("channels", "slices", "frames") if k in md]
+    if int(md.get("images", planes)) not in fits or (declared and math.prod(declared) not in fits | {1}):
+        raise FileFormatError(
+            f"{path}: the ImageJ description declares {_imagej_counts(md)} but the file holds {planes} planes "
+            f"of {tuple(first.keyframe.shape)}; the file is damaged or its description was edited"
+        )
+
+
+def _imagej_counts(md: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={md[k]}" for k in _IMAGEJ_COUNTS if k in md) or "no counts"
+
+
+def _imagej_metadata(tif: tifffile.TiffFile, path: Path) -> dict[str, Any]:
+    """The ImageJ description as a dict, after checking that it is well formed.
+
+    Every line is ``key=value``; the counts are positive integers and the numbers
+    numbers: a line without ``=`` or a count that is not a number is damage (tifffile
+    skips such lines, which loses what they said).
+    """
+    description = tif.pages.first.description or ""
+    bad = [line for line in description.splitlines() if line.strip(" \t\r\0") and "=" not in line]
+    md = dict(tif.imagej_metadata or {})
+    bad += [f"{k}={md[k]}" for k in _IMAGEJ_COUNTS if k in md and not (isinstance(md[k], int) and md[k] > 0)]
+    bad += [f"{k}={md[k]}" for k in _IMAGEJ_NUMBERS if k in md and not isinstance(md[k], (int, float))]
+    if bad:
+        raise MetadataError(
+            f"{path}: the ImageJ description has unreadable lines {bad[:3]}; it is damaged "
+            "(re-save the image in ImageJ/Fiji or restore it from a good copy)"
+        )
+    return md
 
 
 def _kind(tif: tifffile.TiffFile) -> str:
@@ -390,13 +520,23 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
     args = np.empty(len(pages), dtype=object)
     dtype = np.dtype(series.dtype).newbyteorder("=")
     paths: dict[int, str] = {}  # id(file handle) -> path; building a path per page is slow
+    needed = _uncompressed_bytes(series.keyframe)
+    extents: dict[str, list[tuple[int, int]]] = {}  # path -> (offset, byte count) of every strip or tile
     for i, page in enumerate(present):
         fh = page.parent.filehandle
         file_path = paths.get(id(fh))
         if file_path is None:
             file_path = paths[id(fh)] = str(Path(fh.dirname) / fh.name)
             sizes[file_path] = int(fh.size)
+            extents[file_path] = []
+        extents[file_path].extend(zip(page.dataoffsets, page.databytecounts, strict=False))
         end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
+        if needed is not None and not needed[0] <= sum(page.databytecounts) <= needed[1]:
+            raise FileFormatError(
+                f"{file_path}: page {page.index} stores {sum(page.databytecounts)} bytes of uncompressed pixels but "
+                f"its declared size {page_shape} of {dtype} takes {needed[0]}; its size, bit-depth or byte-count "
+                "tags are damaged"
+            )
         if end > sizes[file_path]:
             raise FileFormatError(
                 f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
@@ -405,6 +545,8 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         tree = tuple(int(n) for n in page.treeindex)  # (page,) or (page, level) for a SubIFD
         subifd = () if len(tree) == 1 else ((tree[1], int(page.offset)),)
         args[i] = (file_path, tree[0], page_shape, dtype.str, *subifd)
+    for file_path, stored in extents.items():
+        _check_disjoint(file_path, stored)
     array = array_from_chunks(
         _read_page,
         args.reshape(lead) if lead else args.reshape(()),
@@ -420,6 +562,53 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         ),
     )
     return array, str(series.axes)
+
+
+def _check_disjoint(path: str, extents: list[tuple[int, int]]) -> None:
+    """Refuse strips or tiles whose bytes overlap (a damaged offset reads another plane's pixels).
+
+    The same extent given twice is allowed (writers store identical empty tiles once).
+    """
+    if len(extents) < 2:
+        return
+    table = np.unique(np.asarray(extents, dtype=np.int64).reshape(-1, 2), axis=0)  # sorted by offset
+    table = table[table[:, 1] > 0]
+    ends = table[:-1, 0] + table[:-1, 1]
+    clash = np.flatnonzero(ends > table[1:, 0])
+    if clash.size:
+        (a, n), (b, m) = table[clash[0]], table[clash[0] + 1]
+        raise FileFormatError(
+            f"{path}: pixel data at bytes {a}..{a + n} and {b}..{b + m} overlap; a strip or tile offset is "
+            "damaged, and its plane would show another plane's pixels"
+        )
+
+
+def _uncompressed_bytes(keyframe: Any) -> tuple[int, int] | None:
+    """The least and most bytes an uncompressed page may store (``None`` for compressed pages).
+
+    From the page's size tags: rows of ``ceil(width * samples * bits / 8)`` bytes, the
+    last strip exact or padded to whole strips (a byte of slack per strip), tiles always
+    whole. Size, sample or bit-depth tags that disagree with the stored byte counts are
+    damage: the pixels would be read with another meaning.
+    """
+    if keyframe.compression != 1:
+        return None
+    planes = keyframe.samplesperpixel if keyframe.planarconfig == 2 else 1
+    samples = keyframe.samplesperpixel // planes
+    depth, bits = keyframe.imagedepth, keyframe.bitspersample
+    if keyframe.is_tiled:
+        tiles = (
+            -(-keyframe.imagewidth // keyframe.tilewidth)
+            * -(-keyframe.imagelength // keyframe.tilelength)
+            * -(-depth // keyframe.tiledepth)
+        )
+        tile = -(-keyframe.tilewidth * samples * bits // 8) * keyframe.tilelength * keyframe.tiledepth
+        return tiles * tile * planes, tiles * tile * planes
+    row = -(-keyframe.imagewidth * samples * bits // 8)
+    rows_per_strip = max(1, min(keyframe.rowsperstrip or keyframe.imagelength, keyframe.imagelength))
+    strips = -(-keyframe.imagelength // rows_per_strip) * depth * planes
+    exact = row * keyframe.imagelength * depth * planes
+    return exact, strips * (rows_per_strip * row + 1)
 
 
 def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tuple[int, ...]:
@@ -494,7 +683,7 @@ def _plain_info(series: tifffile.TiffPageSeries) -> _Info:
 
 
 def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: Path) -> _Info:
-    md = dict(tif.imagej_metadata or {})
+    md = _imagej_metadata(tif, path)
     unit_text = md.get("unit")
     sizes: dict[str, Measure | None] = {"X": None, "Y": None, "Z": None}
     if unit_text and str(unit_text).lower() not in ("pixel", "pixels", ""):
