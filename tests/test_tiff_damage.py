@@ -225,3 +225,22 @@ def test_an_axis_beyond_any_microscope_is_refused_before_coordinates_are_made(tm
     path = tmp_path / "wide.tif"
     tifffile.imwrite(path, np.zeros((4, 64), "uint8"), compression="zlib")
     assert "beyond" in str(outcome(set_tag(path, 0, 256, 2**25)))
+
+
+@pytest.mark.parametrize("cut", ["both", "second"])
+def test_a_cut_subifd_chain_is_an_error_at_every_level(tmp_path: Path, cut: str) -> None:
+    path = tmp_path / "pyramid.ome.tif"
+    data = RNG.integers(0, 255, (2, 64, 64), dtype="uint8")
+    with tifffile.TiffWriter(path, bigtiff=True) as writer:
+        writer.write(data, subifds=2, metadata={"axes": "TYX"}, tile=(16, 16))
+        writer.write(data[:, ::2, ::2], subfiletype=1, tile=(16, 16))
+        writer.write(data[:, ::4, ::4], subfiletype=1, tile=(16, 16))
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[1].tags[330]  # type: ignore[union-attr]
+        offset, first = tag.valueoffset, tag.value[0]
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + 16] = struct.pack("<QQ", 0 if cut == "both" else first, 0)
+    path.write_bytes(bytes(raw))
+    for level in (0, 1, 2):
+        with pytest.raises(FileFormatError, match="SubIFD chain"):
+            omio.open(path, level=level)

@@ -132,6 +132,7 @@ class TiffReader:
             index = select_scene(path, scene, names)
             base = series_list[index]
             user_axes = None if axes is None else normalize_axes(axes, len(base.shape), allowed="TZCYXS")
+            _check_levels(path, base)
             levels = [_tzcyx_shape(lvl, user_axes) for lvl in base.levels]
             if not 0 <= level < len(levels):
                 raise DimensionError(
@@ -171,6 +172,18 @@ class TiffReader:
             levels=levels,
             read_into=read_into,
         )
+
+
+def _check_levels(path: Path, series: tifffile.TiffPageSeries) -> None:
+    """Every reduced-resolution level must hold a page for each page of the full resolution."""
+    full = len(series.pages)
+    for number, level in enumerate(series.levels[1:], start=1):
+        held = sum(page is not None for page in level.pages)
+        if held != full:
+            raise FileFormatError(
+                f"{path}: resolution level {number} holds {held} of the {full} pages of the full resolution; "
+                "its SubIFD chain is cut or damaged"
+            )
 
 
 def _build_ome(
