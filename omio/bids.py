@@ -36,10 +36,22 @@ Batch behaviour
 ---------------
 - Resumable: a job whose output already exists and opens as an OME-TIFF is
   ``"skipped"``. Outputs are written atomically, so a killed run leaves no half
-  file; an existing but unreadable output is replaced.
+  file (its hidden temporaries are removed by the next run). Anything else at an
+  output path is never replaced unless ``overwrite=True``: the job fails with
+  :class:`~omio.errors.OutputExistsError`. ``overwrite=True`` converts every job
+  again.
+- Safe discovery: broken symbolic links, link loops and unreadable entries are
+  skipped with their reason (``BidsTable.skipped``, and ``skipped_entries`` in the
+  report); links leading out of the project are skipped unless
+  ``follow_symlinks=True``.
+- Never outside the output root: every output is checked after resolving links; a
+  job whose output would land elsewhere (a symbolic link under the output root)
+  fails with :class:`~omio.errors.OutputError` and nothing is written for it.
 - Continue on error: a failing job is recorded as ``"failed"`` with its error and
   the others go on. The report (each input, output, status, error, seconds) is
-  returned and written as JSON to ``<output_root>/omio_batch_report.json``.
+  returned and written as JSON to ``<output_root>/omio_batch_report.json``, which
+  replaces an earlier report but nothing else (another file there keeps its place
+  and the report takes a free name).
 - A tqdm progress bar counts input files.
 - Jobs run as dask tasks: on the local threaded scheduler by default, or on an
   existing ``dask.distributed`` cluster when ``client=`` is given (pixels are
@@ -52,16 +64,16 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from omio.errors import MetadataError
-from omio.folders import Skipped, list_folder, name_matches, natural_key, stack_folders
+from omio.errors import MetadataError, OutputExistsError
+from omio.folders import FolderListing, Skipped, list_folder, subfolders, unreadable_reason
 from omio.policies import Axis, Policy
-from omio.writers._output import atomic_output, split_suffix
+from omio.writers._output import atomic_output, prepare_output, split_suffix
 
 if TYPE_CHECKING:
     from omio.dataset import MicroscopyDataset
@@ -172,9 +184,34 @@ class BatchReport:
 # ---------------------------------------------------------------------- discovery
 
 
-def _subdirs(folder: Path, rule: Rule | None) -> list[Path]:
-    found = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and name_matches(p.name, rule)]
-    return sorted(found, key=natural_key)
+@dataclass
+class _Walk:
+    """Discovery inside the project root: what is found, and what is skipped and why."""
+
+    root: Path
+    follow_symlinks: bool
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def skip(self, entries: Iterable[Skipped]) -> None:
+        """Record skipped entries, each path once."""
+        seen = {s.path for s in self.skipped}
+        self.skipped.extend(s for s in entries if s.path not in seen)
+
+    def subdirs(self, folder: Path, rule: Rule | None) -> list[Path]:
+        try:
+            found, skipped = subfolders(folder, rule, root=self.root, follow_symlinks=self.follow_symlinks)
+        except OSError as exc:  # a folder found inside the project that cannot be listed
+            self.skip([Skipped(folder, unreadable_reason(exc))])
+            return []
+        self.skip(skipped)
+        return found
+
+    def listing(self, folder: Path, pattern: str | None) -> FolderListing:
+        try:
+            return list_folder(folder, pattern=pattern, root=self.root, follow_symlinks=self.follow_symlinks)
+        except OSError as exc:
+            self.skip([Skipped(folder, unreadable_reason(exc))])
+            return FolderListing(folder, ())
 
 
 def output_names(inputs: Sequence[Path]) -> dict[Path, str]:
@@ -200,6 +237,7 @@ def scan(
     policy: Policy = "strict",
     output_root: str | Path | None = None,
     pattern: str | None = None,
+    follow_symlinks: bool = False,
 ) -> BidsTable:
     """Find the conversion jobs of a BIDS-like project (reads no pixels).
 
@@ -222,27 +260,30 @@ def scan(
         Where outputs go (default ``<root>/derivatives/omio``).
     pattern
         A glob on image file names (``"*.czi"``).
+    follow_symlinks
+        Follow symbolic links that lead out of ``root``. By default they are skipped
+        and recorded, as are broken links, link loops and unreadable entries.
 
     Returns
     -------
     BidsTable
-        Rows in subject, experiment, tag, file order; ``.skipped`` lists entries
-        no reader recognises.
+        Rows in subject, experiment, tag, file order; ``.skipped`` lists the entries
+        not used and why (no reader recognises them, or they cannot be read).
     """
     project = Path(root)
     if not project.is_dir():
         raise FileNotFoundError(f"No such project folder: '{project}'")
     out_root = Path(output_root) if output_root is not None else project.joinpath(*DERIVATIVES)
     rows: list[BidsRow] = []
-    skipped: list[Skipped] = []
-    for subject in _subdirs(project, sub):
+    walk = _Walk(project, follow_symlinks)
+    for subject in walk.subdirs(project, sub):
         if subject.name == DERIVATIVES[0] or subject.resolve() == out_root.resolve():
             continue
-        for experiment in _subdirs(subject, exp):
+        for experiment in walk.subdirs(subject, exp):
             dest = out_root / subject.name / experiment.name
-            tags = _subdirs(experiment, tagfolder) if tagfolder is not None else []
-            listing = list_folder(experiment, pattern=pattern)
-            skipped.extend(s for s in listing.skipped if s.path not in tags)
+            tags = walk.subdirs(experiment, tagfolder) if tagfolder is not None else []
+            listing = walk.listing(experiment, pattern)
+            walk.skip(s for s in listing.skipped if s.path not in tags)
             base: dict[str, Any] = {"subject": subject.name, "experiment": experiment.name, "policy": policy}
             if listing.is_acquisition:
                 rows.append(BidsRow(tag=None, inputs=(experiment,), output=dest / f"{experiment.name}.ome.tif", **base))
@@ -255,9 +296,9 @@ def scan(
                 rows.extend(
                     BidsRow(tag=None, inputs=(f,), output=dest / n, **base) for f, n in output_names(files).items()
                 )
-            tag_listings = [list_folder(t, pattern=pattern) for t in stack_folders(tags)]
+            tag_listings = [walk.listing(t, pattern) for t in tags]
             for tl in tag_listings:
-                skipped.extend(tl.skipped)
+                walk.skip(tl.skipped)
             if merge_tagfolders and tags:
                 stacked = tuple(f for tl in tag_listings for f in tl.files)
                 if stacked:
@@ -276,7 +317,7 @@ def scan(
                     for f, n in output_names(tl.files).items():
                         rows.append(BidsRow(tag=tag.name, inputs=(f,), output=dest / tag.name / n, **base))
     _check_outputs(rows)
-    return BidsTable(project, out_root, tuple(rows), tuple(skipped))
+    return BidsTable(project, out_root, tuple(rows), tuple(walk.skipped))
 
 
 def _check_outputs(rows: Sequence[BidsRow]) -> None:
@@ -298,6 +339,8 @@ def _check_outputs(rows: Sequence[BidsRow]) -> None:
 class _Options:
     compression: Compression
     level: int
+    output_root: Path
+    overwrite: bool
 
 
 def _is_complete(path: Path) -> bool:
@@ -329,14 +372,19 @@ def _convert_row(row: BidsRow, options: _Options) -> RowResult:
 
     started = time.perf_counter()
     inputs = tuple(str(p) for p in row.inputs)
-    if _is_complete(row.output):
-        return RowResult(inputs, str(row.output), "skipped", seconds=time.perf_counter() - started)
     try:
+        prepare_output(row.output, options.output_root)  # never outside the output root
+        if not options.overwrite and (row.output.exists() or row.output.is_symlink()):
+            if _is_complete(row.output):
+                return RowResult(inputs, str(row.output), "skipped", seconds=time.perf_counter() - started)
+            raise OutputExistsError(
+                f"{row.output} exists and is not a complete OME-TIFF; it is replaced only with overwrite=True "
+                "(omio batch --overwrite), or remove it"
+            )
         with dask.config.set(scheduler="threads"):  # pixels of one job: local threads, also on a worker
             ds = _open_inputs(row)
-            row.output.parent.mkdir(parents=True, exist_ok=True)
             written = ds.to_ometiff(
-                row.output, compression=options.compression, level=options.level, overwrite=row.output.exists()
+                row.output, compression=options.compression, level=options.level, overwrite=options.overwrite
             )
     except Exception as exc:  # continue-on-error: every failure is recorded in the report
         error = f"{type(exc).__name__}: {exc}"
@@ -353,6 +401,7 @@ def convert(
     progress: bool = True,
     num_workers: int | None = None,
     report: bool = True,
+    overwrite: bool = False,
 ) -> BatchReport:
     """Convert every job of a :class:`BidsTable` to OME-TIFF.
 
@@ -371,16 +420,22 @@ def convert(
         Jobs run at once on the local scheduler (default: dask's).
     report
         Write ``omio_batch_report.json`` into the output root.
+    overwrite
+        Convert every job again and replace its output. By default a job whose output
+        is a complete OME-TIFF is skipped, and one whose output path holds anything
+        else fails with :class:`~omio.errors.OutputExistsError` (nothing is replaced).
 
     Returns
     -------
     BatchReport
-        One result per row, in table order; failures do not raise.
+        One result per row, in table order; failures do not raise. A job whose output
+        would lead outside the output root (through a symbolic link) fails with
+        :class:`~omio.errors.OutputError` and nothing is written for it.
     """
     from dask.delayed import delayed
     from tqdm.auto import tqdm
 
-    options = _Options(compression, level)
+    options = _Options(compression, level, table.output_root, overwrite)
     tasks = [delayed(_convert_row, pure=False)(row, options) for row in table.rows]
     bar = tqdm(total=sum(len(r.inputs) for r in table.rows), unit="file", desc="omio batch", disable=not progress)
     try:
@@ -421,7 +476,6 @@ def _run_distributed(client: Any, tasks: Sequence[Any], bar: Any) -> list[RowRes
 def _write_report(table: BidsTable, results: Sequence[RowResult], summary: dict[str, int]) -> Path:
     from omio import __version__
 
-    table.output_root.mkdir(parents=True, exist_ok=True)
     doc = {
         "root": str(table.root),
         "output_root": str(table.output_root),
@@ -431,6 +485,32 @@ def _write_report(table: BidsTable, results: Sequence[RowResult], summary: dict[
         "skipped_entries": [s.to_record() for s in table.skipped],
         "results": [r.to_record() for r in results],
     }
-    with atomic_output(table.output_root / REPORT_NAME, overwrite=True) as (tmp, written):
+    table.output_root.mkdir(parents=True, exist_ok=True)
+    path = _report_path(table.output_root)
+    with atomic_output(path, overwrite=_is_report(path)) as (tmp, written):
         tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return written[0]
+
+
+def _report_path(root: Path) -> Path:
+    """``omio_batch_report.json``, or ``omio_batch_report_<n>.json`` when another file has that name.
+
+    The first name that is free or holds an earlier report is used, so a re-run replaces its own report.
+    """
+    stem, suffix = split_suffix(Path(REPORT_NAME))
+    for n in range(1000):
+        path = root / (REPORT_NAME if n == 0 else f"{stem}_{n}{suffix}")
+        if not (path.exists() or path.is_symlink()) or _is_report(path):
+            return path
+    return root / REPORT_NAME  # atomic_output picks a free name
+
+
+def _is_report(path: Path) -> bool:
+    """True when ``path`` is an earlier batch report (a plain file): only that is replaced."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and "omio_version" in doc and "results" in doc

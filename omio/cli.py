@@ -121,6 +121,7 @@ def _batch(args: argparse.Namespace) -> int:
         policy=args.policy,
         output_root=args.output_root,
         pattern=args.pattern,
+        follow_symlinks=args.follow_symlinks,
     )
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(_client(args.scheduler)) if args.scheduler else None
@@ -131,9 +132,12 @@ def _batch(args: argparse.Namespace) -> int:
             level=args.level,
             progress=_progress(args),
             num_workers=args.workers,
+            overwrite=args.overwrite,
         )
     summary = ", ".join(f"{n} {status}" for status, n in sorted(report.summary.items())) or "nothing to do"
     print(f"{len(table)} jobs: {summary}")
+    if table.skipped:
+        print(f"entries skipped: {len(table.skipped)} (see skipped_entries in the report)")
     print(f"report: {report.report_path}")
     for failed in report.failed:
         print(f"failed: {', '.join(failed.inputs)}: {failed.error}", file=sys.stderr)
@@ -289,6 +293,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default="strict", choices=get_args(Policy), help="merge policy (default strict)")
     p.add_argument("--pattern", help="glob on image file names, e.g. '*.czi'")
     p.add_argument("--output-root", help="where outputs go (default ROOT/derivatives/omio)")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="follow symbolic links that lead out of ROOT (default: skip them)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="convert every job again and replace its output (default: skip complete outputs, never replace others)",
+    )
     p.add_argument("--compression", default="zlib", choices=COMPRESSIONS["ometiff"], help="default zlib")
     p.add_argument("--level", default=6, type=int, help="compression level (zlib 0-9, zstd 1-22; default 6)")
     p.add_argument("--workers", type=int, help="jobs at once on this machine (default: dask's)")

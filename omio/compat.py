@@ -53,6 +53,7 @@ def _read(
     merge: bool,
     axis: Axis,
     policy: Policy,
+    follow_symlinks: bool,
 ) -> list[MicroscopyDataset]:
     """Datasets for a file, a folder or a list of files (merged into one when asked)."""
     from omio._api import open as omio_open
@@ -66,8 +67,8 @@ def _read(
     path = Path(fname)
     if path.is_dir():
         if merge:
-            return [open_folder(path, merge_along=axis, policy=policy)]
-        return list(open_folder(path))
+            return [open_folder(path, merge_along=axis, policy=policy, follow_symlinks=follow_symlinks)]
+        return list(open_folder(path, follow_symlinks=follow_symlinks))
     return open_all(path) if all_scenes else [omio_open(path)]
 
 
@@ -78,6 +79,7 @@ def imread(
     merge_multiple_files_in_folder: bool = False,
     merge_along_axis: Axis = "T",
     zeropadding: bool = True,
+    follow_symlinks: bool = False,
 ) -> tuple[da.Array, dict[str, Any]] | tuple[list[da.Array], list[dict[str, Any]]]:
     """Read images as ``(image, metadata)`` pairs, lazily.
 
@@ -94,6 +96,8 @@ def imread(
     zeropadding
         Pad differing axes with zeros when merging (``policy="pad"``); ``False`` requires
         them to match (``policy="strict"``).
+    follow_symlinks
+        In a folder, follow symbolic links that lead out of it (default: skip them).
 
     Returns
     -------
@@ -112,6 +116,7 @@ def imread(
         merge=merge_multiple_files_in_folder,
         axis=merge_along_axis,
         policy=_policy(zeropadding),
+        follow_symlinks=follow_symlinks,
     )
     if return_list:
         return [ds.data for ds in datasets], [ds.metadata for ds in datasets]
@@ -123,21 +128,25 @@ def imread(
     return datasets[0].data, datasets[0].metadata
 
 
-def _output_dir(fname: str | Path | Sequence[str | Path], output_dir: str | Path | None) -> Path:
+def _output_dir(fname: str | Path | Sequence[str | Path], output_dir: str | Path | None) -> tuple[Path, Path]:
+    """The output folder, and the root it must stay inside (the input folder for ``omio_converted``)."""
     if output_dir is not None:
-        return Path(output_dir)
+        return Path(output_dir), Path(output_dir)
     if isinstance(fname, (str, Path)):
         path = Path(fname)
-        return path / CONVERTED_FOLDER if path.is_dir() else path.parent
+        return (path / CONVERTED_FOLDER, path) if path.is_dir() else (path.parent, path.parent)
     first = Path(next(iter(fname)))
-    return first.parent
+    return first.parent, first.parent
 
 
-def _write(ds: MicroscopyDataset, target: Path, *, level: int, overwrite: bool) -> Path:
+def _write(ds: MicroscopyDataset, target: Path, *, level: int, overwrite: bool, root: Path | None = None) -> Path:
+    """Write ``target`` inside ``root`` (default: its folder), never over a source nor through a link out of it."""
+    from omio.writers._output import prepare_output
+
     sources = {Path(ds.path).resolve()} if ds.path is not None else set()
     if overwrite and target.resolve() in sources:
         raise OutputExistsError(f"{target} is the source being converted; it is never overwritten")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(target, root if root is not None else target.parent)
     return ds.to_ometiff(target, compression="zlib", level=level, overwrite=overwrite)
 
 
@@ -150,6 +159,7 @@ def convert_to_ometiff(
     zeropadding: bool = True,
     compression_level: int = 6,
     overwrite: bool = False,
+    follow_symlinks: bool = False,
 ) -> list[Path]:
     """Convert a file, a list of files or a folder to OME-TIFF.
 
@@ -167,11 +177,18 @@ def convert_to_ometiff(
         zlib level 0-9 (0 = uncompressed).
     overwrite
         Replace existing outputs (never a source); otherwise a free name is used.
+    follow_symlinks
+        In a folder, follow symbolic links that lead out of it (default: skip them).
 
     Returns
     -------
     list of Path
         The files written, in input order.
+
+    Raises
+    ------
+    omio.errors.OutputError
+        When an output would be written outside its folder through a symbolic link.
     """
     from omio.bids import output_names
 
@@ -181,16 +198,17 @@ def convert_to_ometiff(
         merge=merge_multiple_files_in_folder,
         axis=merge_along_axis,
         policy=_policy(zeropadding),
+        follow_symlinks=follow_symlinks,
     )
-    out_dir = _output_dir(fname, output_dir)
+    out_dir, root = _output_dir(fname, output_dir)
     if merge_multiple_files_in_folder:
         base = Path(fname) if isinstance(fname, (str, Path)) else out_dir
         name = f"{base.name if Path(base).is_dir() else base.stem}_merged.ome.tif"
-        return [_write(datasets[0], out_dir / name, level=compression_level, overwrite=overwrite)]
+        return [_write(datasets[0], out_dir / name, level=compression_level, overwrite=overwrite, root=root)]
     paths = [Path(ds.path) if ds.path is not None else Path(f"image_{i}") for i, ds in enumerate(datasets)]
     names = output_names(paths)
     return [
-        _write(ds, out_dir / names[p], level=compression_level, overwrite=overwrite)
+        _write(ds, out_dir / names[p], level=compression_level, overwrite=overwrite, root=root)
         for ds, p in zip(datasets, paths, strict=True)
     ]
 
@@ -213,12 +231,15 @@ def convert_bids_batch_to_ometiff(
     output_root: str | Path | None = None,
     client: Any = None,
     progress: bool = True,
+    overwrite: bool = False,
+    follow_symlinks: bool = False,
 ) -> BatchReport:
     """Convert a BIDS-like project to OME-TIFF (see :mod:`omio.bids` for the layout).
 
     ``sub``, ``exp``, ``tagfolder`` and ``merge_tagfolders`` may be given by position
     as in OMIO. Jobs that fail are reported, not raised; jobs whose output already
-    exists are skipped, so a re-run resumes.
+    exists are skipped, so a re-run resumes. ``overwrite`` and ``follow_symlinks`` are
+    those of :func:`omio.bids.convert` and :func:`omio.bids.scan`.
 
     Returns
     -------
@@ -237,9 +258,10 @@ def convert_bids_batch_to_ometiff(
         merge_along=merge_along_axis,
         policy=_policy(zeropadding),
         output_root=output_root,
+        follow_symlinks=follow_symlinks,
     )
     level = compression_level
-    return bids.convert(table, client=client, compression="zlib", level=level, progress=progress)
+    return bids.convert(table, client=client, compression="zlib", level=level, progress=progress, overwrite=overwrite)
 
 
 bids_batch_process = convert_bids_batch_to_ometiff

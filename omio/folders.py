@@ -16,13 +16,18 @@ Rules
 - A folder that a reader recognises as a whole (a Thorlabs acquisition with its
   ``Experiment.xml``) is *one* dataset, never a folder of files; so is such a
   sub-folder.
+- Entries that cannot be read are skipped with the reason: broken symbolic links,
+  link loops, entries the user may not read. Symbolic links leading out of the
+  folder (the *input root*) are skipped too unless ``follow_symlinks=True``.
 - Only the first image (scene) of each file is used.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +48,9 @@ __all__ = [
     "natural_key",
     "open_folder",
     "open_folder_stack",
+    "safe_entries",
+    "subfolders",
+    "unreadable_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,81 @@ class Skipped:
     def to_record(self) -> dict[str, str]:
         """``{"path": ..., "reason": ...}`` as plain strings."""
         return {"path": str(self.path), "reason": self.reason}
+
+
+def unreadable_reason(exc: OSError) -> str:
+    """The reason recorded for an entry that cannot be read.
+
+    >>> unreadable_reason(OSError(errno.ELOOP, "Too many levels of symbolic links"))
+    'symbolic link loop (Too many levels of symbolic links)'
+    """
+    what = {
+        errno.ELOOP: "symbolic link loop",
+        errno.ENOENT: "broken symbolic link or vanished entry",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }.get(exc.errno or 0, "cannot be read")
+    return f"{what} ({exc.strerror or exc})"
+
+
+def safe_entries(
+    folder: str | Path, *, root: str | Path | None = None, follow_symlinks: bool = False
+) -> tuple[list[Path], list[Skipped]]:
+    """The entries of a folder that can be used, and the others with the reason they cannot.
+
+    Broken symbolic links, link loops and entries whose status cannot be read are
+    skipped; so are links leading out of ``root`` (after resolving them) unless
+    ``follow_symlinks``. Nothing is opened. The entries are in the file system's order.
+
+    Parameters
+    ----------
+    folder
+        The folder to list; errors listing it (``PermissionError``...) are raised.
+    root
+        The input root that links may not leave (default: ``folder``).
+    follow_symlinks
+        Follow links wherever they lead.
+    """
+    folder = Path(folder)
+    inside = Path(root if root is not None else folder).resolve()
+    with os.scandir(folder) as it:
+        names = [entry.name for entry in it]
+    used: list[Path] = []
+    skipped: list[Skipped] = []
+    for name in names:
+        path = folder / name
+        try:
+            if path.is_symlink():
+                real = Path(os.path.realpath(path, strict=True))
+                if not follow_symlinks and not real.is_relative_to(inside):
+                    reason = f"symbolic link to {real}, outside {inside} (pass follow_symlinks=True to follow it)"
+                    skipped.append(Skipped(path, reason))
+                    continue
+            path.stat()
+        except OSError as exc:
+            skipped.append(Skipped(path, unreadable_reason(exc)))
+            continue
+        used.append(path)
+    return used, skipped
+
+
+def subfolders(
+    folder: str | Path,
+    rule: str | re.Pattern[str] | None = None,
+    *,
+    root: str | Path | None = None,
+    follow_symlinks: bool = False,
+    sort_key: SortKey | None = None,
+) -> tuple[list[Path], list[Skipped]]:
+    """The visible sub-folders of ``folder`` whose names match ``rule``, sorted, and the skipped ones.
+
+    Entries are checked by :func:`safe_entries`; only skipped entries whose names
+    match ``rule`` are returned (the others would not have been used anyway).
+    """
+    entries, skipped = safe_entries(folder, root=root, follow_symlinks=follow_symlinks)
+    found = [p for p in entries if p.is_dir() and not p.name.startswith(".") and name_matches(p.name, rule)]
+    relevant = [s for s in skipped if not s.path.name.startswith(".") and name_matches(s.path.name, rule)]
+    return sorted(found, key=sort_key or natural_key), relevant
 
 
 @dataclass(frozen=True)
@@ -117,6 +200,8 @@ def list_folder(
     sort_key: SortKey | None = None,
     files: Sequence[str | Path] | None = None,
     pattern: str | None = None,
+    follow_symlinks: bool = False,
+    root: str | Path | None = None,
 ) -> FolderListing:
     """List the readable entries of a folder without reading any pixels.
 
@@ -130,6 +215,10 @@ def list_folder(
         Explicit entries (relative to ``path`` or absolute), used in the order given.
     pattern
         A glob on file names (``"*.tif"``); entries not matching are skipped.
+    follow_symlinks
+        Follow symbolic links that lead out of ``root``; by default they are skipped.
+    root
+        The input root (default: ``path``). Links inside it are always followed.
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -143,18 +232,24 @@ def list_folder(
         missing = [str(p) for p in entries if not p.exists()]
         if missing:
             raise FileNotFoundError(f"files not found in '{folder}': {missing}")
-    else:
-        entries = sorted(folder.iterdir(), key=sort_key or natural_key)
     used: list[Path] = []
     skipped: list[Skipped] = []
+    if files is None:
+        found, unusable = safe_entries(folder, root=root, follow_symlinks=follow_symlinks)
+        entries = sorted(found, key=sort_key or natural_key)
+        skipped.extend(_log_skip(u) for u in unusable)
     for entry in entries:
         reason = _skip_reason(entry, pattern, explicit=files is not None)
         if reason is None:
             used.append(entry)
         else:
-            log.info("omio.open_folder skips %s: %s", entry, reason)
-            skipped.append(Skipped(entry, reason))
+            skipped.append(_log_skip(Skipped(entry, reason)))
     return FolderListing(folder, tuple(used), tuple(skipped))
+
+
+def _log_skip(skip: Skipped) -> Skipped:
+    log.info("omio.open_folder skips %s: %s", skip.path, skip.reason)
+    return skip
 
 
 def _is_acquisition(folder: Path) -> bool:
@@ -170,14 +265,18 @@ def _skip_reason(entry: Path, pattern: str | None, *, explicit: bool) -> str | N
         return "hidden entry"
     if pattern is not None and not fnmatch.fnmatch(entry.name, pattern):
         return f"name does not match pattern {pattern!r}"
-    if entry.is_dir():
-        return None if _is_acquisition(entry) else "sub-folder that is not an acquisition (open it separately)"
     try:
+        if entry.is_dir():
+            return None if _is_acquisition(entry) else "sub-folder that is not an acquisition (open it separately)"
         find_reader(entry)
     except UnsupportedFormatError:
         return "unsupported format (no omio reader recognises its content)"
     except FileFormatError:
         return None  # claimed by a reader but damaged: opening it decides (on_error)
+    except OSError as exc:
+        if explicit:
+            raise  # a path the caller named
+        return unreadable_reason(exc)
     return None
 
 
@@ -192,11 +291,11 @@ def _open_listing(
     for entry in listing.files:
         try:
             datasets.append(omio_open(entry))
-        except (FileFormatError, UnsupportedFormatError) as exc:
+        except (FileFormatError, UnsupportedFormatError, OSError) as exc:
             if on_error == "raise":
                 raise
-            log.info("omio.open_folder skips %s: %s", entry, exc)
-            skipped.append(Skipped(entry, f"unreadable: {exc}"))
+            reason = unreadable_reason(exc) if isinstance(exc, OSError) else str(exc)
+            skipped.append(_log_skip(Skipped(entry, f"unreadable: {reason}")))
             continue
         used.append(entry)
     return datasets, used, skipped
@@ -213,6 +312,7 @@ def open_folder(
     pattern: str | None = None,
     on_error: OnError = "raise",
     promote_dtype: bool = False,
+    follow_symlinks: bool = False,
 ) -> FolderContents: ...
 @overload
 def open_folder(
@@ -225,6 +325,7 @@ def open_folder(
     pattern: str | None = None,
     on_error: OnError = "raise",
     promote_dtype: bool = False,
+    follow_symlinks: bool = False,
 ) -> MicroscopyDataset: ...
 def open_folder(
     path: str | Path,
@@ -236,6 +337,7 @@ def open_folder(
     pattern: str | None = None,
     on_error: OnError = "raise",
     promote_dtype: bool = False,
+    follow_symlinks: bool = False,
 ) -> FolderContents | MicroscopyDataset:
     """Open every readable image of a folder lazily, or merge them along an axis.
 
@@ -251,9 +353,14 @@ def open_folder(
     sort_key, files, pattern
         Order and selection; see :func:`list_folder`.
     on_error
-        ``"raise"`` on a corrupt file (default) or ``"skip"`` and record it.
+        ``"raise"`` on a file a reader claims but cannot read (default) or ``"skip"`` and
+        record it. Entries that cannot be opened at all (broken links, link loops,
+        permission denied) are always skipped and recorded.
     promote_dtype
         Passed to :func:`omio.merge.concat`.
+    follow_symlinks
+        Follow symbolic links that lead out of ``path``; by default they are skipped
+        and recorded.
 
     Returns
     -------
@@ -262,7 +369,7 @@ def open_folder(
         ``.skipped``. With it: the merged dataset, whose ``omio:merge`` annotation
         records the folder and the skipped entries.
     """
-    listing = list_folder(path, sort_key=sort_key, files=files, pattern=pattern)
+    listing = list_folder(path, sort_key=sort_key, files=files, pattern=pattern, follow_symlinks=follow_symlinks)
     datasets, used, skipped = _open_listing(listing, on_error)
     if merge_along is None:
         return FolderContents(listing.folder, tuple(datasets), tuple(used), tuple(skipped))
@@ -277,20 +384,30 @@ def stack_folders(
     *,
     tag: str | re.Pattern[str] | None = None,
     sort_key: SortKey | None = None,
+    follow_symlinks: bool = False,
 ) -> list[Path]:
     """The folders of a stack, in order: the given list as it is, or a parent's matching sub-folders.
 
     A string ``tag`` matches folder names containing it (``"TAG_"``), a compiled
     pattern is searched in the name; folders are sorted by ``sort_key`` (default
-    :func:`natural_key`).
+    :func:`natural_key`). Sub-folders that cannot be read, or are links leading out
+    of the parent (unless ``follow_symlinks``), are left out (see :func:`subfolders`).
     """
+    return _stack(path, tag, sort_key, follow_symlinks)[0]
+
+
+def _stack(
+    path: str | Path | Sequence[str | Path],
+    tag: str | re.Pattern[str] | None,
+    sort_key: SortKey | None,
+    follow_symlinks: bool,
+) -> tuple[list[Path], list[Skipped]]:
     if isinstance(path, (str, Path)):
         parent = Path(path)
         if not parent.is_dir():
             raise FileNotFoundError(f"No such folder: '{parent}'")
-        found = [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".") and name_matches(p.name, tag)]
-        return sorted(found, key=sort_key or natural_key)
-    return [Path(p) for p in path]
+        return subfolders(parent, tag, follow_symlinks=follow_symlinks, sort_key=sort_key)
+    return [Path(p) for p in path], []
 
 
 def name_matches(name: str, rule: str | re.Pattern[str] | None) -> bool:
@@ -316,6 +433,7 @@ def open_folder_stack(
     pattern: str | None = None,
     on_error: OnError = "raise",
     promote_dtype: bool = False,
+    follow_symlinks: bool = False,
 ) -> MicroscopyDataset:
     """Merge the same acquisition repeated in sibling folders (``TAG_01/``, ``TAG_02/``...).
 
@@ -335,16 +453,20 @@ def open_folder_stack(
         Order of folders and of the files inside each (default :func:`natural_key`).
     pattern, on_error
         See :func:`open_folder`.
+    follow_symlinks
+        Follow symbolic links leading out of the parent folder (or, for a list, out of
+        each folder); by default they are skipped and recorded.
     """
-    folders = stack_folders(path, tag=tag, sort_key=sort_key)
+    folders, skipped = _stack(path, tag, sort_key, follow_symlinks)
     if not folders:
         raise MergeError(f"'{path}': no folders match {tag!r}; nothing to stack")
+    root = path if isinstance(path, (str, Path)) else None
     datasets: list[MicroscopyDataset] = []
-    skipped: list[Skipped] = []
     for folder in folders:
-        contents = open_folder(folder, sort_key=sort_key, pattern=pattern, on_error=on_error)
+        listing = list_folder(folder, sort_key=sort_key, pattern=pattern, follow_symlinks=follow_symlinks, root=root)
+        contents, _, folder_skipped = _open_listing(listing, on_error)
         datasets.extend(contents)
-        skipped.extend(contents.skipped)
+        skipped.extend(folder_skipped)
     if not datasets:
         raise MergeError(f"no readable images in the folder stack {[str(f) for f in folders]}")
     extra = {"folders": [str(f) for f in folders], "skipped": [s.to_record() for s in skipped]}

@@ -83,14 +83,18 @@ def test_batch_converts_reports_and_resumes(project: Path, capsys: pytest.Captur
     doc = json.loads(report.report_path.read_text())
     assert doc["summary"] == report.summary and len(doc["results"]) == len(table)
     assert {r["status"] for r in doc["results"]} == {"converted", "failed"}
-    # a stale, incomplete output (e.g. from another tool) is redone; complete ones are skipped
+    # complete outputs are skipped; anything else at an output path is replaced only with overwrite=True
     stale = Path(table[0].output)
     stale.write_bytes(b"II*\x00truncated")
     again = convert(table, progress=False)
-    assert again.summary == {"skipped": 4, "converted": 1, "failed": 1}
-    assert next(r for r in again.results if r.output == str(stale)).status == "converted"
+    assert again.summary == {"skipped": 4, "failed": 2}
+    refused = next(r for r in again.results if r.output == str(stale))
+    assert refused.status == "failed" and "OutputExistsError" in (refused.error or "")
+    assert "overwrite" in (refused.error or "") and stale.read_bytes() == b"II*\x00truncated"
+    forced = convert(table, progress=False, overwrite=True)
+    assert forced.summary == {"converted": 5, "failed": 1}
     assert omio_open(stale).shape == (2, 1, 1, 8, 8)
-    assert not list(project.rglob("*.partial*"))
+    assert not list(project.rglob("*omio-partial*"))
 
 
 def test_batch_on_a_two_worker_local_cluster(project: Path, tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
-"""Writers clean up after themselves: stale temporaries, storage errors, permissions."""
+"""Trust under bad input: folders and batches skip what they cannot read and never write outside
+their output root; writers clean up after themselves (stale temporaries, storage errors, permissions).
+"""
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,54 @@ import pytest
 import tifffile
 
 import omio
+from omio import compat, folders
+from omio.bids import convert, scan
+from omio.cli import main
 from omio.errors import OmioError, OutputError
+from omio.merge import merge_provenance
 from omio.writers import _output
 from omio.writers._output import atomic_directory, atomic_output, remove_stale_temporaries
+
+
+def write(path: Path, value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, np.full((2, 8, 8), value, "uint16"), photometric="minisblack")
+
+
+Deny = Callable[[Path], None]
+
+
+@pytest.fixture
+def deny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deny]:
+    """Make files or folders unreadable: ``chmod 000``, or, as root (who reads anything), fail opening them."""
+    denied: list[Path] = []
+    as_root = os.geteuid() == 0
+    real_open, real_scandir = open, os.scandir
+
+    def refuse(path: Any) -> None:
+        if Path(path).absolute() in denied:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(path)
+        return real_open(path, *args, **kwargs)
+
+    def guarded_scandir(path: Any = ".") -> Any:
+        refuse(path)
+        return real_scandir(path)
+
+    def make_unreadable(path: Path) -> None:
+        denied.append(path.absolute())
+        if not as_root:
+            path.chmod(0)
+
+    if as_root:
+        monkeypatch.setattr("omio.readers.open", guarded_open, raising=False)  # the sniffing of find_reader
+        monkeypatch.setattr(os, "scandir", guarded_scandir)
+    yield make_unreadable
+    if not as_root:
+        for path in denied:
+            path.chmod(0o755)
 
 
 def _small() -> omio.MicroscopyDataset:
@@ -158,3 +206,185 @@ def test_atomic_directory_overwrite_keeps_no_set_aside_copy(tmp_path: Path) -> N
             (tmp / "f").write_bytes(content)
     assert (target / "f").read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["d.ome.zarr"]
+
+
+# ---------------------------------------------------------------------- folders and batch
+
+
+def test_open_folder_skips_loops_broken_links_and_unreadable_entries(tmp_path: Path, deny: Deny) -> None:
+    folder = tmp_path / "images"
+    for i in (1, 2, 3):
+        write(folder / f"img_{i}.tif", i)
+    (folder / "loop.tif").symlink_to("loop.tif")
+    (folder / "ping").symlink_to("pong")
+    (folder / "pong").symlink_to("ping")
+    (folder / "broken.tif").symlink_to(folder / "gone.tif")
+    deny(folder / "img_3.tif")
+    for on_error in ("raise", "skip"):
+        contents = folders.open_folder(folder, on_error=on_error)  # type: ignore[call-overload]
+        assert [p.name for p in contents.files] == ["img_1.tif", "img_2.tif"]
+        reasons = {s.path.name: s.reason for s in contents.skipped}
+        assert set(reasons) == {"loop.tif", "ping", "pong", "broken.tif", "img_3.tif"}
+        assert all(reasons[n].startswith("symbolic link loop") for n in ("loop.tif", "ping", "pong"))
+        assert reasons["broken.tif"].startswith("broken symbolic link")
+        assert reasons["img_3.tif"].startswith("permission denied")
+    merged = folders.open_folder(folder, merge_along="T", on_error="skip")
+    prov = merge_provenance(merged)
+    assert prov is not None and len(prov["extra"]["skipped"]) == 5
+
+
+def test_links_out_of_the_folder_are_followed_only_when_asked(tmp_path: Path) -> None:
+    folder, outside = tmp_path / "images", tmp_path / "elsewhere"
+    write(folder / "inner.tif", 1)
+    write(outside / "far.tif", 9)
+    (folder / "alias.tif").symlink_to(folder / "inner.tif")  # inside: always followed
+    (folder / "far.tif").symlink_to(outside / "far.tif")
+    (folder / "everything").symlink_to("/")
+    contents = folders.open_folder(folder)
+    assert [p.name for p in contents.files] == ["alias.tif", "inner.tif"]
+    reasons = {s.path.name: s.reason for s in contents.skipped}
+    assert set(reasons) == {"far.tif", "everything"}
+    assert "outside" in reasons["far.tif"] and "follow_symlinks=True" in reasons["far.tif"]
+    followed = folders.open_folder(folder, follow_symlinks=True)
+    assert [p.name for p in followed.files] == ["alias.tif", "far.tif", "inner.tif"]
+    assert int(followed[1].to_numpy().max()) == 9
+    assert "not an acquisition" in {s.path.name: s.reason for s in followed.skipped}["everything"]
+
+
+def test_folder_stack_skips_looping_and_outside_tag_folders(tmp_path: Path) -> None:
+    parent = tmp_path / "stack"
+    write(parent / "TAG_01" / "image.tif", 1)
+    write(tmp_path / "elsewhere" / "image.tif", 2)
+    (parent / "TAG_02").symlink_to(tmp_path / "elsewhere")
+    (parent / "TAG_03").symlink_to("TAG_03")
+    merged = folders.open_folder_stack(parent, tag="TAG_")
+    assert merged.to_numpy()[:, 0, 0, 0, 0].tolist() == [1, 1]
+    prov = merge_provenance(merged)
+    assert prov is not None
+    assert sorted(Path(s["path"]).name for s in prov["extra"]["skipped"]) == ["TAG_02", "TAG_03"]
+    followed = folders.open_folder_stack(parent, tag="TAG_", follow_symlinks=True)
+    assert followed.to_numpy()[:, 0, 0, 0, 0].tolist() == [1, 1, 2, 2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    write(root / "sub-01" / "exp_TP001" / "image.tif", 1)
+    write(root / "sub-01" / "exp_TP002" / "TAG_01" / "image1.tif", 2)
+    write(root / "sub-02" / "exp_TP001" / "image.tif", 3)
+    return root
+
+
+def test_scan_and_batch_skip_what_they_cannot_read(project: Path, deny: Deny, monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = project / "sub-01" / "exp_TP001"
+    (exp / "loop.tif").symlink_to("loop.tif")
+    (exp / "broken.tif").symlink_to(exp / "gone.tif")
+    (project / "sub-01" / "exp_TP002" / "TAG_03").symlink_to("/")  # a tag folder linked to the file system root
+    (project / "sub-03").symlink_to(project / "sub-03")
+    write(project / "sub-02" / "exp_TP001" / "secret.tif", 7)
+    write(project / "sub-02" / "exp_TP009" / "image.tif", 8)
+    deny(project / "sub-02" / "exp_TP001" / "secret.tif")
+    deny(project / "sub-02" / "exp_TP009")
+    sniffed: list[Path] = []
+    real_find = folders.find_reader
+    monkeypatch.setattr(folders, "find_reader", lambda p: (sniffed.append(Path(p)), real_find(p))[1])
+    table = scan(project, exp="TP", tagfolder="TAG_")
+    assert sniffed and all(p.resolve().is_relative_to(project.resolve()) for p in sniffed)
+    reasons = {s.path.relative_to(project).as_posix(): s.reason for s in table.skipped}
+    assert set(reasons) == {
+        "sub-03",
+        "sub-01/exp_TP001/loop.tif",
+        "sub-01/exp_TP001/broken.tif",
+        "sub-01/exp_TP002/TAG_03",
+        "sub-02/exp_TP001/secret.tif",
+        "sub-02/exp_TP009",
+    }
+    assert reasons["sub-03"].startswith("symbolic link loop")
+    assert "outside" in reasons["sub-01/exp_TP002/TAG_03"]
+    assert reasons["sub-02/exp_TP009"].startswith("permission denied")
+    assert [r.inputs[0].name for r in table] == ["image.tif", "image1.tif", "image.tif"]
+    report = convert(table, progress=False)
+    assert report.summary == {"converted": 3}
+    assert report.report_path is not None
+    doc = json.loads(report.report_path.read_text())
+    assert {Path(s["path"]).name for s in doc["skipped_entries"]} == {Path(k).name for k in reasons}
+    followed = scan(project, exp="TP", tagfolder="TAG_", follow_symlinks=True)
+    assert "sub-01/exp_TP002/TAG_03" not in {s.path.relative_to(project).as_posix() for s in followed.skipped}
+
+
+def test_batch_never_writes_outside_the_output_root(project: Path, tmp_path: Path) -> None:
+    write(project / "sub-02" / "exp_TP002" / "image.tif", 4)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "sub-01").symlink_to(elsewhere)  # a planted folder link
+    (out / "sub-02" / "exp_TP001").mkdir(parents=True)
+    (out / "sub-02" / "exp_TP001" / "image.ome.tif").symlink_to(elsewhere / "planted.ome.tif")  # a planted file link
+    table = scan(project, exp="TP", tagfolder="TAG_", output_root=out)
+    for overwrite in (False, True):
+        report = convert(table, progress=False, overwrite=overwrite)
+        assert report.summary == {"failed": 3, "converted": 1}
+        for failed in report.failed:
+            assert (failed.error or "").startswith("OutputError") and "outside the output folder" in (
+                failed.error or ""
+            )
+            assert failed.output in (failed.error or "")
+        assert list(elsewhere.iterdir()) == []
+    assert (out / "sub-02" / "exp_TP002" / "image.ome.tif").is_file()
+    assert (out / "omio_batch_report.json").is_file()
+
+
+def test_batch_never_replaces_a_file_it_did_not_write(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    target = out / "sub-01" / "exp_TP001" / "image.ome.tif"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"someone's notes")
+    (out / "omio_batch_report.json").write_text("my own notes")
+    table = scan(project, exp="TP", tagfolder="TAG_", output_root=out)
+    report = convert(table, progress=False)
+    assert report.summary == {"converted": 2, "failed": 1}
+    (failed,) = report.failed
+    assert failed.output == str(target) and "OutputExistsError" in (failed.error or "")
+    assert target.read_bytes() == b"someone's notes"
+    assert (out / "omio_batch_report.json").read_text() == "my own notes"
+    assert report.report_path == out / "omio_batch_report_1.json"
+    again = convert(table, progress=False)  # an earlier report is replaced
+    assert again.report_path == out / "omio_batch_report_1.json" and again.summary == {"skipped": 2, "failed": 1}
+    assert convert(table, progress=False, overwrite=True).summary == {"converted": 3}
+    assert omio.open(target).to_numpy().max() == 1
+
+
+def test_compat_outputs_stay_in_their_folder(tmp_path: Path) -> None:
+    folder, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    write(folder / "a.tif", 1)
+    elsewhere.mkdir()
+    (folder / compat.CONVERTED_FOLDER).symlink_to(elsewhere)
+    with pytest.raises(OutputError, match="outside the output folder"):
+        compat.convert_to_ometiff(folder)
+    assert list(elsewhere.iterdir()) == []
+    (folder / compat.CONVERTED_FOLDER).unlink()
+    (folder / compat.CONVERTED_FOLDER).mkdir()
+    (folder / compat.CONVERTED_FOLDER / "a.ome.tif").write_bytes(b"notes")
+    (written,) = compat.convert_to_ometiff(folder)
+    assert written.name == "a_1.ome.tif" and (folder / compat.CONVERTED_FOLDER / "a.ome.tif").read_bytes() == b"notes"
+
+
+def test_cli_batch_flags(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "elsewhere" / "far.tif", 9)
+    (project / "sub-02" / "exp_TP001" / "far.tif").symlink_to(tmp_path / "elsewhere" / "far.tif")
+    out = tmp_path / "out"
+    args = ["batch", str(project), "--exp", "TP001", "--output-root", str(out), "--quiet"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "2 jobs: 2 converted",
+        "entries skipped: 1 (see skipped_entries in the report)",
+    ]
+    assert main([*args, "--follow-symlinks"]) == 0
+    assert capsys.readouterr().out.startswith("3 jobs: 1 converted, 2 skipped")
+    assert omio.open(out / "sub-02" / "exp_TP001" / "far.ome.tif").to_numpy().max() == 9
+    target = out / "sub-01" / "exp_TP001" / "image.ome.tif"
+    target.write_bytes(b"notes")
+    assert main(args) == 1
+    assert "OutputExistsError" in capsys.readouterr().err and target.read_bytes() == b"notes"
+    assert main([*args, "--overwrite"]) == 0
+    assert omio.open(target).to_numpy().max() == 1
