@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,7 @@ class ThorlabsReader:
         xml_path, raw = _resolve(path)
         text, root = _parse_xml(xml_path)
         layout = _layout(root, xml_path)
+        date, unreadable = _date(root)
         data = raw if raw is not None else _find_data(xml_path.parent, layout, xml_path)
         read_into = None
         if isinstance(data, Path):
@@ -186,7 +188,7 @@ class ThorlabsReader:
             physical_sizes=sizes,
             time_increment=Measure(layout.interval, "second") if layout.interval else None,
             channel_names=list(layout.channel_names),
-            later=lambda: {"acquisition_date": _date(root)},
+            later=lambda: {"acquisition_date": date},
         )
         return ImageSource(
             data=array,
@@ -196,7 +198,8 @@ class ThorlabsReader:
             scenes=(None,),
             scene=0,
             axes_rule=rule,
-            original_metadata={f"thorlabs:{XML_NAME}": text},
+            original_metadata={f"thorlabs:{XML_NAME}": text}
+            | ({"thorlabs:unreadable": unreadable} if unreadable else {}),
             levels=(shape,),
             read_into=read_into,
         )
@@ -298,16 +301,39 @@ def _value(
         raise MetadataError(f"{xml}: <{tag} {attr}={text!r}> is not a valid {cast.__name__}") from None
 
 
-def _positive(value: float | None) -> float | None:
-    return float(value) if value is not None and value > 0 else None
+def _measure(root: ET.Element, tag: str, attr: str, xml: Path, *, signed: bool = False) -> float | None:
+    """Return a physical value of Experiment.xml, ``None`` when absent or 0 (unset).
+
+    A value that is not a finite number, or negative where only a magnitude makes
+    sense (``signed=False``), is damage and raises; it is never dropped in silence.
+    """
+    value: float | None = _value(root, tag, attr, xml, float, None)
+    if value is None or value == 0:
+        return None
+    if not math.isfinite(value) or (value < 0 and not signed):
+        raise MetadataError(
+            f"{xml}: <{tag} {attr}={value!r}> is not a valid {'finite' if signed else 'positive'} value; "
+            "the field is damaged (restore Experiment.xml from the acquisition)"
+        )
+    return abs(value)
 
 
 def _channels(root: ET.Element, xml: Path) -> tuple[tuple[str, ...], tuple[int, ...], str]:
-    """Return the enabled channel names, their bit indices and a sentence saying how."""
+    """Return the enabled channel names, their bit indices and a sentence saying how.
+
+    ThorImageLS lists one ``<Wavelength>`` per enabled channel, so the listed names
+    and ``ChannelEnable`` must agree both ways: a mask enabling a channel that is not
+    listed, or a listed channel the mask does not enable, is an error.
+    """
     waves = _element(root, "Wavelengths", xml)
-    names = [w.get("name") or "" for w in waves.findall("Wavelength")]
+    names = [(w.get("name") or "").strip() for w in waves.findall("Wavelength")]
     if not names:
         raise MetadataError(f"{xml}: <Wavelengths> lists no <Wavelength>; at least one channel is needed")
+    if "" in names or len(set(n.lower() for n in names)) != len(names):
+        raise MetadataError(
+            f"{xml}: <Wavelength> names {names} are empty or repeated; each channel needs its own name "
+            "(its TIFF files and the channel names depend on it)"
+        )
     enable = waves.find("ChannelEnable")
     if enable is None or enable.get("Set") is None:
         bits = tuple(_letter_bit(n, i) for i, n in enumerate(names))
@@ -317,15 +343,18 @@ def _channels(root: ET.Element, xml: Path) -> tuple[tuple[str, ...], tuple[int, 
     if not enabled or mask >> len(CHANNEL_LETTERS):
         raise MetadataError(f"{xml}: <ChannelEnable Set={mask}> is not a channel mask (A=1, B=2, C=4, D=8)")
     by_letter = {n[-1].upper(): n for n in names if re.fullmatch(r"Chan[A-D]", n, re.IGNORECASE)}
-    if all(CHANNEL_LETTERS[b] in by_letter for b in enabled):
-        chosen = [by_letter[CHANNEL_LETTERS[b]] for b in enabled]
-    elif len(names) == len(enabled):
-        chosen = names
-    else:
+    letters = "".join(CHANNEL_LETTERS[b] for b in enabled)
+    if len(by_letter) == len(names):  # the usual ChanA ... ChanD names: the letters must be the enabled ones
+        consistent = set(by_letter) == set(letters)
+    else:  # other names: at least as many as the enabled channels
+        consistent = len(names) == len(enabled)
+    if not consistent:
         raise MetadataError(
-            f"{xml}: <ChannelEnable Set={mask}> enables {len(enabled)} channel(s) but the "
-            f"Wavelength names {names} do not say which"
+            f"{xml}: <ChannelEnable Set={mask}> enables channel(s) {', '.join(letters)} but <Wavelengths> "
+            f"lists {', '.join(names)}; the two must name the same channels (Experiment.xml damaged or "
+            "edited: restore it from the acquisition)"
         )
+    chosen = [by_letter[c] for c in letters] if len(by_letter) == len(names) else names
     rule = f"C = channels enabled by ChannelEnable Set={mask} (A=1,B=2,C=4,D=8): {', '.join(chosen)}"
     return tuple(chosen), tuple(enabled), rule
 
@@ -364,7 +393,7 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
     elif mode == 0:
         size_t = _value(root, "Timelapse", "timepoints", xml)
         size_z = _value(root, "ZStage", "steps", xml) if z_enabled else 1
-        interval = _positive(_value(root, "Timelapse", "intervalSec", xml, float, None))
+        interval = _measure(root, "Timelapse", "intervalSec", xml)
         tz_rule = (
             f"CaptureMode 0 (Z stack / time series): T = Timelapse timepoints ({size_t}); Z = ZStage steps ({size_z})"
         )
@@ -372,7 +401,7 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
         raise MetadataError(f"{xml}: <CaptureMode mode={mode}> is not supported (0 = Z/T series, 1 = streaming)")
     if size_t <= 0 or size_z <= 0 or flyback < 0:
         raise MetadataError(f"{xml}: non-positive layout (T={size_t}, Z={size_z}, flybackFrames={flyback})")
-    z_step = _value(root, "ZStage", "stepSizeUM", xml, float, None) if size_z > 1 else None
+    z_step = _measure(root, "ZStage", "stepSizeUM", xml, signed=True) if size_z > 1 else None
     only = root.find("RawData")
     rule = (
         f"ThorImageLS Experiment.xml: {tz_rule}; {channel_rule}; Y, X = LSM pixelY, pixelX "
@@ -387,47 +416,88 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
         channel_bits=bits,
         flyback=flyback,
         streaming=mode == 1,
-        pixel_size=_positive(_value(root, "LSM", "pixelSizeUM", xml, float, None)),
-        z_step=abs(z_step) if z_step else None,
+        pixel_size=_measure(root, "LSM", "pixelSizeUM", xml),
+        z_step=z_step,
         interval=interval,
         only_enabled=only is None or only.get("onlyEnabledChannels", "1").strip() != "0",
         rule=rule,
     )
 
 
-def _date(root: ET.Element) -> datetime | None:
+def _date(root: ET.Element) -> tuple[datetime | None, str | None]:
+    """Return the acquisition date (``<Date uTime>``, Unix seconds) and why it was left unset, if it was.
+
+    The date is not needed for the pixels, so a damaged one does not fail the open:
+    it is left unset and the reason is recorded. ``uTime`` is cross-checked against the
+    ``date`` text next to it when that text can be read (it is local time, so up to
+    14 hours apart); a disagreement means one of them is damaged.
+    """
     el = root.find("Date")
     text = None if el is None else el.get("uTime")
-    if not text or not text.strip().isdigit():
-        return None
-    return datetime.fromtimestamp(int(text), tz=UTC)
+    if el is None or text is None:
+        return None, None
+    try:
+        when = datetime.fromtimestamp(int(text.strip()), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None, f"<Date uTime={text!r}> is not a Unix time in seconds; the acquisition date is left unset"
+    local = _local_dates(el.get("date") or "")
+    if local and all(abs(d - when.replace(tzinfo=None)) > _MAX_UTC_OFFSET for d in local):
+        return None, (
+            f"<Date uTime={text!r}> ({when:%Y-%m-%d %H:%M:%S} UTC) disagrees with date={el.get('date')!r}; "
+            "one of them is damaged, so the acquisition date is left unset"
+        )
+    return when, None
+
+
+_MAX_UTC_OFFSET = timedelta(hours=14)
+_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S")
+
+
+def _local_dates(text: str) -> list[datetime]:
+    """Every reading of a ``<Date date=...>`` text under the formats ThorImageLS writes (none if unreadable)."""
+    found = []
+    for fmt in _DATE_FORMATS:
+        try:
+            found.append(datetime.strptime(text.strip(), fmt))
+        except ValueError:
+            continue
+    return found
 
 
 # --- RAW ---------------------------------------------------------------------------------------------------
 
 
 def _raw_array(path: Path, layout: _Layout) -> da.Array:
-    """Return the lazy TZCYX array of a RAW file after checking its size against the layout."""
+    """Return the lazy TZCYX array of a RAW file after checking its size against the layout.
+
+    The layout is the one Experiment.xml states: the enabled channels, or all four
+    channel slots with ``RawData onlyEnabledChannels=0``. A file of any other size is
+    an error whose message says which reading its size would fit, if any.
+    """
     n_c = len(layout.channel_names)
-    stored = [n_c]
-    if not layout.only_enabled and n_c < len(CHANNEL_LETTERS):
-        stored.append(len(CHANNEL_LETTERS))  # all four channel slots kept (RawData onlyEnabledChannels=0)
+    n_stored = n_c if layout.only_enabled else len(CHANNEL_LETTERS)
     frame = layout.size_y * layout.size_x * RAW_DTYPE.itemsize
     frames_per_t = layout.size_z + layout.flyback
-    actual = os.stat(path).st_size
-    for n_stored in stored:
-        record = frames_per_t * n_stored * frame
-        if actual == layout.size_t * record:
-            slots = tuple(range(n_c)) if n_stored == n_c else layout.channel_bits
-            return _raw_graph(path, layout, n_stored, slots)
-    record = frames_per_t * n_c * frame
+    record = frames_per_t * n_stored * frame
     expected = layout.size_t * record
+    actual = os.stat(path).st_size
+    if actual == expected:
+        slots = tuple(range(n_c)) if n_stored == n_c else layout.channel_bits
+        return _raw_graph(path, layout, n_stored, slots)
     detail = (
-        f"T={layout.size_t} x (Z={layout.size_z} + flyback={layout.flyback}) x C={n_c} x "
+        f"T={layout.size_t} x (Z={layout.size_z} + flyback={layout.flyback}) x C={n_stored} stored x "
         f"Y={layout.size_y} x X={layout.size_x} x 2 bytes"
     )
     msg = f"{path}: size is {actual} bytes but {XML_NAME} describes {expected} bytes ({detail})"
-    if actual < expected and actual % record == 0 and layout.streaming:
+    other = n_c if n_stored != n_c else len(CHANNEL_LETTERS)
+    if actual == layout.size_t * frames_per_t * other * frame:
+        flag = "1" if other == n_c else "0"
+        msg += (
+            f"; the size fits {other} stored channel(s) per frame instead: if the file holds "
+            f"{'only the enabled channels' if flag == '1' else 'all four channel slots'}, "
+            f'<RawData onlyEnabledChannels="{flag}"> is what Experiment.xml should state'
+        )
+    elif actual < expected and actual % record == 0 and layout.streaming:
         whole = actual // record
         msg += (
             f"; the file holds {whole} whole time point(s) of {layout.size_t}: the acquisition was "
@@ -435,9 +505,9 @@ def _raw_array(path: Path, layout: _Layout) -> da.Array:
             f"{XML_NAME} next to a copy (or link) of the RAW file"
         )
     elif actual < expected:
-        msg += "; the file is truncated"
+        msg += "; the file is truncated or Experiment.xml states too large a layout"
     else:
-        msg += "; the file holds more data than described (wrong Experiment.xml?)"
+        msg += "; the file holds more data than described (wrong or damaged Experiment.xml?)"
     raise FileFormatError(msg)
 
 
@@ -525,16 +595,31 @@ def _read_raw(
 
 
 def _tiff_planes(folder: Path, layout: _Layout) -> dict[tuple[int, int, int], Path]:
-    """Return ``{(t, z, c): path}`` for the plane TIFFs of the enabled channels (0-based indices)."""
+    """Return ``{(t, z, c): path}`` for the plane TIFFs of the enabled channels (0-based indices).
+
+    Plane files of a channel that Experiment.xml does not enable are an error: the
+    acquisition holds channels its metadata does not describe.
+    """
     lookup = {n.lower(): i for i, n in enumerate(layout.channel_names)}
     found: dict[tuple[int, int, int], Path] = {}
     positions: set[tuple[int, int]] = set()
+    others: dict[str, int] = {}
     for p in sorted(folder.iterdir()):
         m = _TIFF_NAME.match(p.name)
-        if m is None or m["chan"].lower() not in lookup:
+        if m is None:
+            continue
+        if m["chan"].lower() not in lookup:
+            others[m["chan"]] = others.get(m["chan"], 0) + 1
             continue
         positions.add((int(m["index"]), int(m["sub"])))
         found[(int(m["t"]) - 1, int(m["z"]) - 1, lookup[m["chan"].lower()])] = p
+    if others:
+        listed = ", ".join(f"{name} ({n} file(s))" for name, n in sorted(others.items()))
+        raise FileFormatError(
+            f"{folder}: TIFF planes of channel(s) {listed} are present but {XML_NAME} enables only "
+            f"{', '.join(layout.channel_names)}; its <ChannelEnable>/<Wavelengths> do not describe this folder "
+            "(damaged Experiment.xml, or files of another acquisition copied in)"
+        )
     if len(positions) > 1:
         raise DimensionError(
             f"{folder}: TIFF files of {len(positions)} sample positions (index, sub-well) "
@@ -543,25 +628,41 @@ def _tiff_planes(folder: Path, layout: _Layout) -> dict[tuple[int, int, int], Pa
     return found
 
 
+def _check_planes(planes: dict[tuple[int, int, int], Path], layout: _Layout, folder: Path) -> None:
+    """Check the plane files present against the T x Z x C the layout states, both ways.
+
+    The work is bounded by the number of files present, whatever sizes the layout
+    states: a missing plane is looked for only among the first ``len(planes) + 5``
+    positions of the layout.
+    """
+    n_t, n_z, n_c = layout.size_t, layout.size_z, len(layout.channel_names)
+    extra = sorted(k for k in planes if not (k[0] < n_t and k[1] < n_z and k[2] < n_c and min(k) >= 0))
+    n_missing = n_t * n_z * n_c - (len(planes) - len(extra))
+    if not extra and n_missing == 0:
+        return
+
+    def show(keys: list[tuple[int, int, int]], total: int) -> str:
+        text = ", ".join(f"{layout.channel_names[c]} z={z + 1} t={t + 1}" for t, z, c in keys[:5])
+        return text + (", ..." if total > 5 else "")
+
+    layout_keys = itertools.product(range(n_t), range(n_z), range(n_c))
+    missing = list(itertools.islice((k for k in layout_keys if k not in planes), 5)) if n_missing else []
+    parts = [f"{n_missing} missing ({show(missing, n_missing)})"] if n_missing else []
+    parts += [f"{len(extra)} beyond the layout ({show(extra, len(extra))})"] if extra else []
+    raise FileFormatError(
+        f"{folder}: {len(planes)} TIFF plane file(s) do not match {XML_NAME} (T={n_t} x Z={n_z} x C={n_c} "
+        f"= {n_t * n_z * n_c} planes): " + "; ".join(parts) + "; files are missing or Experiment.xml states "
+        "another layout"
+    )
+
+
 def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: Path) -> da.Array:
     """Return the lazy TZCYX array of a TIFF-mode folder, one task per TIFF file."""
     import tifffile
 
     n_t, n_z, n_c = layout.size_t, layout.size_z, len(layout.channel_names)
     folder = xml.parent
-    wanted = {(t, z, c) for t in range(n_t) for z in range(n_z) for c in range(n_c)}
-    missing = sorted(wanted - planes.keys())
-    extra = sorted(planes.keys() - wanted)
-    if missing or extra:
-
-        def show(keys: list[tuple[int, int, int]]) -> str:
-            return ", ".join(f"{layout.channel_names[c]} z={z + 1} t={t + 1}" for t, z, c in keys[:5])
-
-        parts = [f"{len(missing)} missing ({show(missing)})"] if missing else []
-        parts += [f"{len(extra)} beyond the layout ({show(extra)})"] if extra else []
-        raise FileFormatError(
-            f"{folder}: TIFF planes do not match {XML_NAME} (T={n_t}, Z={n_z}, C={n_c}): " + "; ".join(parts)
-        )
+    _check_planes(planes, layout, folder)
     first = planes[(0, 0, 0)]
     with tifffile.TiffFile(first) as tif:
         page = tif.pages.first
