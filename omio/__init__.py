@@ -7,13 +7,12 @@ write valid OME-TIFF.
 >>> ds = omio.open("cells.ome.tif")  # doctest: +SKIP
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING, Any
-
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 from omio import (
+    accessor,  # noqa: F401 - registers the ``.omio`` accessor on xarray DataArrays
     bids,
     errors,
     units,
@@ -33,17 +32,22 @@ from omio.dims import DIMS
 from omio.folders import open_folder, open_folder_stack
 from omio.merge import concat
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     import pint
 
-ureg: pint.UnitRegistry
+ureg: "pint.UnitRegistry"
 """The pint registry of every quantity omio returns (:data:`omio.units.ureg`; made on first use)."""
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "ureg":
         return units.registry()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names: exactly ``__all__`` (submodules and helpers stay reachable, but are not listed)."""
+    return sorted(__all__)
 
 
 from_array = MicroscopyDataset.from_array

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import inspect
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ def _info(args: argparse.Namespace) -> int:
     import omio
 
     path = Path(args.path)
+    if path.is_dir() and not _opens_as_one(path):
+        return _folder_info(path)
     names = omio.scenes(path)
     ds = omio.open(path, scene=args.scene)
     on_disk = _disk_size(path)
@@ -53,6 +56,36 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {'format:':<16}{ds.metadata['format']}")
         print(f"  {'scenes:':<16}{len(names)}" + (f" {names}" if any(names) else ""))
         print(f"  {'size on disk:':<16}{on_disk} bytes")
+    return 0
+
+
+def _opens_as_one(folder: Path) -> bool:
+    """True when a reader opens the folder itself as one image (an OME-Zarr, a Thorlabs acquisition)."""
+    from omio.errors import UnsupportedFormatError
+    from omio.readers import find_reader
+
+    try:
+        find_reader(folder)
+    except UnsupportedFormatError:
+        return False
+    return True
+
+
+def _folder_info(folder: Path) -> int:
+    """Say what opens a folder that is not itself an image: its images, one line each, and the calls to use."""
+    from omio.folders import list_folder
+    from omio.readers import find_reader
+
+    listing = list_folder(folder)
+    print(f"{folder}: a folder, not one image; {len(listing.files)} entries omio opens:")
+    for entry in listing.files:
+        print(f"  {entry.name:<40}{find_reader(entry).name}")
+    for skip in listing.skipped:
+        print(f"  {skip.path.name:<40}skipped: {skip.reason}")
+    print(
+        "open them with omio.open_folder(path) (one dataset per file, or merged with merge_along=...), "
+        "convert them with 'omio convert FILE...' or, for a project tree, 'omio batch'"
+    )
     return 0
 
 
@@ -149,8 +182,9 @@ def _client(address: str) -> Any:
         from distributed import Client
     except ImportError as exc:
         from omio.errors import MissingDependencyError
+        from omio.readers._optional import install_hint
 
-        hint = "pip install 'omio-microscopy[distributed]'"
+        hint = install_hint("distributed", "distributed")
         raise MissingDependencyError(f"--scheduler needs dask.distributed: {hint}") from exc
     return Client(address)  # type: ignore[no-untyped-call, unused-ignore]
 
@@ -360,12 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Any = args.func
     try:
-        return int(func(args))
+        status = int(func(args))
+        sys.stdout.flush()  # inside the handlers: a reader that has gone is seen here, not at exit
+        return status
     except UsageError as exc:
         parser.exit(2, f"omio {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         print("omio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _pipe_closed()
     except Exception as exc:
         if args.debug:
             raise
@@ -374,6 +412,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "error" if isinstance(exc, (OmioError, OSError)) else f"unexpected error ({type(exc).__name__})"
         print(f"omio: {kind}: {exc}", file=sys.stderr)
         return 1
+
+
+def _pipe_closed() -> int:
+    """End quietly when the reader of the output has gone (``omio info f | head -1``), as Unix tools do.
+
+    Standard output is pointed at the null device so that the interpreter's final
+    flush cannot fail again; the status is 128 + SIGPIPE, as for a tool the signal ended.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return 128 + 13
 
 
 if __name__ == "__main__":

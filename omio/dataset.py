@@ -134,6 +134,152 @@ class MicroscopyDataset:
         return cls(_build_xarray(source.data, meta.labels), meta, info)
 
     @classmethod
+    def _from_reader(
+        cls,
+        reader: str,
+        path: str | Path,
+        *,
+        scene: int | str,
+        axes: str | None,
+        level: int,
+        formats: tuple[str, ...] = (),
+    ) -> MicroscopyDataset:
+        """Open ``path`` with the reader called ``reader`` only; ``formats`` narrows the formats it may be."""
+        from omio.errors import UnsupportedFormatError
+        from omio.readers import open_source
+
+        source = open_source(path, scene=scene, axes=axes, level=level, reader=reader)
+        if formats and source.format not in formats:
+            raise UnsupportedFormatError(
+                f"{path}: a {source.format} file, not {' or '.join(formats)}; omio.open(path) opens it as what it is"
+            )
+        return cls.from_source(source)
+
+    @classmethod
+    def from_tiff(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a TIFF-family file (OME-TIFF, ImageJ hyperstack, LSM or plain TIFF) with the TIFF reader.
+
+        Parameters
+        ----------
+        path
+            The file; anything that is not a TIFF is an :class:`~omio.errors.UnsupportedFormatError`.
+        scene
+            The series (an OME-TIFF image) by index or OME image name.
+        axes
+            The file's axes, one letter per axis of the stored series (``"ZYX"`` makes a
+            plain multi-page TIFF a Z stack instead of a time series).
+        level
+            The SubIFD resolution level (0 = full resolution).
+        """
+        return cls._from_reader("tiff", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_lsm(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a Zeiss LSM file (the TIFF reader, refusing other TIFFs); options as :meth:`from_tiff`."""
+        return cls._from_reader("tiff", path, scene=scene, axes=axes, level=level, formats=("lsm",))
+
+    @classmethod
+    def from_czi(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a Zeiss CZI file with the CZI reader.
+
+        Parameters
+        ----------
+        path
+            The ``.czi`` file.
+        scene
+            The scene by index (S order) or by its name in the metadata; a mosaic scene is stitched.
+        axes
+            Not used by CZI files (their dimensions are named); must be ``None``.
+        level
+            The pyramid level (0 = full resolution).
+        """
+        return cls._from_reader("czi", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_thorlabs_raw(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a Thorlabs ThorImageLS acquisition (RAW or TIFF mode) with the Thorlabs reader.
+
+        Parameters
+        ----------
+        path
+            The acquisition folder, its ``.raw`` file or its ``Experiment.xml``.
+        scene, axes, level
+            As :meth:`from_tiff`; an acquisition is one image of one level.
+        """
+        return cls._from_reader("thorlabs", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_nd2(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a Nikon ND2 file with the ND2 reader (needs the ``nd2`` package).
+
+        Parameters
+        ----------
+        path
+            The ``.nd2`` file.
+        scene
+            The XY position by index or by its position name.
+        axes, level
+            As :meth:`from_tiff`.
+        """
+        return cls._from_reader("nd2", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_lif(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open a Leica LIF, LOF or XLIF file with the Leica reader (needs the ``liffile`` package).
+
+        Parameters
+        ----------
+        path
+            The file.
+        scene
+            The image element by index or by its path in the file (``"Collection/Image 1"``).
+        axes, level
+            As :meth:`from_tiff`.
+        """
+        return cls._from_reader("lif", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_oif(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open an Olympus OIB or OIF file with the Olympus reader (needs the ``oiffile`` package).
+
+        Options as :meth:`from_tiff`.
+        """
+        return cls._from_reader("olympus", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
+    def from_ome_zarr(
+        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
+    ) -> MicroscopyDataset:
+        """Open an OME-Zarr (NGFF 0.4 or 0.5) folder or URL with the OME-Zarr reader.
+
+        Parameters
+        ----------
+        path
+            The store: a local folder or a URL zarr reaches through fsspec (``"s3://..."``).
+        scene
+            The series of a bioformats2raw layout by index or name.
+        axes
+            The axes, one letter per array dimension, where the NGFF axes are missing or wrong.
+        level
+            The multiscale level (0 = full resolution).
+        """
+        return cls._from_reader("ome-zarr", path, scene=scene, axes=axes, level=level)
+
+    @classmethod
     def from_array(
         cls,
         array: Any,

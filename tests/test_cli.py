@@ -137,6 +137,31 @@ def test_info_summarizes_a_file(sample: Path) -> None:
         assert fragment in out, f"{fragment!r} not in\n{out}"
 
 
+def test_info_into_a_closed_pipe_ends_quietly(sample: Path) -> None:
+    """``omio info FILE | head -1``: no traceback, no 'Broken pipe' error, the status of a tool SIGPIPE ended."""
+    proc = subprocess.run(
+        f"'{sys.executable}' -m omio info '{sample}' | head -1; echo \"status ${{PIPESTATUS[0]}}\"",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("<omio.MicroscopyDataset") and lines[-1] == "status 141", proc.stdout
+    assert proc.stderr == "", proc.stderr
+
+
+def test_info_on_a_folder_of_images_says_what_opens_it(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(sample, sample.with_name("second.ome.tif"))
+    (sample.parent / "notes.txt").write_text("not an image")
+    assert main(["info", str(sample.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "a folder, not one image; 2 entries omio opens" in out
+    assert f"{sample.name:<40}tiff" in out and "second.ome.tif" in out
+    assert "notes.txt" in out and "skipped" in out and "omio.open_folder" in out
+
+
 def test_info_json_is_machine_readable(sample: Path) -> None:
     proc = run("info", sample, "--json")
     assert proc.returncode == 0, proc.stderr

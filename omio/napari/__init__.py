@@ -4,7 +4,7 @@
 (lazy, one layer per channel, physical scale, contrast limits from a subsample);
 :meth:`MicroscopyDataset.view <omio.MicroscopyDataset.view>` and the plugin's
 reader (``napari.yaml`` in this package) both use it. napari itself is an optional
-extra (``pip install 'omio-microscopy[napari]'``) imported only when a viewer is needed.
+extra (``pip install 'napari[pyqt6]'``) imported only when a viewer is needed.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from omio.errors import MissingDependencyError
 from omio.napari._layers import layer_data
+from omio.readers._optional import install_hint
+
+NAPARI_PACKAGE = "'napari[pyqt6]'"
 
 if TYPE_CHECKING:
     from omio.dataset import MicroscopyDataset
@@ -27,8 +30,8 @@ def import_napari() -> Any:
         import napari
     except ImportError as exc:
         raise MissingDependencyError(
-            "showing images needs napari, which is not installed; "
-            "install it with: pip install 'omio-microscopy[napari]'"
+            "showing images needs napari with a Qt binding, which is not installed; "
+            f"install it with: {install_hint(NAPARI_PACKAGE, 'napari')}"
         ) from exc
     return napari
 

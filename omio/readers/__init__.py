@@ -173,14 +173,46 @@ def find_reader(path: str | Path) -> Reader:
     )
 
 
+def _named_reader(name: str, location: Path | str) -> Reader:
+    """The reader called ``name``, after checking that it recognises ``location``'s content."""
+    if is_url(location):
+        if name != "ome-zarr":
+            raise UnsupportedFormatError(f"{location}: only OME-Zarr is opened from a URL, not {name}")
+        return _url_reader(location)
+    path = Path(location)
+    if not path.exists():
+        raise FileNotFoundError(f"No such file or directory: '{path}'")
+    reader = next((r for r in readers() if r.name == name), None)
+    if reader is None:
+        raise UnsupportedFormatError(f"{path}: no reader named {name!r}; known: {[r.name for r in readers()]}")
+    head = b""
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    if not _sniff(reader, path, head):
+        try:
+            found = f"its content is {find_reader(path).name}"
+        except (UnsupportedFormatError, FileFormatError):
+            found = "no reader recognises its content"
+        raise UnsupportedFormatError(
+            f"{path}: not a {name} file ({found}); omio.open(path) picks the reader from the content"
+        )
+    return reader
+
+
 def open_source(
     path: str | Path,
     *,
     scene: SceneSelector = 0,
     axes: str | None = None,
     level: int = 0,
+    reader: str | None = None,
 ) -> ImageSource:
     """Find the reader for ``path`` (a local path, or a URL of an OME-Zarr) and open one image lazily.
+
+    With ``reader`` (a reader's ``name``: ``"tiff"``, ``"czi"``...) that reader is used,
+    and a file whose content it does not recognise is an
+    :class:`~omio.errors.UnsupportedFormatError` naming what the content is instead.
 
     Whatever a reader or its library raises on bad bytes (at opening, when the OME
     model is built, in the whole-image fast path) reaches the caller as an
@@ -189,7 +221,9 @@ def open_source(
     """
     location = path if is_url(path) else Path(path)
     with reading(location, "open it"):
-        if is_url(path):
+        if reader is not None:
+            source = _named_reader(reader, location).open(location, scene=scene, axes=axes, level=level)  # type: ignore[arg-type]
+        elif is_url(path):
             source = _url_reader(path).open(path, scene=scene, axes=axes, level=level)
         else:
             source = find_reader(location).open(Path(path), scene=scene, axes=axes, level=level)

@@ -40,9 +40,19 @@ def require(module: str, *, extra: str, what: str, path: str | os.PathLike[str])
         importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{os.fspath(path)}: reading {what} files needs the {module} package: "
-            f"pip install 'omio-microscopy[{extra}]'"
+            f"{os.fspath(path)}: reading {what} files needs the {module} package: {install_hint(module, extra)}"
         ) from exc
+
+
+def install_hint(package: str, extra: str) -> str:
+    """How to install a missing package: by its own name, or as omio's extra when installing omio from a clone.
+
+    Examples
+    --------
+    >>> install_hint("nd2", "nd2")
+    "pip install nd2 (or, installing omio from a clone, pip install -e '.[nd2]')"
+    """
+    return f"pip install {package} (or, installing omio from a clone, pip install -e '.[{extra}]')"
 
 
 @contextmanager

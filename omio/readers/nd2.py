@@ -201,7 +201,7 @@ def _plain(value: Any) -> Any:
 
 
 class Nd2Reader:
-    """Reader for Nikon ND2 files (needs ``pip install 'omio-microscopy[nd2]'``).
+    """Reader for Nikon ND2 files (needs ``pip install nd2``).
 
     Examples
     --------

@@ -184,7 +184,7 @@ def _original_metadata(settings: Mapping[str, Any]) -> dict[str, str]:
 
 
 class OifReader:
-    """Reader for Olympus OIB and OIF files (needs ``pip install 'omio-microscopy[olympus]'``).
+    """Reader for Olympus OIB and OIF files (needs ``pip install oiffile``).
 
     Examples
     --------
