@@ -28,7 +28,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ import numpy as np
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector
+from omio.readers._guard import reading
 from omio.readers._lazy import array_from_tasks
 from omio.readers._pread import fill_from_file
 from omio.units import Measure
@@ -169,7 +170,7 @@ class ThorlabsReader:
         xml_path, raw = _resolve(path)
         text, root = _parse_xml(xml_path)
         layout = _layout(root, xml_path)
-        date, unreadable = _date(root)
+        date, unreadable = _date(root, xml_path)
         data = raw if raw is not None else _find_data(xml_path.parent, layout, xml_path)
         read_into = None
         if isinstance(data, Path):
@@ -274,11 +275,51 @@ def _parse_xml(xml: Path) -> tuple[str, ET.Element]:
         raise FileFormatError(f"{xml}: malformed XML ({exc}); Experiment.xml must be well-formed") from None
     if root.tag != ROOT_TAG:
         raise FileFormatError(f"{xml}: root element is <{root.tag}>, not <{ROOT_TAG}>; not a ThorImageLS file")
+    for el in root.iter():  # ThorImageLS writes attributes only: text between elements is a garbled tag
+        stray = [t.strip() for t in (el.tail, el.text if len(el) else None) if t and t.strip()]
+        if stray:
+            raise FileFormatError(
+                f"{xml}: stray text {stray[0][:60]!r} next to <{el.tag}>; an element of Experiment.xml is "
+                "damaged (restore the file from the acquisition)"
+            )
     return raw.decode("utf-8", errors="replace"), root
 
 
+_KNOWN_NAMES = frozenset(
+    "LSM pixelX pixelY pixelSizeUM Wavelengths Wavelength ChannelEnable Set ZStage steps stepSizeUM enable "
+    "Timelapse timepoints intervalSec Streaming frames zFastEnable flybackFrames CaptureMode mode RawData "
+    "onlyEnabledChannels Date uTime".split()
+)
+"""The element and attribute names the reader uses (never taken for a damaged spelling of each other)."""
+
+
+def _misspelt(name: str, present: Iterable[str]) -> str | None:
+    """Return a name of ``present`` that differs from ``name`` in one character (a flipped byte), if any."""
+    for other in present:
+        if len(other) == len(name) and other not in _KNOWN_NAMES:
+            if sum(a != b for a, b in zip(other, name, strict=True)) == 1:
+                return other
+    return None
+
+
+def _find(parent: ET.Element, tag: str, xml: Path) -> ET.Element | None:
+    """Return the child ``<tag>``, or ``None`` when absent; a damaged spelling of it raises."""
+    el = parent.find(tag)
+    if el is None and (near := _misspelt(tag, (c.tag for c in parent))) is not None:
+        raise MetadataError(f"{xml}: no <{tag}> but a <{near}>: the element name is damaged")
+    return el
+
+
+def _attr(el: ET.Element, attr: str, xml: Path) -> str | None:
+    """Return an attribute's text, or ``None`` when absent; a damaged spelling of its name raises."""
+    text = el.get(attr)
+    if text is None and (near := _misspelt(attr, el.keys())) is not None:
+        raise MetadataError(f"{xml}: <{el.tag}> has no {attr!r} but a {near!r}: the attribute name is damaged")
+    return text
+
+
 def _element(root: ET.Element, tag: str, xml: Path) -> ET.Element:
-    el = root.find(tag)
+    el = _find(root, tag, xml)
     if el is None:
         raise MetadataError(f"{xml}: missing element <{tag}>, needed for the image layout")
     return el
@@ -288,8 +329,8 @@ def _value(
     root: ET.Element, tag: str, attr: str, xml: Path, cast: Callable[[str], Any] = int, default: Any = ...
 ) -> Any:
     """Return ``<tag attr=...>`` cast to a type; a missing value raises unless a default is given."""
-    el = root.find(tag)
-    text = None if el is None else el.get(attr)
+    el = _find(root, tag, xml)
+    text = None if el is None else _attr(el, attr, xml)
     if text is None:
         if default is not ...:
             return default
@@ -301,6 +342,10 @@ def _value(
         raise MetadataError(f"{xml}: <{tag} {attr}={text!r}> is not a valid {cast.__name__}") from None
 
 
+_MAX_MEASURE = 1e6
+"""Largest plausible pixel size, Z step (micrometres: a metre) or interval (seconds: 11 days)."""
+
+
 def _measure(root: ET.Element, tag: str, attr: str, xml: Path, *, signed: bool = False) -> float | None:
     """Return a physical value of Experiment.xml, ``None`` when absent or 0 (unset).
 
@@ -310,10 +355,10 @@ def _measure(root: ET.Element, tag: str, attr: str, xml: Path, *, signed: bool =
     value: float | None = _value(root, tag, attr, xml, float, None)
     if value is None or value == 0:
         return None
-    if not math.isfinite(value) or (value < 0 and not signed):
+    if not (math.isfinite(value) and abs(value) <= _MAX_MEASURE) or (value < 0 and not signed):
         raise MetadataError(
-            f"{xml}: <{tag} {attr}={value!r}> is not a valid {'finite' if signed else 'positive'} value; "
-            "the field is damaged (restore Experiment.xml from the acquisition)"
+            f"{xml}: <{tag} {attr}={value!r}> is not a plausible {'' if signed else 'positive '}value "
+            f"(at most {_MAX_MEASURE:g}); the field is damaged (restore Experiment.xml from the acquisition)"
         )
     return abs(value)
 
@@ -334,8 +379,8 @@ def _channels(root: ET.Element, xml: Path) -> tuple[tuple[str, ...], tuple[int, 
             f"{xml}: <Wavelength> names {names} are empty or repeated; each channel needs its own name "
             "(its TIFF files and the channel names depend on it)"
         )
-    enable = waves.find("ChannelEnable")
-    if enable is None or enable.get("Set") is None:
+    enable = _find(waves, "ChannelEnable", xml)
+    if enable is None or _attr(enable, "Set", xml) is None:
         bits = tuple(_letter_bit(n, i) for i, n in enumerate(names))
         return tuple(names), bits, f"C = the {len(names)} listed Wavelength(s) {', '.join(names)}"
     mask = _value(waves, "ChannelEnable", "Set", xml)
@@ -402,7 +447,6 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
     if size_t <= 0 or size_z <= 0 or flyback < 0:
         raise MetadataError(f"{xml}: non-positive layout (T={size_t}, Z={size_z}, flybackFrames={flyback})")
     z_step = _measure(root, "ZStage", "stepSizeUM", xml, signed=True) if size_z > 1 else None
-    only = root.find("RawData")
     rule = (
         f"ThorImageLS Experiment.xml: {tz_rule}; {channel_rule}; Y, X = LSM pixelY, pixelX "
         f"({size_y}, {size_x}); physical X/Y = LSM pixelSizeUM, Z = ZStage stepSizeUM only when Z > 1"
@@ -419,12 +463,12 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
         pixel_size=_measure(root, "LSM", "pixelSizeUM", xml),
         z_step=z_step,
         interval=interval,
-        only_enabled=only is None or only.get("onlyEnabledChannels", "1").strip() != "0",
+        only_enabled=_value(root, "RawData", "onlyEnabledChannels", xml, default=1) != 0,
         rule=rule,
     )
 
 
-def _date(root: ET.Element) -> tuple[datetime | None, str | None]:
+def _date(root: ET.Element, xml: Path) -> tuple[datetime | None, str | None]:
     """Return the acquisition date (``<Date uTime>``, Unix seconds) and why it was left unset, if it was.
 
     The date is not needed for the pixels, so a damaged one does not fail the open:
@@ -432,8 +476,11 @@ def _date(root: ET.Element) -> tuple[datetime | None, str | None]:
     ``date`` text next to it when that text can be read (it is local time, so up to
     14 hours apart); a disagreement means one of them is damaged.
     """
-    el = root.find("Date")
-    text = None if el is None else el.get("uTime")
+    try:
+        el = _find(root, "Date", xml)
+        text = None if el is None else _attr(el, "uTime", xml)
+    except MetadataError as exc:
+        return None, f"{exc}; the acquisition date is left unset"
     if el is None or text is None:
         return None, None
     try:
@@ -645,7 +692,7 @@ def _check_planes(planes: dict[tuple[int, int, int], Path], layout: _Layout, fol
         text = ", ".join(f"{layout.channel_names[c]} z={z + 1} t={t + 1}" for t, z, c in keys[:5])
         return text + (", ..." if total > 5 else "")
 
-    layout_keys = itertools.product(range(n_t), range(n_z), range(n_c))
+    layout_keys = ((t, z, c) for t in range(n_t) for z in range(n_z) for c in range(n_c))  # lazy, unlike product
     missing = list(itertools.islice((k for k in layout_keys if k not in planes), 5)) if n_missing else []
     parts = [f"{n_missing} missing ({show(missing, n_missing)})"] if n_missing else []
     parts += [f"{len(extra)} beyond the layout ({show(extra, len(extra))})"] if extra else []
@@ -664,7 +711,7 @@ def _tiff_array(planes: dict[tuple[int, int, int], Path], layout: _Layout, xml: 
     folder = xml.parent
     _check_planes(planes, layout, folder)
     first = planes[(0, 0, 0)]
-    with tifffile.TiffFile(first) as tif:
+    with reading(first, "read its first page (a TIFF-mode plane)"), tifffile.TiffFile(first) as tif:
         page = tif.pages.first
         shape, dtype = tuple(page.shape), np.dtype(page.dtype)
     if shape != (layout.size_y, layout.size_x):
@@ -687,7 +734,8 @@ def _read_tiff(path: str, shape: tuple[int, int], dtype: str) -> np.ndarray[Any,
     """Read the first page of one TIFF-mode file as a (1, 1, 1, Y, X) block."""
     import tifffile
 
-    plane = tifffile.imread(path, key=0)
+    with reading(path, "read its first page (a TIFF-mode plane)"):
+        plane = tifffile.imread(path, key=0)
     if plane.shape != shape:
         raise FileFormatError(f"{path}: plane shape {plane.shape} differs from the other planes {shape}")
     return np.asarray(plane, dtype=np.dtype(dtype)).reshape((1, 1, 1, *shape))
