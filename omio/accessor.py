@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["OmioAccessor"]
 
 
-@xr.register_dataarray_accessor("omio")
+@xr.register_dataarray_accessor("omio")  # type: ignore[no-untyped-call, unused-ignore]
 class OmioAccessor:
     """``da.omio``: omio's view of a DataArray whose dims are a subset of TZCYX."""
 

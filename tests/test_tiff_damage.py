@@ -244,3 +244,62 @@ def test_a_cut_subifd_chain_is_an_error_at_every_level(tmp_path: Path, cut: str)
     for level in (0, 1, 2):
         with pytest.raises(FileFormatError, match="SubIFD chain"):
             omio.open(path, level=level)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (sub(rb'PhysicalSizeX="0.2"', b'PhysicalSizeX="-0.2"'), "physical size X -0.2"),
+        (sub(rb'PhysicalSizeZ="1.0"', b'PhysicalSizeZ="NaN"'), "physical size Z nan"),
+    ],
+)
+def test_impossible_ome_values_are_metadata_errors(tmp_path: Path, edit: Callable[[bytes], bytes], words: str) -> None:
+    path = edit_description(ome_tiff(tmp_path), edit)
+    error = outcome(path)
+    assert isinstance(error, MetadataError) and words in str(error)
+
+
+def test_negative_imagej_spacing_is_a_metadata_error(tmp_path: Path) -> None:
+    path = edit_description(imagej_tiff(tmp_path), sub(rb"spacing=2.0", b"spacing=-2."))
+    assert "physical size Z -2.0" in str(outcome(path))
+
+
+def test_ome_xml_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    path = edit_description(ome_tiff(tmp_path), sub(rb'Name="GFP"', b'Name="\xfeFP"'))
+    assert "UTF-8" in str(outcome(path))
+
+
+def test_tifffile_shape_description_must_match_the_pages(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, PIXELS[:6, 0, 0])
+    edit_description(path, sub(rb'"shape": \[6,', b'"shape": [7,'))
+    assert isinstance(outcome(path), FileFormatError)
+
+
+def test_damage_tifffile_reports_while_decoding_a_page_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "packed.tif"
+    tifffile.imwrite(path, PIXELS[:3, 0, 0].astype("uint8"), compression="zlib", photometric="minisblack")
+    set_tag(path, 0, 258, 13)  # 13 bits per sample: the strip decodes short and tifffile pads it
+    with pytest.raises(FileFormatError, match="is damaged"):
+        omio.open(path).isel(T=0).to_numpy()
+
+
+def test_omio_errors_without_the_file_name_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import omio.readers.tiff as tiff_reader
+
+    path = ome_tiff(tmp_path)
+
+    def nameless(*args: Any) -> None:
+        raise MetadataError("the channel count is unreadable")
+
+    monkeypatch.setattr(tiff_reader, "_check_structure", nameless)
+    with pytest.raises(MetadataError, match=rf"^{re.escape(str(path))}: the channel count is unreadable"):
+        omio.open(path)
+
+
+def test_channel_elements_must_add_up_to_size_c(tmp_path: Path) -> None:
+    path = tmp_path / "three.ome.tif"
+    data = RNG.integers(0, 255, (3, 8, 8), dtype="uint8")
+    tifffile.imwrite(path, data, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP", "RFP"]}})
+    edit_description(path, lambda text: re.sub(rb"<Channel [^>]*><LightPath/></Channel>", b"", text, count=1))
+    assert str(path) in str(outcome(path))  # tifffile refuses such OME-XML itself, or omio's channel count does

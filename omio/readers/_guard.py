@@ -9,7 +9,8 @@ re-raised as a :class:`~omio.errors.FileFormatError` that names the file, what w
 being done (and, at compute time, which chunk), and the original exception, which
 stays chained as ``__cause__``.
 
-Passed through unchanged: omio's own errors, and ``FileNotFoundError`` /
+Omio's own errors pass through, with the file's name put in front of a message
+that lacks it. Passed through unchanged: ``FileNotFoundError`` /
 ``PermissionError`` (a missing or unreadable path is the user's to fix, as the
 design says). ``KeyboardInterrupt`` and ``SystemExit`` are not ``Exception``\\ s
 and are never caught.
@@ -25,8 +26,6 @@ from typing import Any
 from omio.errors import FileFormatError, OmioError
 
 __all__ = ["GuardedArray", "guarded_call", "reading"]
-
-_PASS_THROUGH = (OmioError, FileNotFoundError, PermissionError)
 
 
 def _translate(location: Path | str, what: str, exc: Exception) -> FileFormatError:
@@ -58,10 +57,22 @@ def reading(location: Path | str, what: str) -> Iterator[None]:
     """
     try:
         yield
-    except _PASS_THROUGH:
+    except OmioError as exc:
+        if str(location) in str(exc):
+            raise
+        raise _named(exc, location) from exc
+    except (FileNotFoundError, PermissionError):
         raise
     except Exception as exc:
         raise _translate(location, what, exc) from exc
+
+
+def _named(exc: OmioError, location: Path | str) -> OmioError:
+    """The same omio error with ``location`` in front of its message (every error names its file)."""
+    try:
+        return type(exc)(f"{location}: {exc}")
+    except TypeError:  # an error class with another signature keeps its message
+        return exc
 
 
 def guarded_call(location: str, what: str, func: Callable[..., Any], *args: Any) -> Any:

@@ -17,6 +17,7 @@ Axis rules
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -24,7 +25,7 @@ import os
 import re
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,8 @@ def _read_page(
                 page = tifffile.TiffPage(shared.tif, (index, subifd[0]))
         if page is None:
             raise FileFormatError(f"{path}: page {index} is missing")
-        data = page.asarray(lock=shared.tif.filehandle.lock)  # type: ignore[union-attr]
+        with _damage_reported(f"{path}: page {index} is damaged"):
+            data = page.asarray(lock=shared.tif.filehandle.lock)  # type: ignore[union-attr]
     except (OSError, ValueError, IndexError, RuntimeError, struct.error, tifffile.TiffFileError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, FileFormatError)):
             raise
@@ -147,6 +149,7 @@ class TiffReader:
             else:
                 mapping = to_tzcyx(raw, file_axes)
             info = _metadata(tif, base, kind, index, mapping.channels, path)
+            _check_stated_values(info, path)
             info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
@@ -294,7 +297,8 @@ def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[
         if level:
             series = series.levels[level]
         try:
-            series.asarray(out=out.reshape(series.shape))
+            with _damage_reported(f"{path}: the pixel data is damaged"):
+                series.asarray(out=out.reshape(series.shape))
         except _DECODE_ERRORS as exc:
             raise FileFormatError(f"{path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
 
@@ -331,9 +335,9 @@ class _open:
         except (FileNotFoundError, PermissionError, OmioError):
             self.__exit__()
             raise
-        except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, struct.error) as exc:
+        except Exception as exc:  # tifffile raises many types on bad bytes (RuntimeError, KeyError, struct.error...)
             self.__exit__()
-            raise FileFormatError(f"{self.path}: not a readable TIFF file ({exc})") from exc
+            raise FileFormatError(f"{self.path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
         return self.tif
 
     def check(self) -> None:
@@ -348,6 +352,24 @@ class _open:
         self.logger.removeHandler(self.problems)
         if self.tif is not None:
             self.tif.close()
+
+
+@contextlib.contextmanager
+def _damage_reported(what: str) -> Iterator[None]:
+    """Raise FileFormatError (``what``: tifffile's words) if tifffile reports damage in this thread meanwhile.
+
+    tifffile decodes a strip it finds short or garbled by padding it and logging a
+    warning; the pixels it returns are then not the file's.
+    """
+    problems = _Collect()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(problems)
+    try:
+        yield
+    finally:
+        logger.removeHandler(problems)
+    if problems.messages:
+        raise FileFormatError(f"{what} ({'; '.join(problems.messages)}); the file is truncated or corrupt")
 
 
 class _Collect(logging.Handler):
@@ -370,7 +392,7 @@ class _Collect(logging.Handler):
             self.messages.append(message.split("> ", 1)[-1])
 
 
-_DAMAGE_WORDS = ("TiffFileError", "invalid", "corrupt")
+_DAMAGE_WORDS = ("TiffFileError", "invalid", "corrupt", "truncated", "padded")
 """Words of tifffile's warnings that report damage it worked around (a tag whose value lies beyond the end
 of the file is dropped with a warning; an unreadable ImageJ description falls back to a plain reading)."""
 
@@ -399,6 +421,8 @@ def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
         _check_ome_series(tif, series, description, path)
     elif description.startswith("ImageJ="):
         _check_imagej_series(tif, series, path)
+    elif description.startswith('{"shape":'):
+        _check_shaped_series(series, description, path)
     elif path.name.lower().endswith(_OME_SUFFIXES):
         raise FileFormatError(
             f"{path}: the name says OME-TIFF but the first page carries no OME-XML (its ImageDescription is "
@@ -443,6 +467,22 @@ def _check_ome_series(
         f"{path}: the file carries OME-XML that {why}; it is not read as a plain TIFF instead, which would lose "
         "its axes, sizes and channels (restore the file from a good copy, or rewrite its OME-XML)"
     )
+
+
+def _check_shaped_series(series: list[tifffile.TiffPageSeries], description: str, path: Path) -> None:
+    """tifffile's own ``{"shape": [...]}`` description must be the shape of the first series it built."""
+    import json
+
+    try:
+        declared = tuple(int(n) for n in json.loads(description)["shape"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FileFormatError(f"{path}: its shape description {description[:80]!r} is damaged ({exc})") from exc
+    found = tuple(int(n) for n in series[0].shape)
+    if series[0].kind != "shaped" or found != declared:
+        raise FileFormatError(
+            f"{path}: its description declares the shape {declared} but the pages make {found} "
+            f"({len(series)} series); a page's size or layout tags are damaged"
+        )
 
 
 def _check_imagej_series(tif: tifffile.TiffFile, series: list[tifffile.TiffPageSeries], path: Path) -> None:
@@ -672,6 +712,18 @@ def _metadata(
     return _plain_info(series)
 
 
+def _check_stated_values(info: _Info, path: Path) -> None:
+    """A stated pixel size or interval must be a positive finite number (0 means unset and is ``None`` already)."""
+    stated = {f"physical size {axis}": m for axis, m in info.physical_sizes.items()}
+    stated["time increment"] = info.time_increment
+    bad = [f"{what} {m.magnitude} {m.units}" for what, m in stated.items() if m and not 0 < m.magnitude < math.inf]
+    if bad:
+        raise MetadataError(
+            f"{path}: the metadata states {', '.join(bad)}; sizes and intervals are positive, so the metadata is "
+            "damaged (state the right values with ds.with_metadata after opening a repaired copy)"
+        )
+
+
 def _resolution_um(page: Any, axis: str) -> float | None:
     tag = page.tags.get(f"{axis}Resolution")
     if tag is None:
@@ -721,10 +773,11 @@ def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
     lsm = dict(tif.lsm_metadata or {})
     sizes: dict[str, Measure | None] = {}
     for axis in ("X", "Y", "Z"):
-        value = lsm.get(f"VoxelSize{axis}")
-        sizes[axis] = Measure(float(value) * 1e6, "micrometer") if value and value > 1e-12 else None  # metres
+        value = float(lsm.get(f"VoxelSize{axis}") or 0)
+        placeholder = 0 <= value <= 1e-12  # unset, or Zeiss' 1e-19 m
+        sizes[axis] = None if placeholder else Measure(value * 1e6, "micrometer")  # metres
     interval = lsm.get("TimeIntervall")
-    increment = Measure(float(interval), "second") if interval and interval > 0 else None
+    increment = Measure(float(interval), "second") if interval else None
     colors = lsm.get("ChannelColors") or {}
     names = [str(n) if n else None for n in colors.get("ColorNames", [])] or None
     n_c = int(lsm.get("DimensionChannels", 1))
@@ -766,8 +819,44 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
         increment = _ome_measure(pixels, "TimeIncrement", units.time_name_from_ome)
     except (ValueError, TypeError, AttributeError) as exc:  # pint's unit errors are ValueErrors and AttributeErrors
         raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable size or unit ({exc})") from exc
-    names = [channel.get("Name") or None for channel in pixels.findall("{*}Channel")]
+    channels = pixels.findall("{*}Channel")
+    _check_ome_channels(pixels, channels, index, path)
+    _check_utf8(tif, path)
+    names = [channel.get("Name") or None for channel in channels]
     return _Info(sizes, increment, names, {}, ome_xml=xml)
+
+
+def _check_ome_channels(
+    pixels: ElementTree.Element, channels: list[ElementTree.Element], index: int, path: Path
+) -> None:
+    """The Channel elements (with their samples) must add up to SizeC, or names would land on other channels."""
+    if not channels:
+        return
+    try:
+        samples = sum(int(c.get("SamplesPerPixel") or 1) for c in channels)
+        size_c = int(pixels.get("SizeC") or 0)
+    except ValueError as exc:
+        raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable channel count ({exc})") from exc
+    if samples != size_c:
+        raise MetadataError(
+            f"{path}: the OME-XML's image {index} declares SizeC={size_c} but its {len(channels)} Channel elements "
+            f"hold {samples}; the OME-XML is damaged (a channel's names and colours cannot be assigned)"
+        )
+
+
+def _check_utf8(tif: tifffile.TiffFile, path: Path) -> None:
+    """OME-XML is UTF-8: bytes that are not (tifffile reads them as another encoding) are damage."""
+    tag = tif.pages.first.tags.get("ImageDescription")
+    if tag is None:
+        return
+    fh = tif.filehandle
+    with fh.lock:
+        fh.seek(tag.valueoffset)
+        raw = fh.read(tag.count)
+    try:
+        raw.rstrip(b"\0").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: the OME-XML is not valid UTF-8 ({exc}); it is damaged") from exc
 
 
 def _ome_measure(pixels: ElementTree.Element, attribute: str, unit_of: Callable[[str | None], str]) -> Measure | None:
@@ -779,6 +868,6 @@ def _ome_measure(pixels: ElementTree.Element, attribute: str, unit_of: Callable[
     if text is None:
         return None
     value = float(text)
-    if not value > 0:
+    if value == 0:
         return None
     return Measure(value, unit_of(pixels.get(f"{attribute}Unit")))
