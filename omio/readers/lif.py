@@ -31,20 +31,22 @@ names (``None``); the dye liffile resolves for a channel (``FITC``) is the OME
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
+import struct
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from xml.etree import ElementTree
 
 import numpy as np
 
 from omio import units
 from omio.dims import ChannelPart, to_tzcyx
-from omio.errors import DimensionError, FileFormatError
+from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
@@ -126,6 +128,208 @@ def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextMan
     return library_errors(path, doing, what="Leica image file", hint="the file may be truncated or corrupt")
 
 
+# --------------------------------------------------------------------------- checks
+
+_DIM_NUMBERS: dict[str, type[int] | type[float]] = {
+    "DimID": int,
+    "NumberOfElements": int,
+    "Origin": float,
+    "Length": float,
+    "BytesInc": int,
+    "BitInc": int,
+}
+_CHANNEL_NUMBERS: dict[str, type[int] | type[float]] = {
+    "DataType": int,
+    "ChannelTag": int,
+    "Resolution": int,
+    "Min": float,
+    "Max": float,
+    "BytesInc": int,
+    "BitInc": int,
+}
+KNOWN_DIM_IDS = frozenset(range(1, 12))
+"""LIF DimIDs: 1 X, 2 Y, 3 Z, 4 T, 5 emission lambda, 6 rotation, 7 XT slices, 8 T slices, 9 excitation lambda,
+10 mosaic position, 11 loop."""
+_MAX_ROW_PADDING = 16
+"""Largest padding (bytes) at the end of an RGB row that a Y stride may add (stride-aligned rows)."""
+
+
+def _number(el: ElementTree.Element, attr: str, cast: type[int] | type[float], where: str) -> Any:
+    """Return a numeric attribute of a Dimension/ChannelDescription; missing, non-numeric or non-finite raises."""
+    text = el.get(attr)
+    if text is None:
+        raise FileFormatError(f"{where}: <{el.tag}> has no {attr}; the image's XML is damaged")
+    try:
+        value = cast(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise FileFormatError(f"{where}: <{el.tag} {attr}={text!r}> is not a valid number; the image's XML is damaged")
+    return value
+
+
+def _check_header(path: Path) -> None:
+    """Check the LIF header's lengths against the file before liffile reads by them.
+
+    The XML description and every memory block header's id must lie inside the file
+    (liffile would otherwise try to read, and allocate, what a damaged length says).
+    Files that are not LIF (XLIF, LOF) are left to liffile.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(13)
+        size = os.fstat(fh.fileno()).st_size
+        if len(head) < 13 and LIF_MAGIC.startswith(head[:4]):
+            raise FileFormatError(f"{path}: {size} bytes, shorter than a LIF header; the file is truncated")
+        if head[:4] != LIF_MAGIC or head[8] != 0x2A:
+            return
+        end = 13 + 2 * int.from_bytes(head[9:13], "little")
+        if end > size:
+            raise FileFormatError(
+                f"{path}: its header declares an XML description of {end - 13} bytes but the file ends at {size}; "
+                "the file is truncated (copy it again from its source) or its header is damaged"
+            )
+        version = re.search(r'Version="(\d+)"', fh.read(400).decode("utf-16-le", errors="replace"))
+        layout = _BLOCK_HEADERS.get(version.group(1) if version else "")
+        if layout is not None:
+            _check_block_headers(path, fh, end, size, layout)
+
+
+_BLOCK_HEADERS = {"1": struct.Struct("<IIBIBI"), "2": struct.Struct("<IIBQBI")}
+"""Memory block headers by LIF version: test code, size, 0x2A, block size, 0x2A, id length (UTF-16 units)."""
+
+
+def _check_block_headers(path: Path, fh: BinaryIO, offset: int, size: int, header: struct.Struct) -> None:
+    """Walk the memory block headers from ``offset``: each id must lie inside the file.
+
+    The walk stops where liffile stops (a header that is not one); an image whose
+    block lies beyond that point is reported by :func:`_check_block`.
+    """
+    while offset + header.size <= size:
+        fh.seek(offset)
+        code, _, mark1, nbytes, mark2, id_units = header.unpack(fh.read(header.size))
+        if code != 0x70 or mark1 != 0x2A or mark2 != 0x2A:
+            return
+        offset += header.size + 2 * id_units
+        if offset > size:
+            raise FileFormatError(
+                f"{path}: the memory block header at {offset - header.size - 2 * id_units} declares an id of "
+                f"{2 * id_units} bytes, past the end of the file ({size}); the file is truncated or damaged"
+            )
+        offset += nbytes
+
+
+def _check_layout(path: Path, lif: liffile.LifFile, image: liffile.LifImage) -> None:
+    """Check the declared dims, channels and strides against the image's memory block, both ways.
+
+    Run before anything is sized from the XML. The dims (by BytesInc) and the
+    channels (by their BytesInc) must tile the memory block exactly: each dim's
+    stride is the size of everything inside it, a gap between strides is filled by a
+    factor of the channels (or is the end-of-row padding of RGB rows), the channel
+    offsets are exactly the ones these factors generate, and the total is the block's
+    size, which must lie inside the file. Anything else means a damaged
+    NumberOfElements, BytesInc, DimID or channel list, or a truncated file.
+    """
+    where = f"{path}: image {image.path!r}"
+    desc = image.xml_element.find("./Data/Image/ImageDescription")
+    dims = [] if desc is None else desc.findall("./Dimensions/DimensionDescription")
+    channels = [] if desc is None else desc.findall("./Channels/ChannelDescription")
+    if not dims or not channels:
+        raise FileFormatError(f"{where}: its XML lists no dimensions or no channels; the image's XML is damaged")
+    axes: list[tuple[int, int, int]] = []  # (BytesInc, NumberOfElements, DimID) of dims longer than 1
+    seen: set[int] = set()
+    for el in dims:
+        number = {attr: _number(el, attr, cast, where) for attr, cast in _DIM_NUMBERS.items()}
+        dim_id, n, stride = number["DimID"], number["NumberOfElements"], number["BytesInc"]
+        if dim_id not in KNOWN_DIM_IDS or dim_id in seen:
+            problem = "repeats a DimID" if dim_id in seen else "has a DimID that is not a LIF dimension (1-11)"
+            raise FileFormatError(f"{where}: <DimensionDescription DimID={dim_id}> {problem}; the XML is damaged")
+        if n < 1 or stride < 0 or el.get("Unit") is None:
+            raise FileFormatError(
+                f"{where}: <DimensionDescription DimID={dim_id} NumberOfElements={n} BytesInc={stride}> is not a "
+                "valid dimension (NumberOfElements >= 1, BytesInc >= 0, a Unit); the XML is damaged"
+            )
+        seen.add(dim_id)
+        if n > 1:
+            axes.append((stride, n, dim_id))
+    kinds = set()
+    offsets = []
+    for el in channels:
+        number = {attr: _number(el, attr, cast, where) for attr, cast in _CHANNEL_NUMBERS.items()}
+        bits, kind = number["Resolution"], number["DataType"]
+        if kind not in (0, 1) or not (8 if kind else 0) < bits <= 64 or number["BytesInc"] < 0:
+            raise FileFormatError(
+                f"{where}: <ChannelDescription DataType={kind} Resolution={bits} BytesInc={number['BytesInc']}> is "
+                "not a valid channel (DataType 0 or 1, Resolution 1-64 bits); the XML is damaged"
+            )
+        kinds.add((kind, 1 if bits <= 8 else 2 if bits <= 16 else 4 if bits <= 32 else 8))
+        offsets.append(number["BytesInc"])
+    if len(kinds) != 1:
+        raise FileFormatError(f"{where}: its channels have different sample types {sorted(kinds)}, not supported")
+    itemsize = kinds.pop()[1]
+    stated = " x ".join(f"{DIM_IDS.get(i, f'DimID {i}')}={n} (BytesInc {s})" for s, n, i in axes) or "one pixel"
+    stated += f", {len(offsets)} channel(s) at BytesInc {sorted(offsets)[:8]}, {itemsize} byte(s) per sample"
+    expected = itemsize
+    factors: list[tuple[int, int]] = []  # (stride, count) of the channel factors the gaps imply
+    for stride, n, dim_id in sorted(axes):
+        if stride != expected:
+            gap = stride // expected if stride > expected and stride % expected == 0 else 0
+            padded = dim_id == 2 and factors == [(itemsize, len(offsets))] and 0 < stride - expected <= _MAX_ROW_PADDING
+            if not (gap > 1 or padded):
+                raise FileFormatError(
+                    f"{where}: its strides do not describe a layout ({stated}): BytesInc {stride} where "
+                    f"{expected} was expected; BytesInc or NumberOfElements is damaged"
+                )
+            if not padded:
+                factors.append((expected, gap))
+        expected = stride * n
+    product = math.prod(count for _, count in factors)
+    if len(offsets) % product:
+        raise FileFormatError(
+            f"{where}: its strides leave room for channels in groups of {product} but it has {len(offsets)} "
+            f"channel(s) ({stated}); BytesInc, NumberOfElements or the channel list is damaged"
+        )
+    if len(offsets) > product:
+        factors.append((expected, len(offsets) // product))
+        expected *= len(offsets) // product
+    generated = sorted(
+        sum(i * s for i, (s, _) in zip(idx, factors, strict=True))
+        for idx in itertools.product(*(range(c) for _, c in factors))
+    )
+    if generated != sorted(offsets):
+        raise FileFormatError(
+            f"{where}: its channel BytesInc {sorted(offsets)[:8]} do not fit its strides ({stated}), which place "
+            f"channels at {generated[:8]}; the channel list or BytesInc is damaged"
+        )
+    _check_block(path, lif, image, expected, stated)
+
+
+def _check_block(path: Path, lif: liffile.LifFile, image: liffile.LifImage, nbytes: int, stated: str) -> None:
+    """Check that the image's memory block exists, lies inside the file and holds exactly ``nbytes``."""
+    where = f"{path}: image {image.path!r}"
+    memory = image.xml_element.find("./Memory")
+    block_id = None if memory is None else memory.get("MemoryBlockID")
+    try:
+        block = image.memory_block
+    except (KeyError, IndexError):
+        raise FileFormatError(
+            f"{where}: its memory block {block_id!r} is not in the file ({len(lif.memory_blocks)} block(s) "
+            "found); the file is truncated or its XML is damaged"
+        ) from None
+    if block.offset < 0:  # XLIF: the pixels are in other files
+        return
+    size = os.stat(path).st_size
+    if block.offset + block.size > size:
+        raise FileFormatError(
+            f"{where}: its memory block {block.id!r} declares {block.size} bytes from offset {block.offset} but "
+            f"the file ends at {size}; the file is truncated (copy it again from its source)"
+        )
+    if block.size != nbytes:
+        raise FileFormatError(
+            f"{where}: its XML describes {nbytes} bytes ({stated}) but its memory block {block.id!r} holds "
+            f"{block.size}; NumberOfElements, BytesInc or the block size is damaged"
+        )
+
+
 # --------------------------------------------------------------------------- metadata
 
 
@@ -139,19 +343,37 @@ def _dimensions(image: liffile.LifImageABC) -> dict[str, ElementTree.Element]:
     return out
 
 
-def _step(el: ElementTree.Element | None, unit: str) -> pint.Quantity | None:
-    """Return ``|Length| / (N - 1)`` of a dimension in ``unit`` (``None`` for N < 2, no length or no unit)."""
+def _step(el: ElementTree.Element | None, unit: str, where: str) -> pint.Quantity | None:
+    """Return ``|Length| / (N - 1)`` of a dimension in ``unit`` (``None`` for N < 2 or a zero length).
+
+    The numbers were checked by :func:`_check_layout`; a unit that is not a unit of
+    ``unit``'s kind, or a step beyond :data:`_MAX_STEP`, is damage and raises.
+    """
     if el is None:
         return None
-    try:
-        n = int(el.get("NumberOfElements", "0"))
-        length = abs(float(el.get("Length", "0")))
-    except ValueError:
+    n, length = int(el.get("NumberOfElements", "0")), abs(float(el.get("Length", "0")))
+    if n < 2 or length == 0:
         return None
     stated = (el.get("Unit") or "").strip()
-    if n < 2 or length <= 0 or not stated:
-        return None
-    return units.quantity(length / (n - 1), stated).to(unit)
+    from pint.errors import PintError
+
+    try:
+        step = units.quantity(length / (n - 1), stated).to(unit)
+    except (PintError, MetadataError) as exc:  # not a unit, or not one of this kind
+        raise FileFormatError(
+            f"{where}: <DimensionDescription DimID={el.get('DimID')} Unit={stated!r}> is not a unit of "
+            f"{'length' if unit == 'micrometer' else 'time'} ({type(exc).__name__}); the XML is damaged"
+        ) from None
+    if not step.magnitude <= _MAX_STEP:
+        raise FileFormatError(
+            f"{where}: <DimensionDescription DimID={el.get('DimID')} Length={el.get('Length')} Unit={stated!r}> "
+            f"gives a step of {step:~g}, more than {_MAX_STEP:g} {unit}; the XML is damaged"
+        )
+    return step
+
+
+_MAX_STEP = 1e6
+"""Largest plausible pixel size (micrometres: a metre) or time step (seconds: 11 days)."""
 
 
 def _channel_elements(image: liffile.LifImageABC) -> list[ElementTree.Element]:
@@ -178,6 +400,12 @@ def _channel_fields(
         for code, letter in LETTERS.items()
         if letter in SWEEPS and code in image.coords
     }
+    for letter, values in sweeps.items():
+        if not (np.isfinite(values).all() and (values > 0).all()):
+            raise FileFormatError(
+                f"{image.parent.filename}: image {image.path!r}: its wavelength sweep ({letter}) runs from "
+                f"{values[0]:g} to {values[-1]:g} nm; its Origin or Length is damaged"
+            )
     names: list[str | None] = []
     colors: list[Any] = []
     extras: list[dict[str, Any]] = []
@@ -279,8 +507,15 @@ class LifReader:
     @contextmanager
     def _open(path: Path) -> Iterator[liffile.LifFile]:
         require("liffile", extra="lif", what="Leica LIF/LOF/XLIF", path=path)
+        _check_header(path)
         with _wrap_errors(path, "reading the file header"):
-            handle = _open_lif(os.fspath(path))
+            try:
+                handle = _open_lif(os.fspath(path))
+            except (ElementTree.ParseError, UnicodeDecodeError) as exc:
+                raise FileFormatError(
+                    f"{path}: its XML header is not well-formed ({type(exc).__name__}: {exc}); the header is "
+                    "damaged, so no image of the file can be located"
+                ) from exc
         try:
             yield handle.lif
         finally:
@@ -297,6 +532,7 @@ class LifReader:
                 f"{path}: image {image.path!r} is a {type(image).__name__} (e.g. raw FLIM/TCSPC data), which omio "
                 "does not read; open the intensity or lifetime images of the file instead"
             )
+        _check_layout(path, lif, image)
         sizes = dict(image.sizes)
         unknown = sorted(set(sizes) - set(LETTERS))
         if unknown:
@@ -325,12 +561,13 @@ class LifReader:
         letters = "".join(LETTERS[d] for d in outer + frame_dims)
         mapping = to_tzcyx(native, letters)
         dims = _dimensions(image)
+        where = f"{path}: image {image.path!r}"
         ch_names, ch_colors, ch_extra = _channel_fields(image, mapping.channels)
         ome = make_ome(
             mapping.data.shape,
             mapping.data.dtype,
-            physical_sizes={axis: _step(dims.get(axis), "micrometer") for axis in ("X", "Y", "Z")},
-            time_increment=_step(dims.get("T"), "second"),
+            physical_sizes={axis: _step(dims.get(axis), "micrometer", where) for axis in ("X", "Y", "Z")},
+            time_increment=_step(dims.get("T"), "second", where),
             channel_names=ch_names,
             channel_colors=ch_colors,
             channel_extra=ch_extra,
