@@ -231,7 +231,8 @@ def _encoder(
     The codec is tifffile's own for the tag (``imagecodecs.deflate_encode`` or
     ``zlib_encode`` for zlib, ``zstd_encode``, ``lzw_encode``) called with the same
     arguments; like tifffile's ``encode_chunks``, a segment is first made contiguous
-    in the file's byte order and a tile cut at an edge is padded with zeros to the full tile.
+    in the file's byte order and a tile cut at an edge is padded with zeros to the full tile;
+    boolean pixels are packed 8 to a byte along each row, as TIFF stores 1-bit images.
     """
     import tifffile
 
@@ -241,6 +242,8 @@ def _encoder(
         segment = np.ascontiguousarray(segment, dtype)
         if tile is not None and segment.shape != tile:
             segment = np.pad(segment, [(0, n - m) for n, m in zip(tile, segment.shape, strict=True)])
+        if segment.dtype == np.bool_:  # stored as 1 bit per pixel, each row padded to whole bytes (as tifffile)
+            segment = np.packbits(segment, axis=-1)
         encoded: bytes = codec(segment, **args)
         return encoded
 

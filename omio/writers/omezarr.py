@@ -363,6 +363,8 @@ def _windows(ds: MicroscopyDataset) -> list[tuple[float, float, float, float]]:
     sample = np.asarray(ds.data[0, z // 2, :, ::step, ::step].compute(scheduler=scheduler()))
     out: list[tuple[float, float, float, float]] = []
     for plane in sample:
+        if plane.dtype.kind == "c":  # a display window of complex pixels is one of their magnitudes
+            plane = np.abs(plane)
         finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane.ravel()
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if ds.dtype.kind in "iu":
