@@ -103,13 +103,34 @@ def _convert(args: argparse.Namespace) -> int:
         raise UsageError(f"--compression {args.compression} is not available for {target}: {COMPRESSIONS[target]}")
     if len(args.inputs) > 1 and args.merge_along is None:
         raise UsageError(f"{len(args.inputs)} inputs given: say how to merge them with --merge-along T, Z or C")
-    datasets = [omio.open(p, scene=args.scene) for p in args.inputs]
+    if args.scene is None:
+        counts = {p: len(omio.scenes(p)) for p in args.inputs}
+        several = {p: n for p, n in counts.items() if n > 1}
+        if several and len(args.inputs) > 1:
+            raise UsageError(
+                f"{', '.join(f'{p} has {n} scenes' for p, n in several.items())}; "
+                "say which scene of each input to merge with --scene"
+            )
+        if several:
+            for scene in range(counts[args.inputs[0]]):
+                print(_write(omio.open(args.inputs[0], scene=scene), _scene_output(args.output, scene), target, args))
+            return 0
+    datasets = [omio.open(p, scene=args.scene or 0) for p in args.inputs]
     if args.merge_along is not None:
         ds = omio.concat(datasets, axis=args.merge_along, policy=args.policy)
     else:
         ds = datasets[0]
     print(_write(ds, args.output, target, args))
     return 0
+
+
+def _scene_output(output: str, scene: int) -> str:
+    """``cells.ome.tif`` -> ``cells_scene1.ome.tif``: the output of one scene of a multi-scene input."""
+    from omio.writers._output import split_suffix
+
+    path = Path(output)
+    stem, suffix = split_suffix(path)
+    return str(path.with_name(f"{stem}_scene{scene}{suffix}"))
 
 
 def _target(output: str, to: str | None) -> str:
@@ -290,7 +311,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="one or more microscopy files")
     p.add_argument("output", metavar="OUTPUT", help="*.ome.tif / *.ome.tiff or *.ome.zarr")
     p.add_argument("--to", choices=list(TARGETS), help="output format (default: from the OUTPUT suffix)")
-    p.add_argument("--scene", default=0, type=_scene, help="scene or series of each input (default 0)")
+    p.add_argument(
+        "--scene",
+        default=None,
+        type=_scene,
+        help="scene or series of each input, by 0-based index or name (default: every scene of a multi-scene "
+        "input, each written to OUTPUT with _scene<i> before its suffix)",
+    )
     p.add_argument(
         "--compression",
         choices=sorted({c for cs in COMPRESSIONS.values() for c in cs}),

@@ -260,6 +260,35 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet(sample: Path, tmp_path: P
     assert stderr_on_terminal("--overwrite", "--quiet") == ""
 
 
+def multi_scene(path: Path) -> Path:
+    """An OME-TIFF with two images of different shapes."""
+    with tifffile.TiffWriter(path) as writer:
+        writer.write(np.full((2, 8, 8), 1, "uint8"), metadata={"axes": "ZYX", "Name": "first"})
+        writer.write(np.full((3, 6, 6), 2, "uint8"), metadata={"axes": "ZYX", "Name": "second"})
+    return path
+
+
+def test_convert_writes_every_scene_of_a_multi_scene_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = multi_scene(tmp_path / "plate.ome.tif")
+    assert omio.scenes(source) == ["first", "second"]
+    assert main(["convert", str(source), str(tmp_path / "out.ome.tif")]) == 0
+    written = [Path(line) for line in capsys.readouterr().out.split()]
+    assert [p.name for p in written] == ["out_scene0.ome.tif", "out_scene1.ome.tif"]
+    for scene, path in enumerate(written):
+        assert_dataset_equal(omio.open(path), omio.open(source, scene=scene))
+    assert main(["convert", str(source), str(tmp_path / "one.ome.tif"), "--scene", "second"]) == 0
+    assert omio.open(tmp_path / "one.ome.tif").shape == (1, 3, 1, 6, 6)
+
+
+def test_merging_multi_scene_inputs_needs_a_scene(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = multi_scene(tmp_path / "plate.ome.tif")
+    argv = ["convert", str(source), str(source), str(tmp_path / "m.ome.tif"), "--merge-along", "T"]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and "has 2 scenes" in capsys.readouterr().err
+    assert not (tmp_path / "m.ome.tif").exists()
+
+
 def test_convert_to_omezarr(sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cells.ome.zarr"
     assert main(["convert", str(sample), str(out), "--levels", "2", "--compression", "blosc-lz4"]) == 0
