@@ -374,6 +374,8 @@ def _step(el: ElementTree.Element | None, unit: str, where: str) -> pint.Quantit
 
 _MAX_STEP = 1e6
 """Largest plausible pixel size (micrometres: a metre) or time step (seconds: 11 days)."""
+_MAX_WAVELENGTH_NM = 1e5
+"""Largest plausible sweep wavelength (nanometres: far infrared)."""
 
 
 def _channel_elements(image: liffile.LifImageABC) -> list[ElementTree.Element]:
@@ -401,7 +403,7 @@ def _channel_fields(
         if letter in SWEEPS and code in image.coords
     }
     for letter, values in sweeps.items():
-        if not (np.isfinite(values).all() and (values > 0).all()):
+        if not (np.isfinite(values).all() and (values > 0).all() and (values <= _MAX_WAVELENGTH_NM).all()):
             raise FileFormatError(
                 f"{image.parent.filename}: image {image.path!r}: its wavelength sweep ({letter}) runs from "
                 f"{values[0]:g} to {values[-1]:g} nm; its Origin or Length is damaged"
