@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -540,3 +541,107 @@ def test_raw_file_shrunk_after_opening_raises(tmp_path: Path) -> None:
         fh.truncate(100)
     with pytest.raises(FileFormatError, match=r"needs 192 bytes, has 100"):
         ds.to_numpy()
+
+
+# --- damaged acquisitions ---
+
+
+@pytest.mark.parametrize(
+    ("waves", "enable"),
+    [(("ChanA", "ChanB"), 1), (("ChanA", "ChanB"), 7), (("ChanA", "ChanC"), 3), (("ChanA",), 2), (("Red",), 3)],
+)
+def test_channel_enable_must_match_the_listed_wavelengths(tmp_path: Path, waves: tuple[str, ...], enable: int) -> None:
+    write_raw(tmp_path, random_stored((2, 1, 2, 4, 6)), experiment_xml(waves=waves, enable=enable, frames=2))
+    with pytest.raises(MetadataError, match=f"ChannelEnable Set={enable}"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_tiff_planes_of_a_channel_not_enabled_are_an_error(tmp_path: Path) -> None:
+    write_tiff_folder(tmp_path, random_stored((1, 2, 2, 4, 6)), ("ChanA", "ChanB"))
+    xml = experiment_xml(waves=("ChanA",), enable=1, mode=0, timepoints=1, steps=2)
+    (tmp_path / "Experiment.xml").write_text(xml)
+    with pytest.raises(FileFormatError, match=r"channel\(s\) ChanB \(2 file\(s\)\) are present"):
+        ThorlabsReader().open(tmp_path)
+
+
+@pytest.mark.parametrize("field", ["timepoints", "steps"])
+@pytest.mark.parametrize("value", [10**9, 10**20])
+def test_absurd_tiff_layout_is_refused_at_once(tmp_path: Path, field: str, value: int) -> None:
+    write_tiff_folder(tmp_path, random_stored((2, 2, 1, 4, 6)), ("ChanA",))
+    xml = experiment_xml(mode=0, **{"timepoints": 2, "steps": 2, field: value})  # type: ignore[arg-type]
+    (tmp_path / "Experiment.xml").write_text(xml)
+    start = time.perf_counter()
+    with pytest.raises(FileFormatError, match="missing"):
+        ThorlabsReader().open(tmp_path)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("only_enabled", ["0", "1"])
+def test_raw_size_of_the_other_channel_storage_is_an_error(tmp_path: Path, only_enabled: str) -> None:
+    """The layout RawData states is the one read; a size fitting the other is reported, not read."""
+    stored = 2 if only_enabled == "0" else 4
+    xml = experiment_xml(waves=("ChanA", "ChanC"), enable=5, frames=2, only_enabled=only_enabled)
+    write_raw(tmp_path, random_stored((2, 1, stored, 4, 6)), xml)
+    with pytest.raises(FileFormatError, match=f'onlyEnabledChannels="{"1" if stored == 2 else "0"}"'):
+        ThorlabsReader().open(tmp_path)
+
+
+@pytest.mark.parametrize("delta", [-2 * 24 * 2, -1, 1, 2 * 24 * 2])
+def test_raw_one_frame_or_byte_off_is_an_error(tmp_path: Path, delta: int) -> None:
+    raw = write_raw(tmp_path, random_stored((3, 1, 2, 4, 6)), experiment_xml(waves=("ChanA", "ChanB"), enable=3))
+    data = raw.read_bytes()
+    raw.write_bytes(data[:delta] if delta < 0 else data + bytes(delta))
+    with pytest.raises(FileFormatError, match=r"size is \d+ bytes but Experiment.xml describes 288 bytes"):
+        ThorlabsReader().open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ('pixelSizeUM="0.5"', 'pixelSizeUM="-0.5"', "pixelSizeUM"),
+        ('pixelSizeUM="0.5"', 'pixelSizeUM="inf"', "pixelSizeUM"),
+        ('pixelSizeUM="0.5"', 'pixelSizeUM="1e20"', "pixelSizeUM"),
+        ('pixelSizeUM="0.5"', 'pixelSizeUX="0.5"', "'pixelSizeUX'"),  # a damaged attribute name
+        ("<Streaming enable", "<Strfaming enable", "<Strfaming>"),  # a damaged element name
+        ("<LSM name", "xLSM name", "stray text"),  # a damaged tag
+        ('frames="3"', 'frames="3x"', "frames"),
+        ('onlyEnabledChannels="1"', 'onlyEnabledChannels="yes"', "onlyEnabledChannels"),
+    ],
+)
+def test_damaged_experiment_xml_fields_are_errors(tmp_path: Path, old: str, new: str, match: str) -> None:
+    xml = experiment_xml()
+    assert old in xml
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), xml.replace(old, new))
+    with pytest.raises((MetadataError, FileFormatError), match=match):
+        ThorlabsReader().open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ('uTime="1588691666"', 'uTime="abc"', "not a Unix time"),
+        ('uTime="1588691666"', 'uTime="99999999999999999999"', "not a Unix time"),
+        ('uTime="1588691666"', 'uTime="1588091666"', "disagrees with date"),
+        ('uTime="1588691666"', 'uTim8="1588691666"', "attribute name is damaged"),
+    ],
+)
+def test_damaged_date_is_left_unset_with_the_reason(tmp_path: Path, old: str, new: str, reason: str) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml().replace(old, new))
+    src = ThorlabsReader().open(tmp_path)
+    assert reason in src.original_metadata["thorlabs:unreadable"]
+    assert src.ome.model().images[0].acquisition_date is None
+
+
+def test_intact_date_is_read_at_open(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml())
+    src = ThorlabsReader().open(tmp_path)
+    assert "thorlabs:unreadable" not in src.original_metadata
+    assert src.ome.model().images[0].acquisition_date is not None
+
+
+@pytest.mark.parametrize("cut", [0, 1, 40, 120, 250, 400, -30, -2])
+def test_truncated_experiment_xml_is_an_error(tmp_path: Path, cut: int) -> None:
+    xml = experiment_xml()
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), xml[:cut])
+    with pytest.raises((FileFormatError, MetadataError)):
+        ThorlabsReader().open(tmp_path)
