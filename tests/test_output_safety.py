@@ -388,3 +388,21 @@ def test_cli_batch_flags(project: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "OutputExistsError" in capsys.readouterr().err and target.read_bytes() == b"notes"
     assert main([*args, "--overwrite"]) == 0
     assert omio.open(target).to_numpy().max() == 1
+
+
+def test_permission_denied_stays_a_permission_error_naming_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def denied(path: Any, *args: Any, **kwargs: Any) -> int:
+        if "omio-partial" in str(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    target = tmp_path / "locked.ome.tif"
+    with pytest.raises(PermissionError) as info:
+        _small().to_ometiff(target)
+    assert str(target) in str(info.value) and "omio-partial" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []

@@ -225,6 +225,8 @@ def _storage_errors(final: Path, tmp: Path) -> Iterator[None]:
         yield
     except OmioError:
         raise
+    except PermissionError as exc:  # stays a PermissionError (the user's to fix), naming the output asked for
+        raise PermissionError(exc.errno, f"cannot write {final} (permission denied in {final.parent})") from exc
     except OSError as exc:
         fix = _STORAGE_FIX.get(exc.errno or 0)
         if fix is None and tmp.name not in str(exc):
