@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ class MicroscopyDataset:
     2
     """
 
-    __slots__ = ("_data", "_info", "_meta")
+    __slots__ = ("__weakref__", "_data", "_info", "_meta")
 
     def __init__(self, data: xr.DataArray, ome: OME | LazyOME, info: SourceInfo) -> None:
         if tuple(data.dims) != DIMS:
@@ -89,6 +90,7 @@ class MicroscopyDataset:
         self._data = data
         self._meta = ome if isinstance(ome, LazyOME) else LazyOME.ready(ome)
         self._info = info
+        _hold_files(self)
 
     def _model(self) -> OME:
         """The OME model (built on first use when the reader deferred it; see :mod:`omio.lazy_ome`)."""
@@ -766,6 +768,33 @@ class MicroscopyDataset:
 
         return cache(self, path, progress=progress)
 
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the files this dataset reads (its handles in omio's per-process handle cache).
+
+        Closing does not change the dataset: computing it afterwards opens the files
+        again, as a closed xarray dataset does. Files are also closed when the last
+        dataset reading them is garbage collected; ``close()`` (or ``with``) does it
+        now, e.g. before replacing or deleting the file. Handles of other datasets
+        reading the same file are closed too; they reopen on their next read.
+
+        Examples
+        --------
+        >>> import numpy as np, omio
+        >>> with omio.MicroscopyDataset.from_array(np.zeros((2, 8, 8), "uint8"), axes="ZYX") as ds:
+        ...     ds.shape
+        (1, 2, 1, 8, 8)
+        """
+        from omio.readers._handles import close_cached_handles, files_read_by
+
+        close_cached_handles(files_read_by(self._data.data))
+
+    def __enter__(self) -> MicroscopyDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
@@ -832,6 +861,20 @@ class MicroscopyDataset:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _hold_files(ds: MicroscopyDataset) -> None:
+    """Count ``ds`` as a user of the files it reads until it is garbage collected.
+
+    When the last dataset reading a file is gone, the file's cached handles are closed
+    (see :mod:`omio.readers._handles`).
+    """
+    from omio.readers._handles import files_read_by, hold_files, release_files
+
+    files = files_read_by(ds.data)
+    if files:
+        hold_files(files)
+        weakref.finalize(ds, release_files, files)
 
 
 def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
