@@ -169,4 +169,3 @@ def test_closing_a_dataset_keeps_other_files_open(tmp_path: Path, pixels: np.nda
     da_.close()
     assert not is_open(a) and is_open(b)
     db.close()
-
