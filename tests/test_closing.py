@@ -169,3 +169,17 @@ def test_closing_a_dataset_keeps_other_files_open(tmp_path: Path, pixels: np.nda
     da_.close()
     assert not is_open(a) and is_open(b)
     db.close()
+
+
+def test_closed_dataset_computes_on_a_distributed_cluster(ometiff: Path, pixels: np.ndarray) -> None:
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    ds = omio.open(ometiff)
+    ds.close()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+    ):
+        np.testing.assert_array_equal(ds.data.compute()[0], pixels)
