@@ -18,19 +18,39 @@ from omio import (
     units,
 )
 from omio._api import open, open_all, scenes
-from omio.compat import (
-    bids_batch_convert,
-    bids_batch_process,
-    convert_bids_batch_to_ometiff,
-    convert_to_ometiff,
-    imconvert,
-    imread,
-    imwrite,
-)
+from omio.compat import convert_bids_batch_to_ometiff, convert_to_ometiff
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
 from omio.folders import open_folder, open_folder_stack
 from omio.merge import concat
+from omio.omio import (
+    BatchErrorRecord,
+    BatchImageRecord,
+    BatchProcessedRecord,
+    BatchProcessResult,
+    BatchRawYamlTemplateRecord,
+    BatchRawYamlTemplateResult,
+    BatchSkippedRecord,
+    OME_metadata_checkup,
+    batch_create_thorlabs_raw_yaml_templates,
+    bids_batch_convert,
+    bids_batch_process,
+    cleanup_omio_cache,
+    create_empty_image,
+    create_empty_metadata,
+    create_thorlabs_raw_yaml,
+    discover_bids_like_batch_images,
+    hello_world,
+    imconvert,
+    imread,
+    imwrite,
+    open_in_napari,
+    read_czi,
+    read_thorlabs_raw,
+    read_tif,
+    update_metadata_from_image,
+    version,
+)
 
 if _typing.TYPE_CHECKING:
     import pint
@@ -55,17 +75,32 @@ from_xarray = MicroscopyDataset.from_xarray
 
 __all__ = [
     "DIMS",
+    "BatchErrorRecord",
+    "BatchImageRecord",
+    "BatchProcessResult",
+    "BatchProcessedRecord",
+    "BatchRawYamlTemplateRecord",
+    "BatchRawYamlTemplateResult",
+    "BatchSkippedRecord",
     "MicroscopyDataset",
+    "OME_metadata_checkup",
     "__version__",
+    "batch_create_thorlabs_raw_yaml_templates",
     "bids",
     "bids_batch_convert",
     "bids_batch_process",
+    "cleanup_omio_cache",
     "concat",
     "convert_bids_batch_to_ometiff",
     "convert_to_ometiff",
+    "create_empty_image",
+    "create_empty_metadata",
+    "create_thorlabs_raw_yaml",
+    "discover_bids_like_batch_images",
     "errors",
     "from_array",
     "from_xarray",
+    "hello_world",
     "imconvert",
     "imread",
     "imwrite",
@@ -73,7 +108,13 @@ __all__ = [
     "open_all",
     "open_folder",
     "open_folder_stack",
+    "open_in_napari",
+    "read_czi",
+    "read_thorlabs_raw",
+    "read_tif",
     "scenes",
     "units",
+    "update_metadata_from_image",
     "ureg",
+    "version",
 ]

@@ -1,41 +1,56 @@
-"""OMIO's functional API on top of omio's objects.
+"""OMIO 0.3's functional API, translated onto omio's objects.
 
-Code written for OMIO keeps working by changing its import: ``imread`` returns
-``(image, metadata)`` with a lazy dask array in TZCYX and the flat metadata dict
-(:attr:`MicroscopyDataset.metadata`); ``convert_to_ometiff``,
-``convert_bids_batch_to_ometiff`` and ``imwrite`` do what their OMIO namesakes do, and
-the names of OMIO's current releases (``imconvert``, ``bids_batch_process``,
-``bids_batch_convert``) are aliases. Differences, on purpose:
+Code written for OMIO 0.3 runs unchanged (``from omio.omio import imread`` or
+``omio.imread``): the functions keep OMIO 0.3's names, parameters, defaults and
+return types, while reading and writing are done by :class:`~omio.MicroscopyDataset`
+(lazily, streamed). ``imread`` returns numpy arrays (or zarr arrays with
+``zarr_store=``) and OMIO 0.3 metadata dicts. The differences are listed on the
+migration page of the documentation; the main ones:
 
-- Failures raise an :mod:`omio.errors` exception instead of printing and returning ``None``.
-- ``zeropadding=True`` (OMIO's default) maps to ``policy="pad"``, ``False`` to ``"strict"``.
-- Outputs never overwrite sources; a taken name gets ``_1``, ``_2``... unless ``overwrite=True``.
+- Missing physical sizes and time increments stay ``None`` (OMIO 0.3 put 1.0 and 0.0).
+- Failures raise an exception instead of printing and returning ``None``.
+- ``zeropadding=True`` maps to ``policy="pad"``, ``False`` to ``"strict"``.
+- Outputs never overwrite sources.
+
+``convert_to_ometiff`` and ``convert_bids_batch_to_ometiff`` are omio's keyword
+versions of the same conversions (``<name>_1`` for taken names, a JSON report).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from omio import units
+import dask.array as da
+
+from omio import __version__, units
+from omio._compat_meta import CACHE_FOLDER, check_zarr_store, dataset_from_legacy, legacy_metadata
+from omio._compat_raw import open_with_sidecar, uses_sidecar
 from omio.dataset import MicroscopyDataset
-from omio.errors import MergeError, MetadataError, OutputExistsError
+from omio.dims import DIMS
+from omio.errors import OmioError, OutputExistsError
+from omio.folders import natural_key
 from omio.policies import Axis, Policy
+from omio.writers._output import split_suffix
 
 if TYPE_CHECKING:
-    import dask.array as da
-
     from omio.bids import BatchReport, Rule
 
 __all__ = [
-    "bids_batch_convert",
-    "bids_batch_process",
+    "cleanup_omio_cache",
     "convert_bids_batch_to_ometiff",
     "convert_to_ometiff",
+    "hello_world",
     "imconvert",
     "imread",
     "imwrite",
+    "open_in_napari",
+    "read_czi",
+    "read_thorlabs_raw",
+    "read_tif",
+    "version",
 ]
 
 CONVERTED_FOLDER = "omio_converted"
@@ -72,23 +87,170 @@ def _read(
     return open_all(path) if all_scenes else [omio_open(path)]
 
 
-def imread(
-    fname: str | Path | Sequence[str | Path],
+OnErrorLegacy = Literal["raise", "return_none"]
+ZarrStore = Literal["memory", "disk"]
+
+
+def _check_axis(merge_along_axis: str) -> Axis:
+    if merge_along_axis not in ("T", "Z", "C"):
+        raise ValueError(f"merge_along_axis must be one of 'T', 'Z', 'C', got {merge_along_axis!r}")
+    return merge_along_axis  # type: ignore[return-value]
+
+
+def _stack_members(folder: Path) -> list[Path]:
+    """The tagged co-folders of a folder stack member (``TAG_01`` -> ``TAG_01``, ``TAG_02``...)."""
+    tag = folder.name.rstrip("0123456789")
+    if not tag or folder.parent == folder:
+        return [folder]
+    return sorted((p for p in folder.parent.iterdir() if p.is_dir() and p.name.startswith(tag)), key=natural_key)
+
+
+def _folders(path: Path, recursive: bool) -> list[Path]:
+    if not recursive:
+        return [path]
+    skip = {CONVERTED_FOLDER, CACHE_FOLDER}
+    below = [p for p in path.rglob("*") if p.is_dir() and not skip & set(p.relative_to(path).parts)]
+    return [path, *sorted(below, key=natural_key)]
+
+
+def _open_file(path: Path, *, all_scenes: bool) -> list[MicroscopyDataset]:
+    from omio._api import open as omio_open
+    from omio._api import open_all
+
+    if uses_sidecar(path):
+        return [open_with_sidecar(path)]
+    return open_all(path) if all_scenes else [omio_open(path)]
+
+
+def _open_legacy(
+    fname: str | PathLike[str] | Sequence[str | PathLike[str]],
     *,
     return_list: bool = False,
+    recursive: bool = False,
+    folder_stacks: bool = False,
+    merge_folder_stacks: bool = False,
     merge_multiple_files_in_folder: bool = False,
-    merge_along_axis: Axis = "T",
+    merge_along_axis: str = "T",
     zeropadding: bool = True,
-    follow_symlinks: bool = False,
-) -> tuple[da.Array, dict[str, Any]] | tuple[list[da.Array], list[dict[str, Any]]]:
-    """Read images as ``(image, metadata)`` pairs, lazily.
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+) -> tuple[list[MicroscopyDataset], list[Path], bool]:
+    """Datasets as OMIO 0.3 reads a path, their source paths, and whether a single result is expected."""
+    from omio.folders import open_folder, open_folder_stack
+
+    axis = _check_axis(merge_along_axis)
+    policy = _policy(zeropadding)
+    if not isinstance(fname, (str, PathLike)):
+        pairs = [
+            _open_legacy(p, return_list=return_list, physicalsize_xyz=physicalsize_xyz, pixelunit=pixelunit)
+            for p in fname
+        ]
+        datasets = [ds for found, _, _ in pairs for ds in found]
+        sources = [src for _, found, _ in pairs for src in found]
+        if merge_multiple_files_in_folder and datasets:
+            return [_concat(datasets, axis, policy)], sources[:1], True
+        return datasets, sources, False
+    path = Path(fname)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    if path.is_file():
+        datasets = _open_file(path, all_scenes=return_list)
+        if merge_multiple_files_in_folder and len(datasets) > 1:
+            datasets = [_concat(datasets, axis, policy)]
+        single = not return_list
+        sources = [path] * len(datasets)
+    elif folder_stacks or merge_folder_stacks:
+        members = _stack_members(path)
+        if merge_folder_stacks:
+            datasets, sources, single = [open_folder_stack(members, merge_along=axis, policy=policy)], members[:1], True
+        else:
+            datasets = [open_folder(m, merge_along=axis, policy=policy) for m in members]
+            sources, single = members, False
+    else:
+        datasets, sources = [], []
+        for folder in _folders(path, recursive):
+            found = list(open_folder(folder))
+            datasets += found
+            sources += [Path(ds.path) if ds.path is not None else folder for ds in found]
+        if merge_multiple_files_in_folder and datasets:
+            datasets, sources = [_concat(datasets, axis, policy)], sources[:1]
+        single = merge_multiple_files_in_folder
+    if physicalsize_xyz is not None:
+        sizes = {a: units.quantity(float(v), pixelunit) for a, v in zip("XYZ", physicalsize_xyz, strict=True)}
+        datasets = [ds.with_metadata(physical_pixel_sizes=sizes) for ds in datasets]
+    return datasets, sources, single
+
+
+def _concat(datasets: Sequence[MicroscopyDataset], axis: Axis, policy: Policy) -> MicroscopyDataset:
+    from omio.merge import concat
+
+    return datasets[0] if len(datasets) == 1 else concat(datasets, axis=axis, policy=policy)
+
+
+def _materialize(ds: MicroscopyDataset, source: Path, zarr_store: str | None, zarr_store_path: Any) -> Any:
+    """The pixels as OMIO 0.3 returns them: numpy (reads them all), or a zarr array in memory or on disk."""
+    if zarr_store is None:
+        return ds.to_numpy()
+    import zarr
+
+    if zarr_store == "memory":
+        target = zarr.create_array({}, shape=ds.shape, dtype=ds.dtype, chunks=_zarr_chunks(ds.shape))
+        da.store(ds.data, cast(Any, target), lock=False)
+        return target
+    base = Path(zarr_store_path) if zarr_store_path is not None else (source if source.is_dir() else source.parent)
+    store = base / CACHE_FOLDER / f"{split_suffix(source)[0]}.zarr"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    ds.cache(store, progress=False)
+    return zarr.open_array(store, mode="r")
+
+
+def _zarr_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (1,) * (len(shape) - 2) + tuple(shape[-2:])
+
+
+def imread(
+    fname: str | PathLike[str] | Sequence[str | PathLike[str]],
+    zarr_store: ZarrStore | None = None,
+    zarr_store_path: str | PathLike[str] | None = None,
+    reuse_disk_cache: bool = False,
+    on_error: OnErrorLegacy = "raise",
+    return_list: bool = False,
+    recursive: bool = False,
+    folder_stacks: bool = False,
+    merge_folder_stacks: bool = False,
+    merge_multiple_files_in_folder: bool = False,
+    merge_along_axis: str = "T",
+    zeropadding: bool = True,
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+    collapse_ome_multifile_series: bool = True,
+    verbose: bool = True,
+) -> tuple[Any, dict[str, Any] | None] | tuple[list[Any], list[dict[str, Any]]]:
+    """Read images as OMIO 0.3 does: ``(image, metadata)`` in TZCYX (loads the pixels).
+
+    For lazy reading use :func:`omio.open` / :func:`omio.open_folder`, which this wraps.
 
     Parameters
     ----------
     fname
-        A file, a folder (all readable images in natural order) or a list of files.
+        A file, a folder (its readable images in natural order) or a list of them.
+    zarr_store
+        ``None``: numpy arrays. ``"memory"``: in-memory zarr arrays. ``"disk"``: zarr
+        arrays in ``.omio_cache/<name>.zarr`` next to the input (or in ``zarr_store_path``);
+        :func:`cleanup_omio_cache` removes them.
+    zarr_store_path
+        Folder for the ``.omio_cache`` of ``zarr_store="disk"``.
+    reuse_disk_cache
+        Accepted; a complete disk store of the same source is always re-used.
+    on_error
+        ``"raise"``, or ``"return_none"`` to get ``(None, None)`` for an unreadable input.
     return_list
-        Return ``(images, metadatas)`` lists: every scene of a file, every image of a folder.
+        Return ``(images, metadatas)`` lists; for a file: every scene.
+    recursive
+        Also read the images of sub-folders (not ``omio_converted`` / ``.omio_cache``).
+    folder_stacks, merge_folder_stacks
+        ``fname`` is one folder of a stack (``TAG_01``); read every co-folder (``TAG_*``),
+        merged along ``merge_along_axis`` with ``merge_folder_stacks``.
     merge_multiple_files_in_folder
         Merge the images of a folder (or list) along ``merge_along_axis``.
     merge_along_axis
@@ -96,36 +258,52 @@ def imread(
     zeropadding
         Pad differing axes with zeros when merging (``policy="pad"``); ``False`` requires
         them to match (``policy="strict"``).
-    follow_symlinks
-        In a folder, follow symbolic links that lead out of it (default: skip them).
+    physicalsize_xyz, pixelunit
+        ``(X, Y, Z)`` pixel sizes to state instead of the file's, in ``pixelunit``.
+    collapse_ome_multifile_series
+        Accepted; a multi-file OME-TIFF series is always read once, as one image.
+    verbose
+        Accepted (omio reports through exceptions and warnings).
 
     Returns
     -------
     tuple
-        ``(dask array TZCYX, metadata dict)``, or two lists with ``return_list=True``.
-        No pixels are read until the array is computed.
+        ``(image, metadata)`` for a file or a merge; ``(images, metadatas)`` lists for a
+        folder, a list of inputs or ``return_list=True``. Missing physical sizes and time
+        increments are ``None``.
 
     Raises
     ------
-    omio.errors.MergeError
-        For a folder of several images without ``return_list`` or a merge.
+    FileNotFoundError
+        When ``fname`` does not exist.
+    ValueError
+        For an unknown ``merge_along_axis``, ``zarr_store`` or ``on_error``.
     """
-    datasets = _read(
-        fname,
-        all_scenes=return_list,
-        merge=merge_multiple_files_in_folder,
-        axis=merge_along_axis,
-        policy=_policy(zeropadding),
-        follow_symlinks=follow_symlinks,
-    )
-    if return_list:
-        return [ds.data for ds in datasets], [ds.metadata for ds in datasets]
-    if len(datasets) != 1:
-        raise MergeError(
-            f"'{fname}' holds {len(datasets)} images; pass return_list=True to get them all "
-            "or merge_multiple_files_in_folder=True to merge them"
+    check_zarr_store(zarr_store)
+    if on_error not in ("raise", "return_none"):
+        raise ValueError(f"on_error must be 'raise' or 'return_none', got {on_error!r}")
+    try:
+        datasets, sources, single = _open_legacy(
+            fname,
+            return_list=return_list,
+            recursive=recursive,
+            folder_stacks=folder_stacks,
+            merge_folder_stacks=merge_folder_stacks,
+            merge_multiple_files_in_folder=merge_multiple_files_in_folder,
+            merge_along_axis=merge_along_axis,
+            zeropadding=zeropadding,
+            physicalsize_xyz=physicalsize_xyz,
+            pixelunit=pixelunit,
         )
-    return datasets[0].data, datasets[0].metadata
+    except OmioError:
+        if on_error == "raise":
+            raise
+        return None, None
+    images = [_materialize(ds, src, zarr_store, zarr_store_path) for ds, src in zip(datasets, sources, strict=True)]
+    metadatas = [legacy_metadata(ds) for ds in datasets]
+    if single and len(images) == 1 and not return_list:
+        return images[0], metadatas[0]
+    return images, metadatas
 
 
 def _output_dir(fname: str | Path | Sequence[str | Path], output_dir: str | Path | None) -> tuple[Path, Path]:
@@ -213,10 +391,6 @@ def convert_to_ometiff(
     ]
 
 
-imconvert = convert_to_ometiff
-"""OMIO's current name for :func:`convert_to_ometiff`."""
-
-
 def convert_bids_batch_to_ometiff(
     fname: str | Path,
     sub: Rule = "sub-",
@@ -264,97 +438,384 @@ def convert_bids_batch_to_ometiff(
     return bids.convert(table, client=client, compression="zlib", level=level, progress=progress, overwrite=overwrite)
 
 
-bids_batch_process = convert_bids_batch_to_ometiff
-"""OMIO's current name for :func:`convert_bids_batch_to_ometiff`."""
-bids_batch_convert = convert_bids_batch_to_ometiff
-"""Another name OMIO's documentation uses for :func:`convert_bids_batch_to_ometiff`."""
+def hello_world() -> None:
+    """Print a greeting with omio's version (checks that omio imports)."""
+    from omio import __version__
+
+    print(f"Hello from omio! omio version: {__version__}")
 
 
-def _quantity_from(md: Mapping[str, Any], key: str, default_unit: str) -> Any:
-    value = md.get(key)
-    if value is None:
-        return None
-    unit = md.get(f"{key}Unit") or default_unit
-    return units.quantity(float(value), str(unit))
-
-
-def _dataset_from(image: Any, md: Mapping[str, Any]) -> MicroscopyDataset:
-    axes = str(md.get("axes") or "TZCYX")
-    if len(axes) != getattr(image, "ndim", -1):
-        raise MetadataError(
-            f"the image has {getattr(image, 'ndim', '?')} dims but metadata axes is {axes!r}; "
-            "give metadata['axes'] with one letter per dim (e.g. 'TZCYX')"
-        )
-    sizes = {a: _quantity_from(md, f"PhysicalSize{a}", "micrometer") for a in ("X", "Y", "Z")}
-    names = md.get("channel_names")
-    ds = MicroscopyDataset.from_array(
-        image,
-        axes=axes,
-        physical_pixel_sizes={k: v for k, v in sizes.items() if v is not None},
-        time_increment=_quantity_from(md, "TimeIncrement", "second"),
-        channel_names=list(names) if names is not None else None,
-        name=md.get("name"),
-    )
-    for namespace, values in dict(md.get("Annotations") or {}).items():
-        ds = ds.with_annotations(str(namespace), dict(values))
-    return ds
-
-
-def imwrite(
-    fname: str | Path,
-    images: Any,
-    metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+def _legacy_read(
+    fname: str | PathLike[str],
+    opener: Callable[[Path], MicroscopyDataset],
     *,
-    compression_level: int = 6,
-    overwrite: bool = False,
-) -> list[Path]:
-    """Write one image or a list of images with their metadata dicts as OME-TIFF.
+    physicalsize_xyz: Any,
+    pixelunit: str,
+    zarr_store: str | None,
+    zarr_store_path: Any,
+    return_list: bool,
+) -> tuple[Any, dict[str, Any]] | tuple[list[Any], list[dict[str, Any]]]:
+    from omio._api import scenes
+
+    check_zarr_store(zarr_store)
+    path = Path(fname)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    datasets = [opener(path)]
+    if return_list and not uses_sidecar(path):
+        datasets += [MicroscopyDataset.from_source(_scene_source(path, i)) for i in range(1, len(scenes(path)))]
+    if physicalsize_xyz is not None:
+        sizes = {a: units.quantity(float(v), pixelunit) for a, v in zip("XYZ", physicalsize_xyz, strict=True)}
+        datasets = [ds.with_metadata(physical_pixel_sizes=sizes) for ds in datasets]
+    images = [_materialize(ds, path, zarr_store, zarr_store_path) for ds in datasets]
+    metadatas = [legacy_metadata(ds) for ds in datasets]
+    return (images, metadatas) if return_list else (images[0], metadatas[0])
+
+
+def _scene_source(path: Path, scene: int) -> Any:
+    from omio.readers import open_source
+
+    return open_source(path, scene=scene)
+
+
+def read_tif(
+    fname: str | PathLike[str],
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+    zarr_store: ZarrStore | None = None,
+    zarr_store_path: str | PathLike[str] | None = None,
+    return_list: bool = False,
+    reuse_disk_cache: bool = False,
+    verbose: bool = True,
+) -> tuple[Any, dict[str, Any]] | tuple[list[Any], list[dict[str, Any]]]:
+    """Read a TIFF / OME-TIFF / ImageJ / LSM file as OMIO 0.3 does (:meth:`MicroscopyDataset.from_tiff`).
+
+    Parameters are those of :func:`imread`; ``return_list`` returns every series.
+    """
+    return _legacy_read(
+        fname,
+        MicroscopyDataset.from_tiff,
+        physicalsize_xyz=physicalsize_xyz,
+        pixelunit=pixelunit,
+        zarr_store=zarr_store,
+        zarr_store_path=zarr_store_path,
+        return_list=return_list,
+    )
+
+
+def read_czi(
+    fname: str | PathLike[str],
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+    zarr_store: ZarrStore | None = None,
+    zarr_store_path: str | PathLike[str] | None = None,
+    return_list: bool = False,
+    reuse_disk_cache: bool = False,
+    verbose: bool = True,
+) -> tuple[Any, dict[str, Any]] | tuple[list[Any], list[dict[str, Any]]]:
+    """Read a CZI file as OMIO 0.3 does (:meth:`MicroscopyDataset.from_czi`).
+
+    Parameters are those of :func:`imread`; ``return_list`` returns every scene.
+    """
+    return _legacy_read(
+        fname,
+        MicroscopyDataset.from_czi,
+        physicalsize_xyz=physicalsize_xyz,
+        pixelunit=pixelunit,
+        zarr_store=zarr_store,
+        zarr_store_path=zarr_store_path,
+        return_list=return_list,
+    )
+
+
+def _open_thorlabs(path: Path) -> MicroscopyDataset:
+    return open_with_sidecar(path) if uses_sidecar(path) else MicroscopyDataset.from_thorlabs_raw(path)
+
+
+def read_thorlabs_raw(
+    fname: str | PathLike[str],
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+    zarr_store: ZarrStore | None = None,
+    zarr_store_path: str | PathLike[str] | None = None,
+    return_list: bool = False,
+    reuse_disk_cache: bool = False,
+    on_error: OnErrorLegacy = "raise",
+    verbose: bool = True,
+) -> tuple[Any, dict[str, Any] | None] | tuple[list[Any], list[dict[str, Any]]]:
+    """Read a Thorlabs RAW acquisition as OMIO 0.3 does.
+
+    With ``Experiment.xml`` next to the ``.raw`` file, :meth:`MicroscopyDataset.from_thorlabs_raw`
+    reads it; without, the YAML sidecar written by :func:`create_thorlabs_raw_yaml`
+    describes it. Other parameters are those of :func:`imread`.
+    """
+    if on_error not in ("raise", "return_none"):
+        raise ValueError(f"on_error must be 'raise' or 'return_none', got {on_error!r}")
+    try:
+        return _legacy_read(
+            fname,
+            _open_thorlabs,
+            physicalsize_xyz=physicalsize_xyz,
+            pixelunit=pixelunit,
+            zarr_store=zarr_store,
+            zarr_store_path=zarr_store_path,
+            return_list=return_list,
+        )
+    except OmioError:
+        if on_error == "raise":
+            raise
+        return None, None
+
+
+def cleanup_omio_cache(fname: str | PathLike[str], full_cleanup: bool = False, verbose: bool = True) -> None:
+    """Remove the ``.omio_cache`` stores that ``zarr_store="disk"`` wrote.
 
     Parameters
     ----------
     fname
-        The output file; with several images ``<stem>_<i>.ome.tif`` next to it.
+        A file (its store ``.omio_cache/<name>.zarr`` goes), a folder (its whole
+        ``.omio_cache`` goes) or the ``.omio_cache`` folder itself.
+    full_cleanup
+        Remove the whole ``.omio_cache`` next to a file too.
+    verbose
+        Print what was removed.
+
+    Raises
+    ------
+    ValueError
+        When ``fname`` is neither an existing file nor folder.
+    """
+    import shutil
+
+    path = Path(fname)
+    if path.is_dir():
+        target = path if path.name == CACHE_FOLDER else path / CACHE_FOLDER
+    elif path.is_file():
+        cache_dir = path.parent / CACHE_FOLDER
+        target = cache_dir if full_cleanup else cache_dir / f"{split_suffix(path)[0]}.zarr"
+    else:
+        raise ValueError(f"cleanup_omio_cache: {path} is neither a file nor a folder")
+    if target.is_dir():
+        shutil.rmtree(target)
+        if verbose:
+            print(f"Removed {target}")
+
+
+def _free_name(folder: Path, stem: str, overwrite: bool) -> Path:
+    """``<stem>.ome.tif``, or OMIO 0.3's ``<stem> 1.ome.tif``, ``<stem> 2.ome.tif``... when taken."""
+    target = folder / f"{stem}.ome.tif"
+    n = 0
+    while not overwrite and target.exists():
+        n += 1
+        target = folder / f"{stem} {n}.ome.tif"
+    return target
+
+
+def _stem(path: Path) -> str:
+    return split_suffix(path)[0]
+
+
+def _write_legacy(ds: MicroscopyDataset, target: Path, *, level: int, overwrite: bool) -> Path:
+    if not 0 <= level <= 9:
+        raise ValueError(f"compression_level must be 0-9, got {level}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = _write(ds, target, level=level, overwrite=overwrite)
+    return target.parent / written.name  # spelled as given (relative stays relative), as OMIO 0.3 returns it
+
+
+def imwrite(
+    fname: str | PathLike[str],
+    images: Any,
+    metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    compression_level: int = 3,
+    relative_path: str | None = None,
+    overwrite: bool = False,
+    return_fnames: bool = False,
+    indicate_merged_files: bool = False,
+    verbose: bool = True,
+) -> list[str] | None:
+    """Write images with their metadata dicts as OME-TIFF, as OMIO 0.3 does (streamed from dask).
+
+    Parameters
+    ----------
+    fname
+        The output file (``.tif`` / ``.ome.tif`` become ``.ome.tif``). For a folder the
+        name comes from ``metadata["Annotations"]["original_filename"]``.
     images
-        A numpy or dask array, or a list of them; dims as in ``metadata["axes"]``
-        (default ``"TZCYX"``).
+        A numpy, dask or zarr array, or a list of them; dims as in ``metadata["axes"]``.
     metadatas
-        A metadata dict as :func:`imread` returns (or a list, one per image); keys used:
-        ``axes``, ``PhysicalSizeX/Y/Z`` (+ ``Unit``), ``TimeIncrement`` (+ ``Unit``),
-        ``channel_names``, ``name`` and ``Annotations``.
+        A metadata dict as :func:`imread` returns (or one per image); OMIO 0.3's flat
+        ``Annotations`` (``{"Namespace": ..., key: value}``) and omio's
+        ``{namespace: {key: value}}`` are both kept as OME MapAnnotations.
     compression_level
         zlib level 0-9 (0 = uncompressed).
+    relative_path
+        Write into this sub-folder of ``fname``'s folder.
     overwrite
-        Replace existing files; otherwise a free name is chosen.
+        Replace existing files (never a source); otherwise ``<name> 1.ome.tif``... is used.
+    return_fnames
+        Return the paths written (as strings).
+    indicate_merged_files
+        Add ``_merged`` to the name.
+    verbose
+        Accepted.
 
     Returns
     -------
-    list of Path
-        The files written.
+    list of str or None
+        With ``return_fnames``, the files written; several images get ``_001``, ``_002``...
 
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> out = pathlib.Path(tempfile.mkdtemp()) / "a.ome.tif"
-    >>> imwrite(out, np.zeros((4, 8, 8), "uint8"), {"axes": "ZYX", "PhysicalSizeZ": 2.0})[0].name
-    'a.ome.tif'
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+    >>> md = {"axes": "ZYX", "PhysicalSizeZ": 2.0}
+    >>> [pathlib.Path(p).name for p in imwrite(out, np.zeros((4, 8, 8), "uint8"), md, return_fnames=True)]
+    ['a.ome.tif']
     """
-    from omio.writers._output import split_suffix
-
     image_list = list(images) if isinstance(images, (list, tuple)) else [images]
     if metadatas is None:
         md_list: list[Mapping[str, Any]] = [{} for _ in image_list]
     elif isinstance(metadatas, Mapping):
-        md_list = [metadatas]
+        md_list = [metadatas] * len(image_list) if len(image_list) > 1 else [metadatas]
     else:
         md_list = list(metadatas)
     if len(md_list) != len(image_list):
-        raise MetadataError(f"{len(image_list)} images but {len(md_list)} metadata dicts")
+        raise ValueError(f"{len(image_list)} images but {len(md_list)} metadata dicts")
     target = Path(fname)
-    stem, suffix = split_suffix(target)
-    suffix = suffix if suffix.lower().startswith(".ome.tif") else ".ome.tif"
+    folder = target if target.is_dir() else target.parent
+    folder = folder / relative_path if relative_path else folder
     written = []
     for i, (image, md) in enumerate(zip(image_list, md_list, strict=True)):
-        name = f"{stem}{suffix}" if len(image_list) == 1 else f"{stem}_{i}{suffix}"
-        ds = _dataset_from(image, md)
-        written.append(_write(ds, target.with_name(name), level=compression_level, overwrite=overwrite))
-    return written
+        original = (
+            (md.get("Annotations") or {}).get("original_filename")
+            if isinstance(md.get("Annotations"), Mapping)
+            else None
+        )
+        stem = _stem(Path(str(original))) if target.is_dir() else _stem(target)
+        stem = stem or "image"
+        stem += "_merged" if indicate_merged_files else ""
+        stem += f"_{i + 1:03d}" if len(image_list) > 1 else ""
+        ds = dataset_from_legacy(image, md)
+        out = _free_name(folder, stem, overwrite)
+        written.append(str(_write_legacy(ds, out, level=compression_level, overwrite=overwrite)))
+    return written if return_fnames else None
+
+
+def _convert_targets(
+    datasets: Sequence[MicroscopyDataset], sources: Sequence[Path], relative_path: str | None, merged: bool
+) -> list[tuple[MicroscopyDataset, Path, str]]:
+    out = []
+    for ds, src in zip(datasets, sources, strict=True):
+        folder = src if src.is_dir() else src.parent
+        stem = _stem(src) + ("_merged" if merged else "")
+        out.append((ds, folder / relative_path if relative_path else folder, stem))
+    return out
+
+
+def imconvert(
+    fname: str | PathLike[str] | Sequence[str | PathLike[str]],
+    zarr_store: ZarrStore | None = None,
+    reuse_disk_cache: bool = False,
+    recursive: bool = False,
+    folder_stacks: bool = False,
+    merge_folder_stacks: bool = False,
+    merge_multiple_files_in_folder: bool = False,
+    merge_along_axis: str = "T",
+    collapse_ome_multifile_series: bool = True,
+    zeropadding: bool = True,
+    physicalsize_xyz: Any = None,
+    pixelunit: str = "micron",
+    compression_level: int = 3,
+    relative_path: str | None = CONVERTED_FOLDER,
+    overwrite: bool = False,
+    return_fnames: bool = False,
+    cleanup_cache: bool = True,
+    verbose: bool = True,
+) -> list[str] | None:
+    """Convert files or folders to OME-TIFF as OMIO 0.3 does, streaming (no image is loaded whole).
+
+    Outputs go to ``<input folder>/omio_converted/<name>.ome.tif`` (``relative_path=None``:
+    next to the input); a merge is named after its first file, ``<name>_merged.ome.tif``;
+    a taken name gets `` 1``, `` 2``... unless ``overwrite``. The reading parameters are
+    those of :func:`imread`; ``zarr_store``, ``reuse_disk_cache`` and ``cleanup_cache``
+    are accepted (the conversion streams from the source, no cache is needed).
+
+    Returns
+    -------
+    list of str or None
+        With ``return_fnames``, the files written.
+    """
+    check_zarr_store(zarr_store)
+    datasets, sources, _ = _open_legacy(
+        fname,
+        recursive=recursive,
+        folder_stacks=folder_stacks,
+        merge_folder_stacks=merge_folder_stacks,
+        merge_multiple_files_in_folder=merge_multiple_files_in_folder,
+        merge_along_axis=merge_along_axis,
+        zeropadding=zeropadding,
+        physicalsize_xyz=physicalsize_xyz,
+        pixelunit=pixelunit,
+    )
+    merged = merge_multiple_files_in_folder or merge_folder_stacks
+    written = [
+        str(_write_legacy(ds, _free_name(folder, stem, overwrite), level=compression_level, overwrite=overwrite))
+        for ds, folder, stem in _convert_targets(datasets, sources, relative_path, merged)
+    ]
+    return written if return_fnames else None
+
+
+def open_in_napari(
+    images: Any,
+    metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    image_name: str | None = None,
+    zarr_mode: str = "numpy",
+    cache_folder_name: str = CACHE_FOLDER,
+    axes_full: str = "TZCYX",
+    viewer: Any = None,
+    returns: bool = False,
+    layer_names: str | Sequence[Any] | None = None,
+    blending: str = "additive",
+    fname: str | None = None,
+    verbose: bool = True,
+) -> tuple[Any, list[Any], list[Any], list[str]] | None:
+    """Show images with their metadata dicts in napari (:meth:`MicroscopyDataset.view`, lazy).
+
+    Parameters
+    ----------
+    images, metadatas
+        An image and its metadata dict, or lists of them.
+    image_name, fname
+        The layer name prefix (``fname`` is OMIO 0.3's older name for it).
+    viewer
+        A napari viewer to add to (default: a new one).
+    returns
+        Return ``(viewer, layers, layer data, layer axes)``.
+    zarr_mode, cache_folder_name, axes_full, layer_names, blending, verbose
+        Accepted; layers are named from the channel names, scaled and blended by omio.
+
+    Returns
+    -------
+    tuple or None
+    """
+    image_list = list(images) if isinstance(images, (list, tuple)) else [images]
+    md_list = [metadatas] if isinstance(metadatas, Mapping) else list(metadatas)
+    if len(md_list) != len(image_list):
+        raise ValueError(f"{len(image_list)} images but {len(md_list)} metadata dicts")
+    name = image_name or fname
+    layers: list[Any] = []
+    for image, md in zip(image_list, md_list, strict=True):
+        ds = dataset_from_legacy(image, md)
+        if name is not None:
+            ds = ds.with_metadata(name=str(name))
+        before = 0 if viewer is None else len(viewer.layers)
+        viewer = ds.view(viewer)
+        layers += list(viewer.layers)[before:]
+    if not returns:
+        return None
+    return viewer, layers, [layer.data for layer in layers], ["".join(DIMS) for _ in layers]
+
+
+version: str = __version__
+"""omio's version (OMIO 0.3 exposes its own as ``omio.omio.version``)."""
