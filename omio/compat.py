@@ -626,7 +626,7 @@ def _write_legacy(ds: MicroscopyDataset, target: Path, *, level: int, overwrite:
 def imwrite(
     fname: str | PathLike[str],
     images: Any,
-    metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
     compression_level: int = 3,
     relative_path: str | None = None,
     overwrite: bool = False,
