@@ -29,20 +29,41 @@ Physical sizes come from the chosen level's ``scale`` transform, on the axes tha
 declare a unit (a unitless axis has no physical size). Channel names and colours
 come from the OME-XML where it states them, else from ``omero``; instruments,
 descriptions and annotations of the OME-XML are kept.
+
+Checks
+------
+Before a dataset is returned: every Zarr metadata file involved parses (a broken one
+is named), zarr reads it without repairs, the image's NGFF attributes follow the spec
+(``ome-zarr-models`` for 0.4 and 0.5, plus explicit checks of what is used: paths,
+axes, positive finite scales, ``omero`` channels), every level array has sane sizes
+(no zero or absurd extents, chunks of at least one pixel and at most 2 GiB, at most
+ten million chunks), the levels form a pyramid that fits their scales, Zarr v3
+``dimension_names`` equal the axes, the OME-XML ``Pixels`` sizes and type equal the
+array's, and (on local stores) no chunk files lie beyond the declared shape or under
+another key separator. A missing chunk is valid Zarr (it reads as the fill value).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omio import metadata, units
 from omio.dims import normalize_axes, to_tzcyx
-from omio.errors import DimensionError, FileFormatError, MetadataError, MissingDependencyError, UnsupportedFormatError
+from omio.errors import (
+    DimensionError,
+    FileFormatError,
+    MetadataError,
+    MissingDependencyError,
+    OmioError,
+    UnsupportedFormatError,
+)
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 from omio.readers._guard import GuardedArray
 
@@ -56,6 +77,12 @@ __all__ = ["OmeZarrReader"]
 
 _NAMES = {"t": "T", "c": "C", "z": "Z", "y": "Y", "x": "X"}
 _TYPES = {"time": "T", "channel": "C"}
+_VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")  # NGFF versions this reader knows
+_METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
+_MAX_EXTENT = 10**8  # pixels along one axis
+_MAX_CHUNK_BYTES = 2**31  # one stored chunk (the most Blosc compresses)
+_MAX_CHUNKS = 10_000_000  # chunks (shards on Zarr v3) of one level
+_MIN_SCALE, _MAX_SCALE = 1e-30, 1e30  # a pixel's size in its axis unit
 
 
 @dataclass(frozen=True)
@@ -105,56 +132,111 @@ def _url_filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     return fs, inner
 
 
+@contextlib.contextmanager
+def _zarr_node(location: Path | str, sub: str) -> Iterator[None]:
+    """zarr reading the metadata of the node ``sub``: its failures become FileFormatErrors naming the file.
+
+    A metadata file zarr cannot parse is named with what is wrong with it; a document
+    zarr reads only by repairing it (it warns) is refused, not read another way.
+    """
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", zarr.errors.ZarrUserWarning)
+        try:
+            yield
+        except (OmioError, FileNotFoundError, PermissionError):
+            raise
+        except zarr.errors.ZarrUserWarning as exc:
+            raise FileFormatError(
+                f"{_inside(location, sub)}: the Zarr metadata is invalid and zarr would read it only by "
+                f"repairing it ({exc})"
+            ) from exc
+        except Exception as exc:
+            raise FileFormatError(
+                _json_damage(location, sub) or f"{_inside(location, sub)}: zarr cannot read its metadata ({exc})"
+            ) from exc
+
+
+def _json_damage(location: Path | str, sub: str) -> str | None:
+    """What is wrong with the first metadata file of ``sub`` that is not a JSON object, if any."""
+    for name in _METADATA_FILES:
+        key = f"{sub}/{name}" if sub else name
+        data = _read_bytes(location, key)
+        if data is None:
+            continue
+        where = _inside(location, key)
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            return f"{where}: not UTF-8 text (byte {exc.start}); the file is damaged, rewrite it"
+        except ValueError as exc:
+            return f"{where}: not valid JSON ({exc}); the file is damaged or truncated, rewrite it"
+        if not isinstance(parsed, dict):
+            return f"{where}: holds a JSON {type(parsed).__name__}, not an object; the file is damaged, rewrite it"
+    return None
+
+
 def _open_group(location: Path | str) -> zarr.Group:
     import zarr
 
-    try:
-        return zarr.open_group(location if isinstance(location, str) else str(location), mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError) as exc:
-        raise FileFormatError(f"{location}: not a readable Zarr group ({exc})") from exc
+    with _zarr_node(location, ""):
+        try:
+            return zarr.open_group(location if isinstance(location, str) else str(location), mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise FileFormatError(f"{location}: not a readable Zarr group ({exc})") from exc
 
 
 def _subgroup(root: zarr.Group, location: Path | str, sub: str) -> zarr.Group:
     import zarr
 
-    found = root.get(sub) if sub else root
+    with _zarr_node(location, sub):
+        found = root.get(sub) if sub else root
     if not isinstance(found, zarr.Group):
         raise FileFormatError(f"{_inside(location, sub)}: not a readable Zarr group")
     return found
 
 
-def _read_text(location: Path | str, key: str) -> str | None:
+def _read_bytes(location: Path | str, key: str) -> bytes | None:
     """A plain file stored inside the Zarr hierarchy (``None`` when absent)."""
     if isinstance(location, str):
         fs, inner = _url_filesystem(location)
         target = f"{inner.rstrip('/')}/{key}"
-        return fs.cat_file(target).decode("utf-8") if fs.isfile(target) else None
+        return bytes(fs.cat_file(target)) if fs.isfile(target) else None
     file = location / key
-    return file.read_text(encoding="utf-8") if file.is_file() else None
+    return file.read_bytes() if file.is_file() else None
 
 
 def _ome_xml(location: Path | str) -> OME | None:
     key = "OME/METADATA.ome.xml"
-    xml = _read_text(location, key)
-    if xml is None:
+    data = _read_bytes(location, key)
+    if data is None:
         return None
     try:
-        return metadata.parse_ome_xml(xml)
+        return metadata.parse_ome_xml(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MetadataError(
+            f"{_inside(location, key)}: not UTF-8 text (byte {exc.start}); the file is damaged"
+        ) from exc
     except Exception as exc:  # ome-types raises several pydantic/lxml error types
         raise MetadataError(f"{_inside(location, key)}: the OME-XML cannot be parsed ({exc})") from exc
 
 
-def _series(root: zarr.Group, count_hint: int | None) -> list[str]:
+def _series(root: zarr.Group, location: Path | str, count_hint: int | None) -> list[str]:
     """Series group paths of a bioformats2raw layout."""
     import zarr
 
-    ome_group = root.get("OME")
+    with _zarr_node(location, "OME"):
+        ome_group = root.get("OME")
     if isinstance(ome_group, zarr.Group):
         listed = _ome_attrs(dict(ome_group.attrs)).get("series")
         if isinstance(listed, list) and listed:
             return [str(s) for s in listed]
     found: list[str] = []
-    while isinstance(root.get(str(len(found))), zarr.Group) and (count_hint is None or len(found) < count_hint):
+    while count_hint is None or len(found) < count_hint:
+        with _zarr_node(location, str(len(found))):
+            if not isinstance(root.get(str(len(found))), zarr.Group):
+                break
         found.append(str(len(found)))
     return found
 
@@ -166,10 +248,10 @@ def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]
     attrs = _ome_attrs(dict(root.attrs))
     ome = _ome_xml(location)
     if "multiscales" in attrs:
-        name = _xml_name(ome, 0) if ome is not None and ome.images else _multiscale(where, attrs).get("name")
-        return root, [_Image("", name or None, 0 if ome is not None and ome.images else None)], ome
+        name = _xml_name(ome, 0) if ome is not None and ome.images else _name(attrs)
+        return root, [_Image("", name, 0 if ome is not None and ome.images else None)], ome
     if "bioformats2raw.layout" in attrs:
-        series = _series(root, len(ome.images) if ome is not None else None)
+        series = _series(root, location, len(ome.images) if ome is not None else None)
         if not series:
             raise FileFormatError(f"{where}: a bioformats2raw layout without image groups (0, 1, ...)")
         out = []
@@ -177,8 +259,7 @@ def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]
             if ome is not None and i < len(ome.images):
                 out.append(_Image(group, _xml_name(ome, i), i))
             else:
-                inner = _ome_attrs(dict(_subgroup(root, location, group).attrs))
-                out.append(_Image(group, _multiscale(_inside(location, group), inner).get("name") or None, None))
+                out.append(_Image(group, _name(_ome_attrs(dict(_subgroup(root, location, group).attrs))), None))
         return root, out, ome
     if "plate" in attrs or "well" in attrs:
         raise FileFormatError(f"{where}: OME-Zarr HCS plates and wells are not supported; open one image group")
@@ -191,50 +272,135 @@ def _xml_name(ome: OME, index: int) -> str | None:
     return ome.images[index].name or None
 
 
-def _multiscale(where: str, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+def _name(attrs: Mapping[str, Any]) -> str | None:
+    """The image name of the first multiscale, for the scene list (checked when the image is opened)."""
+    found = attrs.get("multiscales")
+    first = found[0] if isinstance(found, list) and found else None
+    name = first.get("name") if isinstance(first, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _attrs_file(group: zarr.Group, location: Path | str, sub: str) -> str:
+    """The file holding the attributes of ``group``, as named in messages."""
+    name = "zarr.json" if group.metadata.zarr_format == 3 else ".zattrs"
+    return _inside(location, f"{sub}/{name}" if sub else name)
+
+
+def _multiscale(file: str, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first multiscale of an image group, checked against the NGFF spec."""
     found = attrs.get("multiscales")
     if not isinstance(found, list) or not found or not isinstance(found[0], Mapping):
-        raise FileFormatError(f"{where}: the OME-Zarr attributes have no 'multiscales' list")
+        raise FileFormatError(
+            f"{file}: 'multiscales' must be a list of multiscale objects, found {_brief(found)}; "
+            "the OME-Zarr attributes are damaged"
+        )
     first: Mapping[str, Any] = found[0]
-    if not first.get("datasets"):
-        raise FileFormatError(f"{where}: the OME-Zarr multiscales list no datasets (resolution levels)")
+    version = str(attrs.get("version") or first.get("version") or "")
+    if version and not version.startswith(_VERSIONS):
+        raise FileFormatError(
+            f"{file}: OME-Zarr version {version!r} is not one this reader knows ({', '.join(_VERSIONS)})"
+        )
+    if version.startswith(("0.4", "0.5")):
+        _validate_ngff(file, version[:3], first)
+    datasets = first.get("datasets")
+    if not isinstance(datasets, list) or not datasets:
+        raise FileFormatError(
+            f"{file}: multiscales 'datasets' must list the resolution levels, found {_brief(datasets)}"
+        )
+    paths = [d.get("path") if isinstance(d, Mapping) else None for d in datasets]
+    if not all(isinstance(p, str) and p for p in paths) or len(set(paths)) != len(paths):
+        raise FileFormatError(
+            f"{file}: each multiscales dataset needs its own array 'path', found paths {paths}; "
+            "the OME-Zarr attributes are damaged"
+        )
     return first
 
 
-def _axes_letters(where: str, axes: Any, ndim: int) -> tuple[str, list[str | None]]:
+def _validate_ngff(file: str, version: str, multiscale: Mapping[str, Any]) -> None:
+    """Check a multiscale against the NGFF spec of ``version`` (0.4 or 0.5) with ome-zarr-models."""
+    import pydantic
+    from ome_zarr_models.exceptions import ValidationWarning
+    from ome_zarr_models.v04.multiscales import Multiscale as Multiscale04
+    from ome_zarr_models.v05.multiscales import Multiscale as Multiscale05
+
+    model = Multiscale04 if version == "0.4" else Multiscale05
+    try:
+        with warnings.catch_warnings():  # transforms in the wrong order: the scale is read by its type
+            warnings.simplefilter("ignore", ValidationWarning)
+            model.model_validate(dict(multiscale))
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"multiscales[0].{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".replace("multiscales[0].: ", "")
+            for e in exc.errors()[:3]
+        )
+        raise FileFormatError(
+            f"{file}: the multiscales metadata does not follow OME-Zarr {version} ({problems})"
+        ) from exc
+
+
+def _brief(value: Any) -> str:
+    """A JSON value for messages, cut short."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _axes_letters(file: str, axes: Any, ndim: int) -> tuple[str, list[str | None]]:
     """TZCYX letters of the stored axes and their NGFF units."""
     if axes is None:  # NGFF 0.1 / 0.2: always 5D t, c, z, y, x
         axes = list("tczyx")[-ndim:]
+    if not isinstance(axes, list) or not all(
+        isinstance(a, str) or (isinstance(a, Mapping) and isinstance(a.get("name"), str)) for a in axes
+    ):
+        raise FileFormatError(f"{file}: multiscales 'axes' must be a list of named axes, found {_brief(axes)}")
     letters: list[str] = []
     unit_names: list[str | None] = []
     for axis in axes:
         entry = {"name": axis} if isinstance(axis, str) else dict(axis)
-        name = str(entry.get("name", "")).lower()
+        name = str(entry["name"]).lower()
         letter = _NAMES.get(name) or _TYPES.get(str(entry.get("type", "")))
         if letter is None or letter in letters:
             raise DimensionError(
-                f"{where}: cannot map the OME-Zarr axis {entry.get('name')!r} onto TZCYX; "
+                f"{file}: cannot map the OME-Zarr axis {entry['name']!r} onto TZCYX; "
                 "pass axes= with one letter per stored axis"
             )
         letters.append(letter)
         unit = entry.get("unit")
-        unit_names.append(str(unit) if unit else None)
+        if unit is not None and not isinstance(unit, str):
+            raise FileFormatError(f"{file}: the unit of axis {name!r} is {_brief(unit)}, not a unit name")
+        unit_names.append(unit or None)
     if len(letters) != ndim:
-        raise FileFormatError(f"{where}: {len(letters)} axes in the metadata for a {ndim}-D array")
+        raise FileFormatError(
+            f"{file}: {len(letters)} axes in the multiscales metadata for a {ndim}-D array; "
+            "the axes or the array metadata are damaged"
+        )
     return "".join(letters), unit_names
 
 
-def _scale(where: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
-    """The product of the level's scale transforms and the multiscale-wide ones."""
+def _scale(file: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
+    """The product of the level's scale transforms and the multiscale-wide ones (positive and finite)."""
     out = [1.0] * ndim
     dataset = multiscale["datasets"][level]
-    for transforms in (dataset.get("coordinateTransformations", []), multiscale.get("coordinateTransformations", [])):
-        for t in transforms or []:
+    for transforms in (dataset.get("coordinateTransformations"), multiscale.get("coordinateTransformations")):
+        if transforms is None:
+            continue
+        if not isinstance(transforms, list) or not all(isinstance(t, Mapping) for t in transforms):
+            raise FileFormatError(
+                f"{file}: 'coordinateTransformations' must be a list of transforms, found {_brief(transforms)}"
+            )
+        for t in transforms:
             if t.get("type") != "scale":
                 continue
             values = t.get("scale")
-            if not isinstance(values, list) or len(values) != ndim:
-                raise FileFormatError(f"{where}: a scale transform of level {level} does not have {ndim} values")
+            if (
+                not isinstance(values, list)
+                or len(values) != ndim
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                or not all(_MIN_SCALE <= v <= _MAX_SCALE for v in values)
+            ):
+                raise FileFormatError(
+                    f"{file}: the scale of level {level} must be {ndim} numbers from {_MIN_SCALE:g} to "
+                    f"{_MAX_SCALE:g}, found {_brief(values)}"
+                )
             out = [a * float(b) for a, b in zip(out, values, strict=True)]
     return out
 
@@ -245,7 +411,7 @@ def _physical(
     sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
     increment = None
     for letter, unit, value in zip(letters, unit_names, scale, strict=True):
-        if unit is None or letter == "C" or not (math.isfinite(value) and value > 0):
+        if unit is None or letter == "C":
             continue
         try:
             q = units.quantity(value, unit)
@@ -259,19 +425,15 @@ def _physical(
 
 
 def _channels(
-    omero: Any, ome: OME | None, ome_index: int | None, n_c: int
+    file: str, omero: Any, ome: OME | None, ome_index: int | None, n_c: int
 ) -> tuple[list[str | None], list[Any], list[dict[str, Any]] | None]:
     """Channel names, colours and OME extras: the OME-XML where it states them, else omero."""
     names: list[str | None] = [None] * n_c
     colors: list[Any] = [None] * n_c
     extra: list[dict[str, Any]] | None = None
-    entries = omero.get("channels") if isinstance(omero, Mapping) else None
-    if isinstance(entries, list) and len(entries) == n_c:
-        for i, ch in enumerate(entries):
-            label, color = ch.get("label"), ch.get("color")
-            names[i] = str(label) if label else None
-            if isinstance(color, str) and len(color) == 6:
-                colors[i] = tuple(int(color[k : k + 2], 16) for k in (0, 2, 4))
+    for i, (label, color) in enumerate(_omero_channels(file, omero, n_c)):
+        names[i] = label
+        colors[i] = None if color is None else tuple(int(color[k : k + 2], 16) for k in (0, 2, 4))
     if ome is not None and ome_index is not None and len(ome.images[ome_index].pixels.channels) == n_c:
         image = ome.images[ome_index]
         names = [x if x is not None else n for x, n in zip(metadata.channel_names(image), names, strict=True)]
@@ -280,16 +442,153 @@ def _channels(
     return names, colors, extra
 
 
-def _array(group: zarr.Group, where: str, name: str) -> zarr.Array[Any]:
+def _omero_channels(file: str, omero: Any, n_c: int) -> list[tuple[str | None, str | None]]:
+    """Label and ``RRGGBB`` colour of each ``omero`` channel (none without an omero block)."""
+    if omero is None:
+        return []
+    entries = omero.get("channels") if isinstance(omero, Mapping) else None
+    if not isinstance(entries, list) or not all(isinstance(ch, Mapping) for ch in entries):
+        raise FileFormatError(f"{file}: 'omero' must hold a list of 'channels', found {_brief(omero)}")
+    if len(entries) != n_c:
+        raise FileFormatError(f"{file}: 'omero' describes {len(entries)} channels for an image of {n_c}")
+    out: list[tuple[str | None, str | None]] = []
+    for i, ch in enumerate(entries):
+        label, color = ch.get("label"), ch.get("color")
+        if label is not None and not isinstance(label, str):
+            raise FileFormatError(f"{file}: omero channel {i} has the label {_brief(label)}, not a string")
+        if color is not None and not (isinstance(color, str) and len(color) == 6 and _is_hex(color)):
+            raise FileFormatError(f"{file}: omero channel {i} has the colour {_brief(color)}, not RRGGBB hex")
+        out.append((label or None, color))
+    return out
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _array(group: zarr.Group, location: Path | str, sub: str, name: str) -> zarr.Array[Any]:
     import zarr
 
-    try:
-        found = group[name]
-    except KeyError:
-        raise FileFormatError(f"{where}: the resolution level {name!r} listed in multiscales is missing") from None
+    where = _inside(location, sub)
+    with _zarr_node(location, f"{sub}/{name}" if sub else name):
+        try:
+            found = group[name]
+        except KeyError:
+            raise FileFormatError(f"{where}: the resolution level {name!r} listed in multiscales is missing") from None
     if not isinstance(found, zarr.Array):
         raise FileFormatError(f"{where}: the resolution level {name!r} is not a Zarr array")
+    _check_sizes(_inside(location, f"{sub}/{name}" if sub else name), found)
     return found
+
+
+def _check_sizes(where: str, array: zarr.Array[Any]) -> None:
+    """Refuse extents and chunk layouts no image has, before anything is sized from them."""
+    shape, chunks = tuple(array.shape), tuple(array.chunks)
+    read = tuple(array.shards or chunks)
+    if not shape or not all(1 <= s <= _MAX_EXTENT for s in shape):
+        raise FileFormatError(
+            f"{where}: the array shape {list(shape)} has an empty or absurd axis (each must hold 1 to "
+            f"{_MAX_EXTENT:,} pixels); the array metadata is damaged"
+        )
+    if len(chunks) != len(shape) or not all(c >= 1 for c in (*chunks, *read)):
+        raise FileFormatError(f"{where}: the chunk shape {list(chunks)} has an axis under one pixel")
+    chunk_bytes = math.prod(chunks) * array.dtype.itemsize
+    if chunk_bytes > _MAX_CHUNK_BYTES:
+        raise FileFormatError(
+            f"{where}: one chunk {list(chunks)} would take {chunk_bytes:,} bytes (at most {_MAX_CHUNK_BYTES:,}); "
+            "the chunk shape in the array metadata is damaged"
+        )
+    count = math.prod(-(-s // c) for s, c in zip(shape, read, strict=True))
+    if count > _MAX_CHUNKS:
+        raise FileFormatError(
+            f"{where}: the array {list(shape)} in chunks of {list(read)} makes {count:,} chunks "
+            f"(at most {_MAX_CHUNKS:,}); the shape or chunks are damaged, or open a lower resolution with level="
+        )
+
+
+def _check_levels(file: str, multiscale: Mapping[str, Any], arrays: Sequence[zarr.Array[Any]]) -> None:
+    """The levels form a pyramid: valid scales, level 0's ndim and dtype, shapes that never grow.
+
+    Their shapes are not checked against their scales: writers round and label
+    downsampling factors loosely (a level scaled 2 that is 3.9 times smaller exists).
+    """
+    first = arrays[0]
+    paths = [str(d["path"]) for d in multiscale["datasets"]]
+    for n in range(len(arrays)):
+        _scale(file, multiscale, n, first.ndim)
+    for n in range(1, len(arrays)):
+        array, previous = arrays[n], arrays[n - 1]
+        level = f"level {n} (array {paths[n]!r})"
+        if array.ndim != first.ndim or array.dtype != first.dtype:
+            raise FileFormatError(
+                f"{file}: {level} is a {array.ndim}-D {array.dtype} array, level 0 a {first.ndim}-D {first.dtype} "
+                "one; every level of a multiscale must match"
+            )
+        if any(s > p for s, p in zip(array.shape, previous.shape, strict=True)):
+            raise FileFormatError(
+                f"{file}: {level} has the shape {list(array.shape)}, larger than level {n - 1}'s "
+                f"{list(previous.shape)}; the levels must shrink from full resolution"
+            )
+
+
+def _check_dimension_names(file: str, axes: Any, paths: Sequence[str], arrays: Sequence[zarr.Array[Any]]) -> None:
+    """Zarr v3 ``dimension_names``, where stated, are the multiscales axes."""
+    if not isinstance(axes, list):
+        return
+    expected = [a if isinstance(a, str) else a.get("name") for a in axes]
+    for path, array in zip(paths, arrays, strict=True):
+        stated = getattr(array.metadata, "dimension_names", None)
+        if stated is not None and any(n is not None for n in stated) and list(stated) != expected:
+            raise FileFormatError(
+                f"{file}: the array {path!r} names its dimensions {list(stated)}, the multiscales axes are "
+                f"{expected}; one of them is damaged"
+            )
+
+
+def _check_ome_pixels(location: Path | str, ome: OME, index: int, letters: str, array: zarr.Array[Any]) -> None:
+    """The OME-XML ``Pixels`` of image ``index`` declare level 0's sizes and pixel type."""
+    pixels = ome.images[index].pixels
+    sizes = dict(zip(letters, array.shape, strict=True))
+    declared = {d: getattr(pixels, f"size_{d.lower()}") for d in "TZCYX"}
+    found = {d: int(sizes.get(d, 1)) for d in "TZCYX"}
+    problems = [f"Size{d}={declared[d]} but the array holds {found[d]}" for d in "TZCYX" if declared[d] != found[d]]
+    with contextlib.suppress(MetadataError):  # a dtype OME cannot name is reported when the model is built
+        if pixels.type != metadata.pixel_type(array.dtype):
+            problems.append(f"Type={pixels.type.value} but the array holds {array.dtype}")
+    if problems:
+        raise FileFormatError(
+            f"{_inside(location, 'OME/METADATA.ome.xml')}: Image {index} does not fit its pixels "
+            f"({'; '.join(problems)}); the OME-XML or the array metadata is damaged"
+        )
+
+
+def _check_chunk_keys(folder: Path, array: zarr.Array[Any]) -> None:
+    """On a local store, no chunk file lies beyond the declared shape or under the other key separator."""
+    grid = [-(-s // c) for s, c in zip(array.shape, array.shards or array.chunks, strict=True)]
+    origin = array.metadata.encode_chunk_key((0,) * array.ndim)
+    beyond = [
+        array.metadata.encode_chunk_key(tuple(g if i == axis else 0 for i, g in enumerate(grid)))
+        for axis in range(array.ndim)
+    ]
+    found = next((key for key in beyond if (folder / key).is_file()), None)
+    if found is not None:
+        raise FileFormatError(
+            f"{folder}: the chunk file {found!r} lies beyond the declared shape {list(array.shape)}; "
+            "the shape in the array metadata is damaged"
+        )
+    separators = "/."
+    for sep in separators:
+        other = separators.replace(sep, "")
+        if (
+            array.ndim > 1
+            and sep in origin
+            and not (folder / origin).is_file()
+            and (folder / origin.replace(sep, other)).is_file()
+        ):
+            raise FileFormatError(
+                f"{folder}: the chunks are stored under {other!r}-separated keys, the array metadata declares "
+                f"{sep!r}; the array metadata is damaged"
+            )
 
 
 def _level_shape(shape: Sequence[int], letters: str) -> tuple[int, ...]:
@@ -346,16 +645,25 @@ class OmeZarrReader:
         image = images[index]
         where = _inside(location, image.group)
         group = _subgroup(root, location, image.group)
+        file = _attrs_file(group, location, image.group)
         attrs = _ome_attrs(dict(group.attrs))
-        multiscale = _multiscale(where, attrs)
+        multiscale = _multiscale(file, attrs)
         datasets = multiscale["datasets"]
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < len(datasets):
             raise DimensionError(
                 f"{where}: level {level!r} does not exist; this image has levels 0..{len(datasets) - 1}"
             )
-        arrays = [_array(group, where, str(d["path"])) for d in datasets]
+        paths = [str(d["path"]) for d in datasets]
+        arrays = [_array(group, location, image.group, p) for p in paths]
         array = arrays[level]
-        letters, unit_names = _axes_letters(where, multiscale.get("axes"), array.ndim)
+        letters, unit_names = _axes_letters(file, multiscale.get("axes"), arrays[0].ndim)
+        _check_levels(file, multiscale, arrays)
+        _check_dimension_names(file, multiscale.get("axes"), paths, arrays)
+        if ome is not None and image.ome_index is not None:
+            _check_ome_pixels(location, ome, image.ome_index, letters, arrays[0])
+        if not isinstance(location, str):
+            for p, a in zip(paths, arrays, strict=True):
+                _check_chunk_keys(location / image.group / p, a)
         stated = "file"
         if axes is not None:
             letters, stated = normalize_axes(axes, array.ndim), "user"
@@ -363,18 +671,18 @@ class OmeZarrReader:
         if isinstance(location, str):  # no cheap modification time: the array's metadata stands for its version
             version_token: object = json.dumps(array.metadata.to_dict(), sort_keys=True, default=str)
         else:
-            version_token = (location / image.group / str(datasets[level]["path"])).stat().st_mtime_ns
+            version_token = (location / image.group / paths[level]).stat().st_mtime_ns
         data = da.from_array(
-            GuardedArray(array, str(where)),
+            GuardedArray(array, _inside(location, f"{image.group}/{paths[level]}" if image.group else paths[level])),
             chunks=chunks,
             asarray=False,
             fancy=False,
             name=f"omezarr-{tokenize(where, level, version_token, array.shape, str(array.dtype))}",
         )
         mapping = to_tzcyx(data, letters, stated_by=stated)
-        sizes, increment = _physical(letters, unit_names, _scale(where, multiscale, level, array.ndim), where)
+        sizes, increment = _physical(letters, unit_names, _scale(file, multiscale, level, array.ndim), where)
         n_c = int(mapping.data.shape[2])
-        names, colors, extra = _channels(attrs.get("omero"), ome, image.ome_index, n_c)
+        names, colors, extra = _channels(file, attrs.get("omero"), ome, image.ome_index, n_c)
         built = metadata.make_ome(
             mapping.data.shape,
             mapping.data.dtype,
