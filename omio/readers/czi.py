@@ -23,13 +23,14 @@ import functools
 import itertools
 import math
 import os
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from xml.etree import ElementTree
 
 import numpy as np
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["CziReader"]
 
 MAGIC = b"ZISRAWFILE"
+HEADER_SIZE = 32 + 512
+"""The file header segment: a segment header and its 512 bytes of data."""
 SPATIAL = ("Y", "X", "S")
 """czifile's plane dims: S holds the colour samples of a pixel (not the scene)."""
 SAMPLE_NAMES = ("R", "G", "B", "A")
@@ -187,21 +190,329 @@ def _covers(entry: Any, roi: tuple[int, int, int, int]) -> bool:
 
 
 def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) -> None:
-    """Raise FileFormatError where a directory entry points at something that is not a subblock."""
-    import czifile
+    """Check each entry's subblock: a subblock, described as its directory entry says, within the file.
 
+    A subblock segment repeats its directory entry: the two must agree on pixel type,
+    compression and every dimension (start, size, stored size), so an entry altered in
+    the directory cannot draw the wrong pixels in silence.
+
+    Raises
+    ------
+    FileFormatError
+        Where an entry points at something that is not a subblock, at a subblock that
+        describes other pixels, or at one whose data runs past its segment or the file.
+    """
+
+    size = czi.filesize
     for entry in entries:
-        segment = entry.read_segment_data(czi)
-        if not isinstance(segment, czifile.CziSubBlockSegmentData | czifile.CziDeletedSegmentData):
+        where = f"the subblock directory entry at offset {entry.offset} points at offset {entry.file_position}"
+        sid = bytes(czi._read_at(entry.file_position, 16)).rstrip(b"\0")
+        if sid == b"DELETED":
+            continue
+        if sid != b"ZISRAWSUBBLOCK":
             raise FileFormatError(
-                f"{path}: the subblock directory points at offset {entry.file_position}, but the "
-                f"segment there is {type(segment).__name__}, not a subblock; the file is corrupt"
+                f"{path}: {where}, but the segment there is {sid!r}, not a subblock; the file is corrupt"
+            )
+        segment = cast("czifile.CziSubBlockSegmentData", entry.read_segment_data(czi))
+        n = entry.storage_size
+        listed = bytes(czi._read_at(entry.offset, n))
+        inline = bytes(czi._read_at(entry.file_position + 48, n))
+        same = all(listed[a:b] == inline[a:b] for a, b in ((0, 6), (18, 23), (28, n)))
+        end = segment.data_offset + segment.data_size
+        stored = entry.stored_size * entry.dtype.itemsize
+        if not same:
+            raise _damaged(path, f"{where}, but that subblock describes other pixels (its own entry differs)")
+        if min(segment.metadata_size, segment.attachment_size, segment.data_size) < 0 or end > min(
+            size, entry.file_position + 32 + segment.segment.used_size
+        ):
+            raise _damaged(
+                path, f"{where}, a subblock whose data ends at {end}, beyond its segment or the file ({size} bytes)"
+            )
+        if entry.compression == 0 and segment.data_size < stored:
+            raise _damaged(
+                path, f"{where}, an uncompressed subblock of {segment.data_size} bytes; its pixels need {stored}"
             )
 
 
 def _wrap_errors(path: str | os.PathLike[str], doing: str) -> AbstractContextManager[None]:
     """Turn czifile's (and its decoders') exceptions into FileFormatError naming the file."""
     return library_errors(path, doing, what="CZI file", hint="the file may be truncated or corrupt")
+
+
+# --------------------------------------------------------------------------- integrity checks
+#
+# Opening cross-checks the file's structure (header, segments, directory) and the
+# XML's declared sizes against the subblock directory, both ways, before anything is
+# sized from them; reading a chunk cross-checks each subblock against its entry.
+
+PLANE_DIMS = frozenset("ZCTRIHVB")
+"""Non-spatial dims a subblock may name besides Y and X (S and M are read apart)."""
+MAX_ENTRY_DIMS = 16
+MAX_TASKS = 2**20
+"""At most this many dask tasks per scene."""
+MAX_SPARSENESS = 64
+"""A scene's bounding box may be at most this many times the area its tiles cover."""
+_SEGMENT_IDS = {
+    "subblock directory": "ZISRAWDIRECTORY",
+    "metadata": "ZISRAWMETADATA",
+    "attachment directory": "ZISRAWATTDIR",
+}
+_DAMAGED = "the file is damaged (edited, partly overwritten or not completely written)"
+
+
+def _damaged(path: str | os.PathLike[str], what: str) -> FileFormatError:
+    """A FileFormatError for a CZI file whose structure or metadata contradicts itself."""
+    return FileFormatError(f"{os.fspath(path)}: damaged CZI file: {what}; {_DAMAGED}")
+
+
+def _check_structure(czi: czifile.CziFile, path: Path) -> None:
+    """Check the header's segments and the subblock directory against the file and each other.
+
+    Raises
+    ------
+    FileFormatError
+        When a segment is missing, of the wrong kind or beyond the end of the file, or
+        when a directory entry cannot be a subblock of this file.
+    """
+    import czifile
+
+    header = czi.header
+    size = czi.filesize
+    for what, pos in (
+        ("subblock directory", header.directory_position),
+        ("metadata", header.metadata_position),
+        ("attachment directory", header.attachment_directory_position),
+    ):
+        if not pos and what == "attachment directory":
+            continue
+        if not 32 <= pos < size:
+            raise _damaged(
+                path, f"the file header places the {what} segment at offset {pos}, outside the file ({size} bytes)"
+            )
+        try:
+            segment = czifile.CziSegment(czi, pos)
+            sid = str(segment.sid.value)
+        except ValueError:
+            sid = repr(bytes(czi._read_at(pos, 16)).rstrip(b"\0"))
+        if sid != _SEGMENT_IDS[what]:
+            raise _damaged(
+                path,
+                f"the file header places the {what} at offset {pos}, but the segment there is {sid or 'empty'}, "
+                f"not {_SEGMENT_IDS[what]}",
+            )
+        end = pos + 32 + segment.used_size
+        if end > size:
+            raise FileFormatError(
+                f"{path}: truncated CZI file: the {what} segment at offset {pos} ends at {end}, "
+                f"beyond the end of the file ({size} bytes); the file was cut short (incomplete copy or download)"
+            )
+    _check_metadata_segment(czi, path, header.metadata_position)
+    _check_directory_segment(czi, path, header.directory_position)
+    _check_entries(czi, path)
+
+
+def _check_metadata_segment(czi: czifile.CziFile, path: Path, pos: int) -> None:
+    """Check that the metadata segment holds a non-empty XML document within its bounds."""
+    import czifile
+
+    segment = czifile.CziSegment(czi, pos)
+    xml_size, attachment_size = struct.unpack("<ii", czi._read_at(pos + 32, 8))
+    room = segment.used_size - 256
+    if not 0 < xml_size <= room or not 0 <= attachment_size <= room - xml_size:
+        raise _damaged(
+            path,
+            f"the metadata segment at offset {pos} declares {xml_size} bytes of XML and {attachment_size} "
+            f"bytes of attachment, but holds {max(room, 0)} bytes",
+        )
+
+
+def _check_directory_segment(czi: czifile.CziFile, path: Path, pos: int) -> None:
+    """Walk the raw subblock directory: its entry count must match the entries its segment holds."""
+    import czifile
+
+    used = czifile.CziSegment(czi, pos).used_size
+    raw = bytes(czi._read_at(pos + 32, used))
+    count = int.from_bytes(raw[:4], "little", signed=True) if len(raw) >= 4 else -1
+    room = (used - 128) // 32
+    if not 0 < count <= room:
+        raise _damaged(
+            path,
+            f"the subblock directory at offset {pos} declares {count} entries, but its {used}-byte segment "
+            f"has room for 1 to {max(room, 0)}",
+        )
+    offset = 128
+    pixel_types = {int(p) for p in czifile.CziPixelType if p >= 0}
+    compressions = {int(c) for c in czifile.CziCompressionType if c >= 0}
+    pyramids = {int(p) for p in czifile.CziPyramidType if p >= 0}
+    for i in range(count):
+        if offset + 32 > used:
+            raise _damaged(
+                path, f"the subblock directory declares {count} entries, but its {used}-byte segment ends after {i}"
+            )
+        schema, pixel_type, _, _, compression, pyramid, ndims = struct.unpack_from("<2siqiiB5xi", raw, offset)
+        problem = (
+            f"schema {schema!r}, not DV"
+            if schema != b"DV"
+            else f"{ndims} dimensions"
+            if not 0 < ndims <= MAX_ENTRY_DIMS
+            else f"pixel type {pixel_type}"
+            if pixel_type not in pixel_types
+            else f"compression {compression}"
+            if compression not in compressions
+            else f"pyramid type {pyramid}"
+            if pyramid not in pyramids
+            else None
+        )
+        if problem is not None:
+            raise _damaged(path, f"subblock directory entry {i} (at offset {pos + 32 + offset}) is invalid: {problem}")
+        offset += 32 + 20 * ndims
+        if offset > used:
+            raise _damaged(
+                path,
+                f"the subblock directory declares {count} entries, but its {used}-byte segment ends inside entry {i}",
+            )
+    if used - offset >= 32 and raw[offset : offset + 2] == b"DV":
+        raise _damaged(
+            path,
+            f"the subblock directory declares {count} entries, but its segment holds more (another entry "
+            f"follows at offset {pos + 32 + offset}): the entry count is wrong",
+        )
+
+
+def _check_entries(czi: czifile.CziFile, path: Path) -> None:
+    """Check each directory entry's dims and that its subblock fits in the file."""
+    size = czi.filesize
+    seen: dict[int, int] = {}
+    for i, entry in enumerate(czi.subblock_directory):
+        names = entry.dims[:-1]  # czifile appends S, the samples of a pixel
+        problem = None
+        if len(set(names)) != len(names) or not {"X", "Y"} <= set(names) or not set(names) <= PLANE_DIMS | {"X", "Y"}:
+            expected = "".join(sorted(PLANE_DIMS))
+            problem = f"it names the dims {''.join(names)} (expected X, Y and some of {expected}, each once)"
+        else:
+            for d, n, stored in zip(names, entry.shape, entry.stored_shape, strict=False):
+                if d in "XY" and not (n > 0 and stored > 0):
+                    problem = f"its {d} size is {n} (stored {stored})"
+                elif d not in "XY" and n != 1:
+                    problem = f"it spans {n} {d} planes (a subblock holds one plane)"
+        if problem is None and entry.file_position in seen:
+            problem = (
+                f"it points at the same subblock (offset {entry.file_position}) as entry {seen[entry.file_position]}"
+            )
+        if problem is not None:
+            raise _damaged(path, f"subblock directory entry {i} is invalid: {problem}")
+        seen[entry.file_position] = i
+        end = entry.file_position + 48 + max(240, entry.storage_size)
+        if entry.compression == 0:
+            end += entry.stored_size * entry.dtype.itemsize
+        if entry.file_position < 32 or end > size:
+            raise FileFormatError(
+                f"{path}: truncated or damaged CZI file: subblock directory entry {i} places a subblock at offset "
+                f"{entry.file_position} that ends at {end}, beyond the end of the file ({size} bytes); the file was "
+                "cut short or its directory is damaged"
+            )
+
+
+def _xml_root(czi: czifile.CziFile, path: Path) -> ElementTree.Element:
+    """Return the parsed XML metadata (FileFormatError where it cannot be parsed)."""
+    try:
+        root = czi.xml_element
+    except (ElementTree.ParseError, UnicodeDecodeError) as exc:
+        raise _damaged(path, f"its XML metadata cannot be parsed ({type(exc).__name__}: {exc})") from exc
+    if root is None or root.find("Metadata/Information/Image") is None:
+        raise _damaged(path, "its XML metadata has no Metadata/Information/Image element (the image sizes)")
+    return root
+
+
+def _declared_sizes(root: ElementTree.Element, path: Path) -> dict[str, int]:
+    """Return the ``Information/Image/Size?`` values (SizeX, SizeZ, SizeS, SizeM...)."""
+    declared: dict[str, int] = {}
+    for el in root.findall("Metadata/Information/Image/*"):
+        if len(el.tag) == 5 and el.tag.startswith("Size"):
+            text = (el.text or "").strip()
+            if not text.isdigit():
+                raise _damaged(path, f"its XML metadata declares {el.tag}={text!r}, not a whole number")
+            declared[el.tag[4]] = int(text)
+    return declared
+
+
+def _found_sizes(czi: czifile.CziFile) -> dict[str, tuple[int, int, int]]:
+    """Return ``dim: (count, first, last)`` spanned by the full-resolution subblocks.
+
+    X and Y count pixels (the width of the bounding box of all scenes), other plane
+    dims count planes, S the scenes and M the mosaic tiles (indices 0..last).
+    """
+    entries = [e for e in czi.subblock_directory if e.pyramid_type == 0] or list(czi.subblock_directory)
+    low: dict[str, int] = {}
+    high: dict[str, int] = {}
+    for entry in entries:
+        for d, start, stop in zip(entry.dims[:-1], entry.start, entry.stop, strict=False):
+            low[d] = min(low.get(d, start), start)
+            high[d] = max(high.get(d, stop), stop)
+    found = {d: (high[d] - low[d], low[d], high[d] - 1) for d in low}
+    scenes = sorted({e.scene_index for e in entries if e.scene_index >= 0})
+    if scenes:
+        found["S"] = (len(scenes), scenes[0], scenes[-1])
+    tiles = [e.mosaic_index for e in entries if e.mosaic_index >= 0]
+    if tiles:
+        found["M"] = (max(tiles) + 1, 0, max(tiles))
+    return found
+
+
+def _check_sizes(czi: czifile.CziFile, root: ElementTree.Element, path: Path) -> None:
+    """Cross-check the XML's declared sizes, scenes and channels with the subblock directory, both ways."""
+    declared = _declared_sizes(root, path)
+    found = _found_sizes(czi)
+    for d in sorted(declared.keys() | found.keys()):
+        count, first, last = found.get(d, (1, 0, 0))
+        stated = declared.get(d)
+        if stated == count or (stated is None and count == 1 and d not in "XY"):
+            continue
+        unit = {"X": "pixels", "Y": "pixels", "S": "scenes", "M": "mosaic tiles"}.get(d, "planes")
+        held = f"{count} {unit} ({d} {first}..{last})" if d in found else f"no {d} dim"
+        said = f"declares Size{d}={stated}" if stated is not None else f"declares no Size{d}"
+        raise _damaged(
+            path,
+            f"its XML metadata (Information/Image) {said}, but the subblock directory holds {held}; "
+            "planes, tiles or scenes are missing, or a size or subblock coordinate was altered",
+        )
+    n_scenes = found.get("S", (1, 0, 0))[0]
+    listed = root.findall("Metadata/Information/Image/Dimensions/S/Scenes/Scene")
+    if listed and len(listed) != n_scenes:
+        raise _damaged(
+            path, f"its XML metadata lists {len(listed)} scenes, but the subblock directory holds {n_scenes}"
+        )
+    n_channels = found.get("C", (1, 0, 0))[0]
+    channels = _channels(root)
+    if channels and len(channels) != n_channels:
+        raise _damaged(
+            path, f"its XML metadata describes {len(channels)} channels, but the subblock directory holds {n_channels}"
+        )
+
+
+def _check_scene(path: Path, index: int, by_plane: dict[Coords, list[Any]], bbox: tuple[int, int, int, int]) -> None:
+    """Check that every plane of a scene holds the same mosaic tiles, and bound its stitched area.
+
+    Planes absent altogether are allowed (they read as 0): sparse acquisitions have them.
+    """
+    tiles = {plane: sorted(e.mosaic_index for e in entries) for plane, entries in by_plane.items()}
+    reference = max(tiles.values(), key=len)
+    for plane, held in tiles.items():
+        if held != reference:
+            raise _damaged(
+                path,
+                f"in scene {index}, plane {plane} holds the mosaic tiles {held} but another plane holds {reference}; "
+                "a subblock directory entry was moved or lost",
+            )
+    footprints = {_extent(e) for entries in by_plane.values() for e in entries}
+    covered = sum(w * h for _, _, w, h in footprints)
+    _, _, width, height = bbox
+    if width * height > MAX_SPARSENESS * covered:
+        raise _damaged(
+            path,
+            f"scene {index} spans {width} x {height} pixels, but its subblocks cover only {covered} pixels; "
+            "a subblock coordinate was altered",
+        )
 
 
 # --------------------------------------------------------------------------- metadata helpers
@@ -462,37 +773,25 @@ class CziReader:
 
     @staticmethod
     def _open(path: Path) -> _CziHandle:
-        """Open the file (not cached) and check that its directory lies within the file."""
+        """Open the file (not cached) and check its structure and declared sizes (see ``_check_structure``)."""
         import czifile
 
+        size = os.stat(path).st_size
+        if size < HEADER_SIZE:
+            raise FileFormatError(
+                f"{path}: truncated CZI file: {size} bytes, shorter than the {HEADER_SIZE}-byte file header; "
+                "the file was cut short (incomplete copy or download)"
+            )
         with _wrap_errors(path, "reading the file header"):
-            handle = _open_czi(os.fspath(path))
+            try:
+                handle = _open_czi(os.fspath(path))
+            except czifile.CziFileError as exc:
+                cause = exc.__cause__ or exc
+                raise _damaged(path, f"its file header segment cannot be read ({cause})") from exc
         try:
-            with _wrap_errors(path, "reading the file header"):
-                header = handle.czi.header
-                size = handle.czi.filesize
-                for what, pos in (
-                    ("subblock directory", header.directory_position),
-                    ("metadata", header.metadata_position),
-                    ("attachment directory", header.attachment_directory_position),
-                ):
-                    if not pos:
-                        continue
-                    end = pos + 32
-                    if end <= size:
-                        end += czifile.CziSegment(handle.czi, pos).used_size
-                    if end > size:
-                        raise FileFormatError(
-                            f"{path}: truncated CZI file: the {what} segment at offset {pos} ends at {end}, "
-                            f"beyond the end of the file ({size} bytes)"
-                        )
-                positions = [e.file_position for e in handle.czi.subblock_directory]
-                beyond = [p for p in positions if p + 32 > size]
-                if beyond:
-                    raise FileFormatError(
-                        f"{path}: truncated CZI file: {len(beyond)} subblocks (first at offset {beyond[0]}) "
-                        f"lie beyond the end of the file ({size} bytes)"
-                    )
+            with _wrap_errors(path, "reading the file structure"):
+                _check_structure(handle.czi, path)
+                _check_sizes(handle.czi, _xml_root(handle.czi, path), path)
         except BaseException:
             handle.close()
             raise
@@ -519,6 +818,8 @@ class CziReader:
         level_shapes = [self._level_shape(czi, layout, lvl, bbox) for lvl in image.levels]
         shape = level_shapes[level]
         by_plane = _group_by_plane(image.levels[level].directory_entries, layout.dims)
+        full = by_plane if level == 0 else _group_by_plane(image.directory_entries, layout.dims)
+        _check_scene(path, index, full, bbox)
         present = set(by_plane)
         # every plane has a subblock spanning the whole scene (no mosaic gaps): a whole read writes every pixel
         covered = len(by_plane) == math.prod(layout.sizes[d] for d in layout.dims) and all(
@@ -643,6 +944,13 @@ def _lazy_array(template: _Block, layout: _Layout, present: set[Coords], *, tile
     x_chunks = tuple(min(tile, nx - x) for x in x_edges)
     st = os.stat(template.path)
     token = (os.path.abspath(template.path), st.st_size, st.st_mtime_ns, template.scene_key, template.level)
+    n_tasks = math.prod(layout.sizes.values()) * len(y_edges) * len(x_edges)
+    if n_tasks > MAX_TASKS:
+        raise _damaged(
+            template.path,
+            f"scene {template.scene_key} would need {n_tasks} read tasks of {tile} x {tile} pixels "
+            f"(at most {MAX_TASKS})",
+        )
     x0, y0 = template.roi[:2]
     tasks: dict[tuple[int, ...], tuple[Any, ...]] = {}
     for t, z, k, plane in layout.planes():
