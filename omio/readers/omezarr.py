@@ -46,6 +46,7 @@ another key separator. A missing chunk is valid Zarr (it reads as the fill value
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import warnings
@@ -83,6 +84,7 @@ _MAX_EXTENT = 10**8  # pixels along one axis
 _MAX_CHUNK_BYTES = 2**31  # one stored chunk (the most Blosc compresses)
 _MAX_CHUNKS = 10_000_000  # chunks (shards on Zarr v3) of one level
 _MIN_SCALE, _MAX_SCALE = 1e-30, 1e30  # a pixel's size in its axis unit
+_LEVEL_SLACK = 4  # how far a level's shape may stray from what its scale implies
 
 
 @dataclass(frozen=True)
@@ -248,12 +250,19 @@ def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]
     attrs = _ome_attrs(dict(root.attrs))
     ome = _ome_xml(location)
     if "multiscales" in attrs:
+        if ome is not None and not ome.images:
+            raise FileFormatError(f"{_inside(location, 'OME/METADATA.ome.xml')}: declares no Image for the image here")
         name = _xml_name(ome, 0) if ome is not None and ome.images else _name(attrs)
         return root, [_Image("", name, 0 if ome is not None and ome.images else None)], ome
     if "bioformats2raw.layout" in attrs:
         series = _series(root, location, len(ome.images) if ome is not None else None)
         if not series:
             raise FileFormatError(f"{where}: a bioformats2raw layout without image groups (0, 1, ...)")
+        if ome is not None and len(series) != len(ome.images):
+            raise FileFormatError(
+                f"{_inside(location, 'OME/METADATA.ome.xml')}: declares {len(ome.images)} images, the bioformats2raw "
+                f"layout holds {len(series)} series ({', '.join(series)}); one of them is damaged or incomplete"
+            )
         out = []
         for i, group in enumerate(series):
             if ome is not None and i < len(ome.images):
@@ -335,6 +344,10 @@ def _validate_ngff(file: str, version: str, multiscale: Mapping[str, Any]) -> No
         )
         raise FileFormatError(
             f"{file}: the multiscales metadata does not follow OME-Zarr {version} ({problems})"
+        ) from exc
+    except (LookupError, TypeError, ArithmeticError) as exc:  # the validator's own checks trip over the damage
+        raise FileFormatError(
+            f"{file}: the multiscales metadata does not follow OME-Zarr {version} ({type(exc).__name__}: {exc})"
         ) from exc
 
 
@@ -509,13 +522,14 @@ def _check_sizes(where: str, array: zarr.Array[Any]) -> None:
 def _check_levels(file: str, multiscale: Mapping[str, Any], arrays: Sequence[zarr.Array[Any]]) -> None:
     """The levels form a pyramid: valid scales, level 0's ndim and dtype, shapes that never grow.
 
-    Their shapes are not checked against their scales: writers round and label
-    downsampling factors loosely (a level scaled 2 that is 3.9 times smaller exists).
+    A level's shape is held to its scale loosely (within a factor of ``_LEVEL_SLACK``):
+    writers round and label downsampling factors freely (a level scaled 2 that is 3.9
+    times smaller exists), and a scale equal to level 0's says nothing (some writers
+    scale every level 1).
     """
     first = arrays[0]
     paths = [str(d["path"]) for d in multiscale["datasets"]]
-    for n in range(len(arrays)):
-        _scale(file, multiscale, n, first.ndim)
+    scales = [_scale(file, multiscale, n, first.ndim) for n in range(len(arrays))]
     for n in range(1, len(arrays)):
         array, previous = arrays[n], arrays[n - 1]
         level = f"level {n} (array {paths[n]!r})"
@@ -529,6 +543,13 @@ def _check_levels(file: str, multiscale: Mapping[str, Any], arrays: Sequence[zar
                 f"{file}: {level} has the shape {list(array.shape)}, larger than level {n - 1}'s "
                 f"{list(previous.shape)}; the levels must shrink from full resolution"
             )
+        for axis, (s0, sn, size0, size) in enumerate(zip(scales[0], scales[n], first.shape, array.shape, strict=True)):
+            expected = size0 * s0 / sn
+            if sn != s0 and not expected / _LEVEL_SLACK - 1 <= size <= expected * _LEVEL_SLACK + 1:
+                raise FileFormatError(
+                    f"{file}: {level} holds {size} pixels on axis {axis}, but its scale ({sn:g} against {s0:g} at "
+                    f"level 0) makes about {expected:.1f} of level 0's {size0}; the scale or an array shape is damaged"
+                )
 
 
 def _check_dimension_names(file: str, axes: Any, paths: Sequence[str], arrays: Sequence[zarr.Array[Any]]) -> None:
@@ -552,6 +573,9 @@ def _check_ome_pixels(location: Path | str, ome: OME, index: int, letters: str, 
     declared = {d: getattr(pixels, f"size_{d.lower()}") for d in "TZCYX"}
     found = {d: int(sizes.get(d, 1)) for d in "TZCYX"}
     problems = [f"Size{d}={declared[d]} but the array holds {found[d]}" for d in "TZCYX" if declared[d] != found[d]]
+    samples = sum(c.samples_per_pixel or 1 for c in pixels.channels)
+    if pixels.channels and samples != pixels.size_c:
+        problems.append(f"{len(pixels.channels)} Channel elements hold {samples} channels, not SizeC={pixels.size_c}")
     with contextlib.suppress(MetadataError):  # a dtype OME cannot name is reported when the model is built
         if pixels.type != metadata.pixel_type(array.dtype):
             problems.append(f"Type={pixels.type.value} but the array holds {array.dtype}")
@@ -589,6 +613,72 @@ def _check_chunk_keys(folder: Path, array: zarr.Array[Any]) -> None:
                 f"{folder}: the chunks are stored under {other!r}-separated keys, the array metadata declares "
                 f"{sep!r}; the array metadata is damaged"
             )
+
+
+def _blosc_checked(array: zarr.Array[Any], location: Path | str) -> zarr.Array[Any]:
+    """``array`` with its whole-chunk reads checked by :func:`_check_blosc_frame`, where its chunks are Blosc frames.
+
+    Blosc decodes a truncated frame without an error, into wrong pixels; its header
+    states the frame's length, so a short chunk file is caught before decoding. Inside
+    a shard the index (checksummed) locates each chunk, so shards need no such check.
+    """
+    import zarr
+
+    meta = array.metadata
+    if meta.zarr_format == 2:
+        blosc = getattr(meta.compressor, "codec_id", None) == "blosc"
+    else:
+        blosc = isinstance(meta.codecs[-1], zarr.codecs.BloscCodec)
+    if not blosc:
+        return array
+    store = _blosc_store_class()(array.store, str(location))
+    return zarr.open_array(store=store, path=array.path, mode="r")
+
+
+def _check_blosc_frame(location: str, key: str, header: bytes, size: int) -> None:
+    """A stored Blosc frame of ``size`` bytes is as long as its header declares."""
+    declared = int.from_bytes(header[12:16], "little") if len(header) >= 16 else None
+    if declared != size:
+        stated = "no Blosc header" if declared is None else f"a Blosc header declaring {declared:,} bytes"
+        raise FileFormatError(
+            f"{_inside(location, key)}: the chunk file holds {size:,} bytes and {stated}; "
+            "the chunk is truncated or damaged"
+        )
+
+
+@functools.cache
+def _blosc_store_class() -> type[Any]:
+    """The zarr store checking Blosc frames, made on first use (zarr is imported lazily)."""
+    from zarr.abc.store import ByteRequest
+    from zarr.core.buffer import Buffer, BufferPrototype
+    from zarr.storage import WrapperStore
+
+    class _BloscFrames(WrapperStore[Any]):
+        def __init__(self, store: Any, location: str) -> None:
+            super().__init__(store)
+            self.location = location
+
+        def _with_store(self, store: Any) -> _BloscFrames:
+            return type(self)(store, self.location)
+
+        async def get(
+            self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+        ) -> Buffer | None:
+            found = await super().get(key, prototype, byte_range)
+            if found is not None and byte_range is None and key.rsplit("/", 1)[-1] not in _METADATA_FILES:
+                _check_blosc_frame(self.location, key, found.as_numpy_array()[:16].tobytes(), len(found))
+            return found
+
+    _BloscFrames.__qualname__ = "_BloscFrames"  # pickled by name: see __getattr__
+    _BloscFrames.__module__ = __name__
+    return _BloscFrames
+
+
+def __getattr__(name: str) -> Any:
+    """``_BloscFrames``, the store class made by :func:`_blosc_store_class` (found by name when unpickled)."""
+    if name == "_BloscFrames":
+        return _blosc_store_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _level_shape(shape: Sequence[int], letters: str) -> tuple[int, ...]:
@@ -672,8 +762,9 @@ class OmeZarrReader:
             version_token: object = json.dumps(array.metadata.to_dict(), sort_keys=True, default=str)
         else:
             version_token = (location / image.group / paths[level]).stat().st_mtime_ns
+        array_where = _inside(location, f"{image.group}/{paths[level]}" if image.group else paths[level])
         data = da.from_array(
-            GuardedArray(array, _inside(location, f"{image.group}/{paths[level]}" if image.group else paths[level])),
+            GuardedArray(_blosc_checked(array, location), array_where),
             chunks=chunks,
             asarray=False,
             fancy=False,
