@@ -222,9 +222,10 @@ def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) ->
         stored = entry.stored_size * entry.dtype.itemsize
         if not same:
             raise _damaged(path, f"{where}, but that subblock describes other pixels (its own entry differs)")
-        if min(segment.metadata_size, segment.attachment_size, segment.data_size) < 0 or end > min(
-            size, entry.file_position + 32 + segment.segment.used_size
-        ):
+        used_end = entry.file_position + 32 + segment.segment.used_size
+        allocated_end = entry.file_position + 32 + segment.segment.allocated_size
+        sizes = (segment.metadata_size, segment.attachment_size, segment.data_size)
+        if min(sizes) < 0 or end > used_end or max(used_end, allocated_end) > size:
             raise _damaged(
                 path, f"{where}, a subblock whose data ends at {end}, beyond its segment or the file ({size} bytes)"
             )
@@ -286,8 +287,9 @@ def _check_structure(czi: czifile.CziFile, path: Path) -> None:
         if not pos and what == "attachment directory":
             continue
         if not 32 <= pos < size:
-            raise _damaged(
-                path, f"the file header places the {what} segment at offset {pos}, outside the file ({size} bytes)"
+            raise FileFormatError(
+                f"{path}: truncated or damaged CZI file: the file header places the {what} segment at offset {pos}, "
+                f"outside the file ({size} bytes); the file was cut short or its header is damaged"
             )
         try:
             segment = czifile.CziSegment(czi, pos)
@@ -300,15 +302,46 @@ def _check_structure(czi: czifile.CziFile, path: Path) -> None:
                 f"the file header places the {what} at offset {pos}, but the segment there is {sid or 'empty'}, "
                 f"not {_SEGMENT_IDS[what]}",
             )
-        end = pos + 32 + segment.used_size
+        end = pos + 32 + max(segment.allocated_size, segment.used_size)
         if end > size:
             raise FileFormatError(
                 f"{path}: truncated CZI file: the {what} segment at offset {pos} ends at {end}, "
                 f"beyond the end of the file ({size} bytes); the file was cut short (incomplete copy or download)"
             )
+    if header.attachment_directory_position:
+        _check_attachments(czi, path)
     _check_metadata_segment(czi, path, header.metadata_position)
     _check_directory_segment(czi, path, header.directory_position)
     _check_entries(czi, path)
+
+
+def _check_attachments(czi: czifile.CziFile, path: Path) -> None:
+    """Check that every attachment the attachment directory lists lies within the file."""
+    import czifile
+
+    size = czi.filesize
+    pos = czi.header.attachment_directory_position
+    used = czifile.CziSegment(czi, pos).used_size
+    count = int.from_bytes(czi._read_at(pos + 32, 4), "little", signed=True)
+    room = (used - 256) // 128
+    if not 0 <= count <= room:
+        raise _damaged(
+            path,
+            f"the attachment directory at offset {pos} declares {count} entries, but its {used}-byte segment "
+            f"has room for 0 to {max(room, 0)}",
+        )
+    for i, entry in enumerate(czi.attachment_directory):
+        start = entry.file_position
+        end = start + 32 if 32 <= start <= size - 32 else size + 1
+        if end <= size:
+            segment = czifile.CziSegment(czi, start)
+            end += max(segment.allocated_size, segment.used_size)
+        if end > size:
+            raise FileFormatError(
+                f"{path}: truncated or damaged CZI file: attachment {i} ({entry.filename!r}) at offset {start} "
+                f"ends beyond the end of the file ({size} bytes); the file was cut short or its attachment "
+                "directory is damaged"
+            )
 
 
 def _check_metadata_segment(czi: czifile.CziFile, path: Path, pos: int) -> None:
