@@ -6,9 +6,12 @@ import functools
 import http.server
 import json
 import logging
+import re
 import shutil
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from omio.errors import (
     FileFormatError,
     MetadataError,
     MissingDependencyError,
+    OmioError,
     UnsupportedFormatError,
 )
 from omio.pyramid import downsample, pyramid
@@ -501,3 +505,258 @@ def test_xarray_engine_opens_a_url(tmp_path: Path, memory_fs: Any) -> None:
     array = xr.open_dataarray("memory://x.ome.zarr", engine="omio", level=1)
     assert array.dims == ("T", "Z", "C", "Y", "X")
     np.testing.assert_array_equal(array.values, downsample(ds.data).compute())
+
+
+# ---------------------------------------------------------------------- damaged stores
+
+Doc = dict[str, Any]
+
+
+def damaged(tmp_path: Path, version: str, *, levels: int = 2, xml: bool = True) -> Path:
+    """A small store as omio writes it (optionally without its OME-XML), to be damaged by a test."""
+    out = write_omezarr(make((2, 2, 3, 20, 16)), tmp_path / "a.ome.zarr", version=version, levels=levels)
+    if not xml:
+        shutil.rmtree(out / "OME")
+    return out
+
+
+def edit_json(file: Path, change: Callable[[Doc], object]) -> None:
+    doc = json.loads(file.read_text())
+    change(doc)
+    file.write_text(json.dumps(doc))
+
+
+def attrs_file(out: Path, node: str = "") -> Path:
+    folder = out / node if node else out
+    return folder / "zarr.json" if (folder / "zarr.json").exists() else folder / (".zattrs" if not node else ".zarray")
+
+
+def ngff(doc: Doc) -> Doc:
+    inner = doc["attributes"]["ome"] if "attributes" in doc else doc
+    assert isinstance(inner, dict)
+    return inner
+
+
+def open_and_read(out: Path, level: int = 0) -> None:
+    """Open, read and describe the store, as a user would; each step must end quickly."""
+    start = time.perf_counter()
+    ds = omio.open(out, level=level)
+    ds.to_numpy()
+    assert ds.ome.images
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("node", ["", "0", "1"], ids=["group", "level0", "level1"])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b'{"multiscales": [', "not valid JSON"), (b"\xff\xfe{}", "not UTF-8"), (b"[1, 2]", "not an object")],
+    ids=["truncated", "not-utf8", "not-an-object"],
+)
+def test_broken_metadata_file_is_named(tmp_path: Path, version: str, node: str, content: bytes, problem: str) -> None:
+    out = damaged(tmp_path, version)
+    file = attrs_file(out, node)
+    file.write_bytes(content)
+    with pytest.raises(FileFormatError, match=rf"{file.parent.name}/{file.name}: .*{problem}"):
+        open_and_read(out)
+
+
+def _multiscale(doc: Doc) -> Doc:
+    found = ngff(doc)["multiscales"][0]
+    assert isinstance(found, dict)
+    return found
+
+
+def _scale(doc: Doc, level: int = 0) -> list[Any]:
+    found = _multiscale(doc)["datasets"][level]["coordinateTransformations"][0]["scale"]
+    assert isinstance(found, list)
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: ngff(d).__setitem__("multiscales", {"datasets": []}), "'multiscales' must be a list"),
+        (lambda d: _multiscale(d).__setitem__("datasets", []), "datasets"),
+        (lambda d: _multiscale(d)["datasets"][0].pop("path"), "path"),
+        (lambda d: _multiscale(d)["datasets"][1].__setitem__("path", "0"), "its own array 'path'"),
+        (lambda d: _multiscale(d)["axes"].pop(0), "axes"),
+        (lambda d: _multiscale(d).__setitem__("axes", "tczyx"), "axes"),
+        (lambda d: _multiscale(d)["datasets"][0].pop("coordinateTransformations"), "coordinateTransformations"),
+        (lambda d: _scale(d).append(1.0), "OME-Zarr 0"),
+        (lambda d: _scale(d).__setitem__(4, -0.5), r"scale of level 0 must be 5 numbers"),
+        (lambda d: _scale(d).__setitem__(3, 0), r"scale of level 0 must be 5 numbers"),
+        (lambda d: _scale(d).__setitem__(4, "0.5"), r"scale of level 0"),
+        (lambda d: _scale(d, 1).__setitem__(4, -1.0), r"scale"),
+        (lambda d: ngff(d).__setitem__("version", "9.9") or _multiscale(d).__setitem__("version", "9.9"), "9.9"),
+        (lambda d: ngff(d)["omero"]["channels"][0].__setitem__("color", "ZZZZZZ"), "colour"),
+        (lambda d: ngff(d)["omero"]["channels"][0].__setitem__("label", 7), "label"),
+        (lambda d: ngff(d)["omero"]["channels"].pop(), "omero' describes 2 channels for an image of 3"),
+        (lambda d: ngff(d).__setitem__("omero", "x"), "'omero' must hold"),
+    ],
+    ids=[
+        "multiscales-not-a-list",
+        "no-datasets",
+        "path-missing",
+        "paths-repeated",
+        "axes-short",
+        "axes-not-a-list",
+        "transforms-missing",
+        "scale-long",
+        "scale-negative",
+        "scale-zero",
+        "scale-text",
+        "level1-scale-negative",
+        "unknown-version",
+        "omero-colour",
+        "omero-label",
+        "omero-channel-count",
+        "omero-not-an-object",
+    ],
+)
+def test_malformed_multiscales_are_refused(
+    tmp_path: Path, version: str, change: Callable[[Doc], object], message: str
+) -> None:
+    out = damaged(tmp_path, version)
+    file = attrs_file(out)
+    edit_json(file, change)
+    with pytest.raises(FileFormatError, match=rf"a\.ome\.zarr/{re.escape(file.name)}: .*{message}"):
+        open_and_read(out)
+
+
+def _shape(d: Doc) -> list[int]:
+    shape = d["shape"]
+    assert isinstance(shape, list)
+    return shape
+
+
+def _chunks(d: Doc) -> list[int]:
+    found = d["chunks"] if "chunks" in d else d["chunk_grid"]["configuration"]["chunk_shape"]
+    assert isinstance(found, list)
+    return found
+
+
+def _dtype(d: Doc, v2: str, v3: str) -> None:
+    d["dtype" if "dtype" in d else "data_type"] = v2 if "dtype" in d else v3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("node", "change", "message"),
+    [
+        ("1", lambda d: _dtype(d, "<i2", "int16"), "level 1 .* is a 5-D int16 array, level 0 a 5-D uint16"),
+        ("1", lambda d: _shape(d).__setitem__(4, 40), "larger than level 0"),
+        ("1", lambda d: _shape(d).__setitem__(1, 4), "larger than level 0"),
+        ("0", lambda d: _shape(d).__setitem__(3, 20_000), "level 1 .* holds 10 pixels on axis 3"),
+    ],
+    ids=["dtype", "shape-grows", "channels-grow", "shape-against-scale"],
+)
+def test_levels_must_form_a_pyramid(
+    tmp_path: Path, version: str, node: str, change: Callable[[Doc], object], message: str
+) -> None:
+    out = damaged(tmp_path, version, xml=False)
+    edit_json(attrs_file(out, node), change)
+    with pytest.raises(FileFormatError, match=message):
+        open_and_read(out)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: _shape(d).__setitem__(4, 0), r"empty or absurd axis"),
+        (lambda d: _shape(d).__setitem__(4, 10**12), r"empty or absurd axis"),
+        (lambda d: _shape(d).__setitem__(3, 10**8), r"chunks \(at most 10,000,000\)"),
+        (lambda d: _chunks(d).__setitem__(4, 10**10), r"(would take|shard).*at most"),
+        (lambda d: _chunks(d).__setitem__(4, 0), r"a\.ome\.zarr/0: .*repairing"),
+    ],
+    ids=["zero-extent", "absurd-extent", "too-many-chunks", "absurd-chunk", "zero-chunk"],
+)
+def test_absurd_sizes_are_refused_at_once(
+    tmp_path: Path, version: str, change: Callable[[Doc], object], message: str
+) -> None:
+    out = damaged(tmp_path, version, levels=1, xml=False)
+    edit_json(attrs_file(out, "0"), change)
+    start = time.perf_counter()
+    with pytest.raises(FileFormatError, match=message):
+        omio.open(out)
+    assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda x: x.replace('SizeX="16"', 'SizeX="17"'), "SizeX=17 but the array holds 16"),
+        (lambda x: x.replace('SizeT="2"', 'SizeT="1"'), "SizeT=1 but the array holds 2"),
+        (lambda x: x.replace('Type="uint16"', 'Type="int16"'), "Type=int16 but the array holds uint16"),
+        (lambda x: re.sub(r"<Channel .*?</Channel>|<Channel [^>]*/>", "", x, count=1), "2 Channel elements"),
+        (lambda x: re.sub(r"<Image .*</Image>", "", x, flags=re.S), "declares no Image"),
+    ],
+    ids=["size-x", "size-t", "type", "channel-removed", "image-removed"],
+)
+def test_ome_xml_must_fit_the_pixels(tmp_path: Path, version: str, change: Callable[[str], str], message: str) -> None:
+    out = damaged(tmp_path, version)
+    xml = out / "OME" / "METADATA.ome.xml"
+    text = xml.read_text()
+    assert change(text) != text
+    xml.write_text(change(text))
+    with pytest.raises(FileFormatError, match=rf"OME/METADATA\.ome\.xml: .*{message}"):
+        open_and_read(out)
+
+
+def test_axes_swapped_against_the_ome_xml_are_caught(tmp_path: Path) -> None:
+    out = damaged(tmp_path, "0.4")
+    edit_json(attrs_file(out), lambda d: _multiscale(d)["axes"].reverse())
+    with pytest.raises(OmioError):
+        open_and_read(out)
+
+
+def test_v3_dimension_names_must_be_the_axes(tmp_path: Path) -> None:
+    out = damaged(tmp_path, "0.5")
+    edit_json(attrs_file(out, "1"), lambda d: d.__setitem__("dimension_names", ["t", "c", "z", "x", "y"]))
+    with pytest.raises(FileFormatError, match=r"array '1' names its dimensions \['t', 'c', 'z', 'x', 'y'\]"):
+        open_and_read(out)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_shape_cut_below_the_stored_chunks_is_caught(tmp_path: Path, version: str) -> None:
+    out = damaged(tmp_path, version, levels=1, xml=False)
+    edit_json(attrs_file(out, "0"), lambda d: _shape(d).__setitem__(0, 1))
+    with pytest.raises(FileFormatError, match=r"lies beyond the declared shape \[1, 3, 2, 20, 16\]"):
+        open_and_read(out)
+
+
+def test_other_key_separator_is_caught(tmp_path: Path) -> None:
+    out = damaged(tmp_path, "0.4", xml=False)
+    edit_json(attrs_file(out, "0"), lambda d: d.__setitem__("dimension_separator", "."))
+    with pytest.raises(FileFormatError, match=r"a\.ome\.zarr/0: the chunks are stored under '/'-separated keys"):
+        open_and_read(out)
+
+
+def _first_chunk(out: Path, level: str = "0") -> Path:
+    return min(p for p in (out / level).rglob("*") if p.is_file() and p.name not in ("zarr.json", ".zarray", ".zattrs"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("cut", [0.5, 0.99, 0.0])
+def test_truncated_chunk_is_an_error_naming_the_chunk(tmp_path: Path, version: str, cut: float) -> None:
+    out = damaged(tmp_path, version)
+    chunk = _first_chunk(out)
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: int(len(data) * cut)])
+    ds = omio.open(out)  # chunks are read when computed
+    key = "/".join(chunk.relative_to(out).parts)
+    name = re.escape(key) if version == "0.4" else r"a\.ome\.zarr/0: cannot read the region \[0:1, 0:1, 0:2,"
+    with pytest.raises(FileFormatError, match=name):
+        ds.to_numpy()
+
+
+def test_missing_chunk_reads_as_the_fill_value(tmp_path: Path) -> None:
+    """Zarr stores no chunk that holds only the fill value: a missing chunk is valid, not damage."""
+    out = damaged(tmp_path, "0.4")
+    _first_chunk(out).unlink()
+    pixels = omio.open(out).to_numpy()
+    assert not pixels[0, 0, 0].any()
+    np.testing.assert_array_equal(pixels[1], make((2, 2, 3, 20, 16)).to_numpy()[1])

@@ -175,7 +175,7 @@ def _json_damage(location: Path | str, sub: str) -> str | None:
         except ValueError as exc:
             return f"{where}: not valid JSON ({exc}); the file is damaged or truncated, rewrite it"
         if not isinstance(parsed, dict):
-            return f"{where}: holds a JSON {type(parsed).__name__}, not an object; the file is damaged, rewrite it"
+            return f"{where}: holds the JSON value {_brief(parsed)}, not an object; the file is damaged, rewrite it"
     return None
 
 
@@ -512,6 +512,12 @@ def _check_sizes(where: str, array: zarr.Array[Any]) -> None:
             "the chunk shape in the array metadata is damaged"
         )
     count = math.prod(-(-s // c) for s, c in zip(shape, read, strict=True))
+    per_shard = math.prod(-(-r // c) for r, c in zip(read, chunks, strict=True))
+    if per_shard > _MAX_CHUNKS:
+        raise FileFormatError(
+            f"{where}: a shard {list(read)} of chunks {list(chunks)} holds {per_shard:,} chunks "
+            f"(at most {_MAX_CHUNKS:,}); the shard shape in the array metadata is damaged"
+        )
     if count > _MAX_CHUNKS:
         raise FileFormatError(
             f"{where}: the array {list(shape)} in chunks of {list(read)} makes {count:,} chunks "
