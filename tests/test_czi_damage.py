@@ -240,6 +240,13 @@ def test_xml_structure_edits(samples: Path, tmp_path: Path, edit: Callable[[str]
     _fails(_write(tmp_path, data), message)
 
 
+def test_the_only_channel_dropped(samples: Path, tmp_path: Path) -> None:
+    name = "zen_s1_t1_c1_z1.czi"
+    drop = re.compile(r"<Channel Id=.*?</Channel>", re.S)
+    data = _edit_xml(_source(samples, name), _layout(samples / "czi" / name)["metadata"], lambda xml: drop.sub("", xml))
+    _fails(_write(tmp_path, data), "describes 0 channels, but the subblock directory holds 1")
+
+
 @pytest.mark.parametrize("value", [0, -1, 2**30])
 def test_metadata_segment_xml_size(samples: Path, tmp_path: Path, value: int) -> None:
     data = _source(samples, STACK)

@@ -515,9 +515,9 @@ def _check_sizes(czi: czifile.CziFile, root: ElementTree.Element, path: Path) ->
         raise _damaged(
             path, f"its XML metadata lists {len(listed)} scenes, but the subblock directory holds {n_scenes}"
         )
-    n_channels = found.get("C", (1, 0, 0))[0]
     channels = _channels(root)
-    if channels and len(channels) != n_channels:
+    n_channels = found["C"][0] if "C" in found else len(channels)  # without a C dim, channels are optional
+    if len(channels) != n_channels:
         raise _damaged(
             path, f"its XML metadata describes {len(channels)} channels, but the subblock directory holds {n_channels}"
         )
