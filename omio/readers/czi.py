@@ -217,6 +217,8 @@ def _check_subblocks(czi: czifile.CziFile, entries: Sequence[Any], path: str) ->
         n = entry.storage_size
         listed = bytes(czi._read_at(entry.offset, n))
         inline = bytes(czi._read_at(entry.file_position + 48, n))
+        # schema and pixel type, compression and pyramid type, the dimensions (the file position,
+        # file part and reserved bytes of the subblock's own copy are not compared)
         same = all(listed[a:b] == inline[a:b] for a, b in ((0, 6), (18, 23), (28, n)))
         end = segment.data_offset + segment.data_size
         stored = entry.stored_size * entry.dtype.itemsize
