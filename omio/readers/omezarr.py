@@ -37,10 +37,16 @@ is named), zarr reads it without repairs, the image's NGFF attributes follow the
 (``ome-zarr-models`` for 0.4 and 0.5, plus explicit checks of what is used: paths,
 axes, positive finite scales, ``omero`` channels), every level array has sane sizes
 (no zero or absurd extents, chunks of at least one pixel and at most 2 GiB, at most
-ten million chunks), the levels form a pyramid that fits their scales, Zarr v3
-``dimension_names`` equal the axes, the OME-XML ``Pixels`` sizes and type equal the
-array's, and (on local stores) no chunk files lie beyond the declared shape or under
-another key separator. A missing chunk is valid Zarr (it reads as the fill value).
+ten million chunks), the levels form a pyramid that roughly fits their scales, Zarr
+v3 ``dimension_names`` equal the axes, the OME-XML image count, ``Pixels`` sizes,
+type and channels fit the store, and (on local stores) no chunk files lie beyond the
+declared shape or under another key separator. When read, a Blosc chunk file must be
+as long as its header says (Blosc decodes a cut frame into wrong pixels silently).
+
+Not detectable from the store: a missing chunk is valid Zarr (it reads as the fill
+value); flipped bytes inside a compressed chunk decode without error unless a
+checksum codec (``crc32c``) protects it; metadata edited into another valid meaning
+(byte order, memory order, a shape cut within the last chunk) fits its pixels.
 """
 
 from __future__ import annotations
