@@ -752,7 +752,7 @@ class MicroscopyDataset:
         Raises
         ------
         omio.errors.MissingDependencyError
-            When napari is not installed (``pip install 'omio-microscopy[napari]'``).
+            When napari is not installed (``pip install 'napari[pyqt6]'``, or the ``[napari]`` extra from a clone).
         """
         from omio.napari import view
 

@@ -163,7 +163,7 @@ def test_layer_data_multiscale_for_a_pyramidal_file(samples: Path) -> None:
 
 def test_view_without_napari_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "napari", None)
-    with pytest.raises(MissingDependencyError, match=r"omio-microscopy\[napari\]") as info:
+    with pytest.raises(MissingDependencyError, match=r"pip install 'napari\[pyqt6\]'.*'\.\[napari\]'") as info:
         _dataset().view()
     assert isinstance(info.value, ImportError)
 
@@ -359,7 +359,7 @@ def _display_problem() -> str | None:
         import napari  # noqa: F401
         import qtpy  # noqa: F401
     except ImportError as exc:
-        return f"napari with a Qt binding is not installed ({exc}); pip install 'omio-microscopy[napari]'"
+        return f"napari with a Qt binding is not installed ({exc}); pip install 'napari[pyqt6]' (or the [napari] extra from a clone)"
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "no display (DISPLAY unset); run the tests under `xvfb-run -a` (Debian package xvfb)"
     probe = "from qtpy.QtWidgets import QApplication; QApplication([])"

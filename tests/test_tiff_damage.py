@@ -130,6 +130,7 @@ def test_file_cut_before_its_ome_xml_is_an_error(tmp_path: Path) -> None:
         (sub(rb"spacing=2.0", b"spacing=abc"), MetadataError),
         (sub(rb"ImageJ=", b"XmageJ="), FileFormatError),
         (sub(rb"unit=um", b"unit um"), MetadataError),
+        (sub(rb"spacing=", b"spa\x9ccing="), MetadataError),  # a flipped byte in a key: the Z step is lost
     ],
 )
 def test_damaged_imagej_description_is_an_error(tmp_path: Path, edit: Callable[[bytes], bytes], error: type) -> None:
@@ -146,6 +147,25 @@ def test_size_tags_that_disagree_with_the_stored_bytes_are_an_error(tmp_path: Pa
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, PIXELS[:, 0, 0])
     assert isinstance(outcome(set_tag(path, 0, code, value)), FileFormatError)
+
+
+def test_zero_rows_per_strip_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, PIXELS[:, 0, 0], rowsperstrip=4)  # a zero would split the pages into other series
+    assert "RowsPerStrip=0" in str(outcome(set_tag(path, 0, 278, 0)))
+
+
+def test_zero_rows_per_strip_on_a_later_page_reads_by_the_first_pages_layout(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, PIXELS[:, 0, 0], rowsperstrip=4)
+    set_tag(path, 3, 278, 0)  # later pages are decoded with the first page's strip layout
+    np.testing.assert_array_equal(omio.open(path).to_numpy()[:, 0, 0], PIXELS[:, 0, 0])
+
+
+def test_zero_tile_size_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "tiled.tif"
+    tifffile.imwrite(path, PIXELS[:, 0, 0, :16, :16], tile=(16, 16))
+    assert isinstance(outcome(set_tag(path, 0, 322, 0)), FileFormatError)
 
 
 def test_overlapping_strips_are_an_error(tmp_path: Path) -> None:

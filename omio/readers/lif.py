@@ -434,7 +434,7 @@ def _channel_fields(
 
 
 class LifReader:
-    """Reader for Leica LIF, LOF and XLIF files (needs ``pip install 'omio-microscopy[lif]'``).
+    """Reader for Leica LIF, LOF and XLIF files (needs ``pip install liffile``, or the ``[lif]`` extra).
 
     Examples
     --------

@@ -248,6 +248,12 @@ class OifReader:
         if level != 0:
             raise DimensionError(f"{path}: OIB/OIF files have one resolution level; level={level} does not exist")
         select_scene(path, scene, [None])
+        folder = path.with_name(path.name + ".files")
+        if path.suffix.lower() == ".oif" and not folder.is_dir():
+            raise FileFormatError(
+                f"{path}: its plane folder {folder.name} is missing; an OIF file is read with the folder "
+                "next to it, so copy or move the two together"
+            )
         with self._open(path) as oif, _wrap_errors(path, "reading the settings"):
             return self._open_image(oif, path)
 

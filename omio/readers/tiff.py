@@ -435,6 +435,7 @@ def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
             "start with 'ImageJ='); the description is damaged or lost, and a plain reading would lose its axes "
             "and calibration"
         )
+    _check_layout_tags(series, path)
     used = {
         page.index
         for s in series
@@ -449,6 +450,32 @@ def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
             f"({_kind(tif)} series of shapes {[tuple(s.shape) for s in series]}); the metadata (OME-XML sizes, "
             "ImageJ counts) does not describe the file's pages: it is damaged or was edited"
         )
+
+
+def _check_layout_tags(series: list[tifffile.TiffPageSeries], path: Path) -> None:
+    """The strip and tile sizes of every series' first page must be ones TIFF 6.0 allows.
+
+    ``RowsPerStrip`` and the tile sizes are at least 1 (TIFF asks multiples of 16 of
+    tiles; files from writers that ignore this read fine and are accepted): a zero
+    (a flipped or cleared field) would otherwise make tifffile split the pages into
+    series of their own, and one image would come back as several.
+    """
+    for s in series:
+        for level in s.levels:
+            page = level.keyframe
+            tags = page.tags
+            rows = tags.valueof("RowsPerStrip")
+            tile = (tags.valueof("TileLength"), tags.valueof("TileWidth"))
+            bad = []
+            if not page.is_tiled and rows is not None and int(rows) < 1:
+                bad.append(f"RowsPerStrip={rows}")
+            if page.is_tiled and any(t is None or int(t) < 1 for t in tile):
+                bad.append(f"TileLength, TileWidth={tile}")
+            if bad:
+                raise FileFormatError(
+                    f"{path}: page {page.index} has {', '.join(bad)}, which TIFF does not allow; "
+                    "the file's directory is damaged"
+                )
 
 
 def _check_ome_series(
@@ -485,6 +512,9 @@ def _check_shaped_series(series: list[tifffile.TiffPageSeries], description: str
         )
 
 
+_IMAGEJ_KEY = re.compile(r"\s*[A-Za-z][A-Za-z0-9_]*\s*=")
+
+
 def _check_imagej_series(tif: tifffile.TiffFile, series: list[tifffile.TiffPageSeries], path: Path) -> None:
     """The ImageJ description must be well formed and its counts must be the series' planes."""
     md = _imagej_metadata(tif, path)
@@ -512,12 +542,15 @@ def _imagej_counts(md: dict[str, Any]) -> str:
 def _imagej_metadata(tif: tifffile.TiffFile, path: Path) -> dict[str, Any]:
     """The ImageJ description as a dict, after checking that it is well formed.
 
-    Every line is ``key=value``; the counts are positive integers and the numbers
-    numbers: a line without ``=`` or a count that is not a number is damage (tifffile
-    skips such lines, which loses what they said).
+    Every line is ``key=value`` with an ASCII name for its key; the counts are
+    positive integers and the numbers numbers. A line without ``=``, a key with other
+    characters (a flipped byte in ``spacing``) or a count that is not a number is
+    damage: tifffile skips or keeps such lines under another name, which loses what
+    they said.
     """
     description = tif.pages.first.description or ""
-    bad = [line for line in description.splitlines() if line.strip(" \t\r\0") and "=" not in line]
+    lines = [line for line in description.splitlines() if line.strip(" \t\r\0")]
+    bad = [line for line in lines if not _IMAGEJ_KEY.match(line)]
     md = dict(tif.imagej_metadata or {})
     bad += [f"{k}={md[k]}" for k in _IMAGEJ_COUNTS if k in md and not (isinstance(md[k], int) and md[k] > 0)]
     bad += [f"{k}={md[k]}" for k in _IMAGEJ_NUMBERS if k in md and not isinstance(md[k], (int, float))]
