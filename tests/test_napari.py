@@ -359,7 +359,7 @@ def _display_problem() -> str | None:
         import napari  # noqa: F401
         import qtpy  # noqa: F401
     except ImportError as exc:
-        return f"napari with a Qt binding is not installed ({exc}); pip install 'napari[pyqt6]' (or the [napari] extra from a clone)"
+        return f"napari with a Qt binding is not installed ({exc}); pip install 'napari[pyqt6]' (or the [napari] extra)"
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "no display (DISPLAY unset); run the tests under `xvfb-run -a` (Debian package xvfb)"
     probe = "from qtpy.QtWidgets import QApplication; QApplication([])"
