@@ -28,6 +28,7 @@ from ome_types.model import (
     ObjectiveSettings,
     Pixels,
     Pixels_DimensionOrder,
+    Plane,
     PixelType,
     StructuredAnnotations,
 )
@@ -130,6 +131,18 @@ def _color(value: Any) -> OMEColor | None:
     return OMEColor(value)
 
 
+def _checked_planes(planes: Iterable[Plane], tzc: tuple[int, int, int]) -> list[Plane]:
+    """The planes, each within the image's T, Z and C sizes and none twice."""
+    out = list(planes)
+    seen: set[tuple[int, int, int]] = set()
+    for plane in out:
+        index = (int(plane.the_t), int(plane.the_z), int(plane.the_c))
+        if any(not 0 <= i < n for i, n in zip(index, tzc, strict=True)) or index in seen:
+            raise MetadataError(f"Plane T={index[0]} Z={index[1]} C={index[2]} is outside T, Z, C sizes {tzc} or twice")
+        seen.add(index)
+    return out
+
+
 def make_ome(
     shape: Sequence[int],
     dtype: np.dtype[Any] | str | type,
@@ -146,6 +159,7 @@ def make_ome(
     instrument_ref: str | None = None,
     objective_settings: ObjectiveSettings | None = None,
     annotations: Iterable[MapAnnotation] = (),
+    planes: Iterable[Plane] = (),
 ) -> OME:
     """Build an OME model with one Image describing a TZCYX array.
 
@@ -170,6 +184,11 @@ def make_ome(
         Instrument description and the image's reference to it.
     annotations
         MapAnnotations to attach to the image.
+    planes
+        OME ``Plane`` elements for what the file states per plane (``the_t``, ``the_z``,
+        ``the_c`` indices within ``shape``; ``delta_t``, ``exposure_time``,
+        ``position_x/y/z`` with their units), in any order; planes the file says nothing
+        about are left out.
 
     Returns
     -------
@@ -217,6 +236,7 @@ def make_ome(
         big_endian=False,
         interleaved=False,
         channels=channels,
+        planes=_checked_planes(planes, (size_t, size_z, size_c)),
         metadata_only=MetadataOnly(),
         **pixel_kwargs,
     )
