@@ -385,6 +385,28 @@ def test_batch_with_a_failing_job_exits_1_and_still_reports(
     assert json.loads((out / "omio_batch_report.json").read_text())["summary"] == {"converted": 2, "failed": 1}
 
 
+def test_threaded_batch_blames_exactly_the_damaged_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "project"
+    damaged = set()
+    for i in range(10):
+        path = root / "sub-01" / f"exp_TP{i:03d}" / "image.tif"
+        path.parent.mkdir(parents=True)
+        tifffile.imwrite(
+            path, np.full((3, 64, 64), i, "uint16"), photometric="minisblack", compression="zlib" if i % 2 else None
+        )
+        if i in (3, 6):
+            path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])  # an interrupted copy
+            damaged.add(str(path))
+    for round_ in range(3):  # two threads decode at once; each failure must name its own file, every time
+        out = tmp_path / f"out{round_}"
+        args = ["batch", str(root), "--output-root", str(out), "--pattern", "*.tif", "--workers", "2"]
+        assert main(args) == 1
+        report = json.loads((out / "omio_batch_report.json").read_text())
+        failed = {str(r["inputs"][0]) for r in report["results"] if r["status"] == "failed"}
+        assert failed == damaged, capsys.readouterr().err
+        assert report["summary"] == {"converted": 8, "failed": 2}
+
+
 def test_batch_on_a_dask_distributed_scheduler(project: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     with warnings.catch_warnings():
