@@ -18,6 +18,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pytest
+import tifffile
 
 import omio
 from omio.cache import MARKER
@@ -54,6 +55,9 @@ def _counting(shape: tuple[int, ...], reads: list[int]) -> da.Array:
 
     chunks = (*((1,) * n for n in shape[:3]), (shape[3],), (shape[4],))
     return da.map_blocks(plane, chunks=chunks, dtype="uint16", meta=np.empty((0,) * 5, "uint16"))
+
+
+RNG_PIXELS = np.random.default_rng(3).integers(0, 999, (2, 16, 24), dtype="uint16")
 
 
 def _dataset(**kwargs: Any) -> omio.MicroscopyDataset:
@@ -504,3 +508,18 @@ def test_view_shows_a_pyramid_as_multiscale(clean_viewer: Any, samples: Path) ->
     assert [layer.multiscale for layer in clean_viewer.layers] == [True, True, True]
     assert clean_viewer.layers[0].data.shapes == ((512, 128), (256, 64), (128, 32))
     assert _lit_fraction(clean_viewer) > 0.01
+
+
+def test_omio03_open_in_napari_adds_layers_and_returns_them(clean_viewer: Any, tmp_path: Path) -> None:
+    from omio.omio import imread, open_in_napari
+
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, RNG_PIXELS, imagej=True, metadata={"axes": "CYX"})
+    image, md = imread(path)
+    returned = open_in_napari(image, md, viewer=clean_viewer, returns=True)
+    assert returned is not None
+    viewer, layers, data, axes = returned
+    assert viewer is clean_viewer
+    assert len(layers) == 2 and [np.asarray(d).shape[-2:] for d in data] == [(16, 24), (16, 24)]
+    np.testing.assert_array_equal(np.asarray(data[1]).reshape(16, 24), RNG_PIXELS[1])
+    assert axes == ["TZCYX", "TZCYX"]
