@@ -162,6 +162,19 @@ def test_zero_rows_per_strip_on_a_later_page_reads_by_the_first_pages_layout(tmp
     np.testing.assert_array_equal(omio.open(path).to_numpy()[:, 0, 0], PIXELS[:, 0, 0])
 
 
+@pytest.mark.parametrize(("code", "value"), [(256, 24 + 2**16), (277, 3)], ids=["width", "samples"])
+def test_a_later_page_whose_sizes_disagree_with_its_bytes_is_an_error(tmp_path: Path, code: int, value: int) -> None:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, PIXELS[:, 0, 0])  # the damaged page would become a series (a scene) of its own
+    assert "page 3" in str(outcome(set_tag(path, 3, code, value)))
+
+
+def test_a_tag_value_tifffile_cannot_parse_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, PIXELS[:, 0, 0])
+    assert "PHOTOMETRIC" in str(outcome(set_tag(path, 0, 262, 99)))
+
+
 def test_zero_tile_size_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "tiled.tif"
     tifffile.imwrite(path, PIXELS[:, 0, 0, :16, :16], tile=(16, 16))

@@ -392,9 +392,10 @@ class _Collect(logging.Handler):
             self.messages.append(message.split("> ", 1)[-1])
 
 
-_DAMAGE_WORDS = ("TiffFileError", "invalid", "corrupt", "truncated", "padded")
+_DAMAGE_WORDS = ("TiffFileError", "invalid", "not a valid", "raised", "corrupt", "truncated", "padded")
 """Words of tifffile's warnings that report damage it worked around (a tag whose value lies beyond the end
-of the file is dropped with a warning; an unreadable ImageJ description falls back to a plain reading)."""
+of the file is dropped with a warning, a tag whose value is not one TIFF defines "raised" an error that
+tifffile logged; an unreadable ImageJ description falls back to a plain reading)."""
 
 
 _OME_MARKERS = ("<OME", "openmicroscopy.org/Schemas/OME")
@@ -453,7 +454,8 @@ def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
 
 
 def _check_layout_tags(series: list[tifffile.TiffPageSeries], path: Path) -> None:
-    """The strip and tile sizes of every series' first page must be ones TIFF 6.0 allows.
+    """The strip and tile sizes of every series' first page must be ones TIFF 6.0 allows,
+    and an uncompressed first page must store the bytes its sizes take.
 
     ``RowsPerStrip`` and the tile sizes are at least 1 (TIFF asks multiples of 16 of
     tiles; files from writers that ignore this read fine and are accepted): a zero
@@ -475,6 +477,13 @@ def _check_layout_tags(series: list[tifffile.TiffPageSeries], path: Path) -> Non
                 raise FileFormatError(
                     f"{path}: page {page.index} has {', '.join(bad)}, which TIFF does not allow; "
                     "the file's directory is damaged"
+                )
+            needed = _uncompressed_bytes(page)
+            stored = sum(page.databytecounts)
+            if needed is not None and not needed[0] <= stored <= needed[1]:
+                raise FileFormatError(
+                    f"{path}: page {page.index} stores {stored} bytes of uncompressed pixels but its declared size "
+                    f"{tuple(page.shape)} takes {needed[0]}; its size, bit-depth or byte-count tags are damaged"
                 )
 
 
