@@ -165,7 +165,9 @@ def test_zero_rows_per_strip_on_a_later_page_reads_by_the_first_pages_layout(tmp
 @pytest.mark.parametrize(("code", "value"), [(256, 24 + 2**16), (277, 3)], ids=["width", "samples"])
 def test_a_later_page_whose_sizes_disagree_with_its_bytes_is_an_error(tmp_path: Path, code: int, value: int) -> None:
     path = tmp_path / "plain.tif"
-    tifffile.imwrite(path, PIXELS[:, 0, 0])  # the damaged page would become a series (a scene) of its own
+    with tifffile.TiffWriter(path) as tif:  # pages without a description: the damaged one would be a scene of its own
+        for plane in PIXELS[:, 0, 0]:
+            tif.write(plane, photometric="minisblack", metadata=None)
     assert "page 3" in str(outcome(set_tag(path, 3, code, value)))
 
 
