@@ -36,12 +36,14 @@ from xml.etree import ElementTree
 import numpy as np
 
 from omio._scheduler import cpu_count
-from omio.errors import DimensionError, FileFormatError
+from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
+from omio.pyramid import level_factors, level_geometry
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
 from omio.readers._optional import library_errors
+from omio.readers._planes import PlaneValues, finite, ome_planes, parse_time
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ SPATIAL = ("Y", "X", "S")
 """czifile's plane dims: S holds the colour samples of a pixel (not the scene)."""
 SAMPLE_NAMES = ("R", "G", "B", "A")
 SAMPLE_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), None)
+MAX_PLANE_METADATA = 16384
+"""At most this many subblock metadata segments are read to open a scene (one per plane)."""
 MAX_PLANE_BYTES = 256 * 2**20
 """Planes larger than this are split into tile regions of ``TILE`` x ``TILE`` pixels."""
 TILE = 4096
@@ -699,6 +703,92 @@ def _instrument(root: ElementTree.Element | None) -> tuple[list[Instrument], Obj
     return [instrument], settings
 
 
+def _subblock_tags(czi: czifile.CziFile, entry: Any, path: str) -> ElementTree.Element | None:
+    """Return the ``Tags`` of a subblock's own metadata XML (``None`` where it has none)."""
+    text = entry.read_segment_data(czi).metadata()
+    if not text or not text.strip():
+        return None
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise MetadataError(
+            f"{path}: the metadata of the subblock at offset {entry.file_position} is not XML ({exc})"
+        ) from None
+    return root.find("Tags")
+
+
+def _plane_values(
+    path: str,
+    layout: _Layout,
+    by_plane: dict[Coords, list[Any]],
+    bbox: tuple[int, int, int, int],
+    physical_sizes: dict[str, Measure | None],
+) -> tuple[Callable[[], list[PlaneValues]], str]:
+    """Return a recipe for what the file states about each plane of a scene, and the rule saying where it comes from.
+
+    - ``position_x``, ``position_y``: the scene's bounding-box start (the top-left pixel,
+      in the pixel frame all scenes and tiles of the file share) times the ``Scaling``
+      pixel size, in micrometres: so the scenes of a multi-position file lie side by side
+      as they were acquired (czifile's ``coord_offsets``). Left out without a pixel size.
+      The subblocks' ``StageXPosition``/``StageYPosition`` are not used: ZEN records them
+      per tile and acquisition (they move between time points of the same tile), and
+      they do not place the pixels; the subblock coordinates do.
+    - ``position_z``: the ``FocusPosition`` (micrometres) of the plane's first subblock.
+    - ``delta_t``: the ``AcquisitionTime`` of the plane's first subblock minus the
+      earliest of the scene, in seconds.
+
+    The recipe runs when the OME model is built, never while opening: the last two
+    need one subblock metadata segment per plane (never pixel data). A scene of more
+    than ``MAX_PLANE_METADATA`` planes gets neither, and the rule says so. The recipe
+    raises MetadataError where a subblock states a focus position or time that cannot
+    be parsed.
+    """
+    size_x, size_y = physical_sizes.get("X"), physical_sizes.get("Y")
+    x0 = None if size_x is None else bbox[0] * float(size_x.magnitude)
+    y0 = None if size_y is None else bbox[1] * float(size_y.magnitude)
+    planes = [(t, z, k) for t, z, k, _ in layout.planes()]
+    firsts = [(t, z, k, by_plane[p][0]) for t, z, k, p in layout.planes() if by_plane.get(p)]
+    read = len(firsts) <= MAX_PLANE_METADATA
+    samples = layout.samples
+
+    def values() -> list[PlaneValues]:
+        stated: dict[tuple[int, int, int], tuple[datetime | None, float | None]] = {}
+        if read and firsts:
+            czi = cached_handle(_open_czi, path).czi
+            for t, z, k, entry in firsts:
+                tags = _subblock_tags(czi, entry, path)
+                where = f"the subblock at offset {entry.file_position} states"
+                when = parse_time(_text(tags, "AcquisitionTime"), f"{where} AcquisitionTime", path)
+                focus = finite(_text(tags, "FocusPosition"), f"{where} FocusPosition", path)
+                stated[(t, z, k)] = (when, focus)
+        times = [when for when, _ in stated.values() if when is not None]
+        start = min(times) if times else None
+        out: list[PlaneValues] = []
+        for t, z, k in planes:
+            when, focus = stated.get((t, z, k), (None, None))
+            delta = None if when is None or start is None else (when - start).total_seconds()
+            out.extend(PlaneValues(t, z, k * samples + s, delta, None, x0, y0, focus) for s in range(samples))
+        return out
+
+    parts = []
+    if x0 is not None or y0 is not None:
+        parts.append(
+            f"plane PositionX/Y = the scene's bounding-box start (x={bbox[0]}, y={bbox[1]} pixels) x the Scaling "
+            "pixel size, in the pixel frame shared by all scenes and tiles (subblock StageX/YPosition not used)"
+        )
+    if read:
+        parts.append(
+            "plane PositionZ = the FocusPosition and DeltaT = the AcquisitionTime (minus the scene's earliest) "
+            "of each plane's first subblock, where its metadata states them"
+        )
+    else:
+        parts.append(
+            f"plane DeltaT and PositionZ not read: {len(firsts)} planes, more than {MAX_PLANE_METADATA} subblock "
+            "metadata segments"
+        )
+    return values, "Plane metadata: " + "; ".join(parts) + "."
+
+
 # --------------------------------------------------------------------------- the reader
 
 
@@ -876,10 +966,13 @@ class CziReader:
 
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
+        physical_sizes = _physical_sizes(root)
+        plane_values, plane_rule = _plane_values(os.fspath(path), layout, full, bbox, physical_sizes)
 
         def later() -> dict[str, Any]:
             instruments, objective_settings = _instrument(root)
             return {
+                "planes": ome_planes(plane_values()),
                 "channel_colors": ch_colors,
                 "channel_extra": ch_extra,
                 "acquisition_date": _acquisition_date(root),
@@ -891,7 +984,8 @@ class CziReader:
         ome = deferred_make_ome(
             shape,
             data.dtype,
-            physical_sizes=_physical_sizes(root),
+            # a pyramid level's pixels are level 0's times the level's integer factor
+            physical_sizes=level_geometry(physical_sizes, level_factors(level_shapes[0], shape)).physical_sizes,
             time_increment=_time_increment(root),
             channel_names=ch_names,
             name=names[index],
@@ -904,7 +998,7 @@ class CziReader:
             format="czi",
             scenes=names,
             scene=index,
-            axes_rule=_axes_rule(image, layout, index, bbox),
+            axes_rule=" ".join(filter(None, (_axes_rule(image, layout, index, bbox), plane_rule))),
             original_metadata={"czi:xml": czi.metadata()},
             levels=level_shapes,
             read_into=_direct_reader(os.fspath(path), scene_key, layout, level, covered),
