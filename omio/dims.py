@@ -25,13 +25,16 @@ import dask.array as da
 
 from omio.errors import DimensionError
 
-__all__ = ["DIMS", "AxisMapping", "ChannelPart", "normalize_axes", "to_tzcyx"]
+__all__ = ["DIMS", "SAMPLE_COLORS", "SAMPLE_NAMES", "AxisMapping", "ChannelPart", "normalize_axes", "to_tzcyx"]
 
 DIMS: Final[tuple[str, str, str, str, str]] = ("T", "Z", "C", "Y", "X")
 """The dims of every dataset, in order."""
 
 AMBIGUOUS = ("Q", "I")
 SAMPLE_NAMES: Final = ("R", "G", "B", "A")
+"""The names of a pixel's colour samples, in the order they are stored."""
+SAMPLE_COLORS: Final[dict[str, tuple[int, int, int]]] = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
+"""The display colour of each colour sample (alpha has none): every reader and writer takes RGB colours from here."""
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,29 @@ asked), with the trailing rows or columns that do not fill a whole block dropped
 (``floor(n / factor)``, as NGFF and OME-TIFF readers expect). Integer data is averaged
 with round-half-up in a wider integer type, never through float64, so a level costs
 little more than reading its input.
+
+Level geometry (:func:`level_factors`, :func:`level_geometry`) is computed here too,
+for every reader and writer: a level's pixel size is level 0's times the exact integer
+factor (``2.0`` for 2 x 2 means of ``1.0``, never the shape ratio ``2001 / 1000``), and
+its origin moves with the factor. omio's coordinates are pixel centres, so a level
+pixel, the mean of level-0 pixels ``0 .. f - 1``, sits at their mean centre: the level's
+first pixel centre is ``(f - 1) / 2`` level-0 pixels after level 0's (the NGFF
+``translation`` of that level).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import dask.array as da
 import numpy as np
 
-__all__ = ["downsample", "level_count", "pyramid"]
+from omio.units import Measure
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+__all__ = ["LevelGeometry", "downsample", "level_count", "level_factors", "level_geometry", "pyramid"]
 
 _AXIS = {"T": 0, "Z": 1, "C": 2, "Y": 3, "X": 4}
 
@@ -155,3 +168,92 @@ def pyramid(data: da.Array, levels: int, *, factor: int = 2, z: bool = False) ->
     for _ in range(levels - 1):
         out.append(downsample(out[-1], factor, z=z))
     return out
+
+
+class LevelGeometry(NamedTuple):
+    """Where a pyramid level's pixels lie, relative to level 0 (see :func:`level_geometry`)."""
+
+    factors: dict[str, float]
+    """Per axis (``"Z"``, ``"Y"``, ``"X"``): level-0 pixels per level pixel (an integer for a block mean)."""
+    physical_sizes: dict[str, Any]
+    """Per axis: the level's pixel size (level 0's times the factor), ``None`` where level 0's is unknown."""
+    offsets: dict[str, Any]
+    """Per axis: the level's first pixel centre minus level 0's, ``(factor - 1) / 2`` level-0 pixel sizes
+    (``None`` where the pixel size is unknown)."""
+
+
+def level_factors(full: Sequence[int], reduced: Sequence[int]) -> dict[str, float]:
+    """The factor of each spatial axis between two TZCYX level shapes.
+
+    A level made by averaging ``f`` x ``f`` blocks holds ``floor(n / f)`` pixels (some
+    writers round up, ``ceil(n / f)``), so the shape ratio is not the factor
+    (``2001 / 1000``). The integer ``f`` that gives the reduced size from the full
+    one is returned; where no integer does, the ratio.
+
+    Parameters
+    ----------
+    full, reduced
+        The TZCYX shapes of level 0 and of the level.
+
+    Returns
+    -------
+    dict
+        ``{"Z": f, "Y": f, "X": f}``.
+
+    Examples
+    --------
+    >>> level_factors((1, 1, 1, 2001, 1001), (1, 1, 1, 1000, 501))
+    {'Z': 1, 'Y': 2, 'X': 2}
+    >>> level_factors((1, 1, 1, 10, 10), (1, 1, 1, 4, 4))
+    {'Z': 1, 'Y': 2.5, 'X': 2.5}
+    """
+    out: dict[str, float] = {}
+    for axis in "ZYX":
+        n, m = int(full[_AXIS[axis]]), int(reduced[_AXIS[axis]])
+        if m <= 0 or n <= 0:
+            raise ValueError(f"level shapes must be positive along {axis}, got {n} and {m}")
+        f = max(1, round(n / m))
+        out[axis] = f if n // f == m or -(-n // f) == m else n / m
+    return out
+
+
+def _times(value: Any, factor: float) -> Any:
+    """A size times a number: a :class:`~omio.units.Measure` (a tuple) scaled, a number or quantity multiplied."""
+    if isinstance(value, Measure):
+        return value.scaled(factor)
+    return value * factor
+
+
+def level_geometry(physical_sizes: Mapping[str, Any], factors: Mapping[str, float]) -> LevelGeometry:
+    """The pixel sizes and origin offsets of a level from level 0's and its factors.
+
+    Parameters
+    ----------
+    physical_sizes
+        Level 0's pixel size per axis (``"X"``, ``"Y"``, ``"Z"``): :class:`omio.units.Measure`,
+        pint quantities or plain numbers, ``None`` where unknown.
+    factors
+        Level-0 pixels per level pixel along each axis, from level 0 (for level ``k`` of
+        a pyramid halving each time, ``2 ** k``); axes left out have factor 1.
+
+    Returns
+    -------
+    LevelGeometry
+        The factors, the level's pixel sizes and the offsets of its first pixel centre
+        (pixel centres: a level pixel lies at the mean centre of the level-0 pixels it
+        averages), in the units of ``physical_sizes``.
+
+    Examples
+    --------
+    >>> g = level_geometry({"X": 1.0, "Y": 1.0, "Z": None}, {"Y": 2, "X": 2})
+    >>> g.physical_sizes, g.offsets
+    ({'X': 2.0, 'Y': 2.0, 'Z': None}, {'X': 0.5, 'Y': 0.5, 'Z': None})
+    """
+    used = {axis: factors.get(axis, 1) for axis in physical_sizes}
+    sizes: dict[str, Any] = {}
+    offsets: dict[str, Any] = {}
+    for axis, size in physical_sizes.items():
+        f = used[axis]
+        sizes[axis] = None if size is None else _times(size, f)
+        offsets[axis] = None if size is None else _times(size, (f - 1) / 2)
+    return LevelGeometry(dict(used), sizes, offsets)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omio.dims import SAMPLE_COLORS, SAMPLE_NAMES
 from omio.errors import DimensionError, FileFormatError, UnsupportedFormatError
 from omio.napari._layers import LayerData, layer_data
 from omio.napari._scenes import dock_scene_list
@@ -104,7 +105,7 @@ def dataset_from_layers(layers: Sequence[LayerData]) -> MicroscopyDataset:
             arr = da.moveaxis(arr, -1, 0)
             layer_axes = "C" + _axes(meta, arr.ndim - 1)
             names = [f"{meta.get('name') or 'image'}:{c}" for c in "RGBA"[: arr.shape[0]]]
-            colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), None][: arr.shape[0]]
+            colors = [SAMPLE_COLORS.get(n) for n in SAMPLE_NAMES][: arr.shape[0]]
         else:
             layer_axes = _axes(meta, arr.ndim)
             names.append(meta.get("name") or None)

@@ -36,6 +36,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from omio._scheduler import cpu_count
+from omio.dims import SAMPLE_COLORS, SAMPLE_NAMES
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
 from omio.pyramid import level_factors, level_geometry
@@ -58,8 +59,6 @@ HEADER_SIZE = 32 + 512
 """The file header segment: a segment header and its 512 bytes of data."""
 SPATIAL = ("Y", "X", "S")
 """czifile's plane dims: S holds the colour samples of a pixel (not the scene)."""
-SAMPLE_NAMES = ("R", "G", "B", "A")
-SAMPLE_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), None)
 MAX_PLANE_METADATA = 16384
 """At most this many subblock metadata segments are read to open a scene (one per plane)."""
 MAX_PLANE_BYTES = 256 * 2**20
@@ -1138,7 +1137,7 @@ def _channel_fields(
                 if rgb:
                     sample = SAMPLE_NAMES[s]
                     names.append(sample if name is None else f"{name}:{sample}")
-                    colors.append(SAMPLE_COLORS[s])
+                    colors.append(SAMPLE_COLORS.get(SAMPLE_NAMES[s]))
                 else:
                     names.append(name)
                     colors.append(color)

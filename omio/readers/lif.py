@@ -45,7 +45,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from omio import units
-from omio.dims import ChannelPart, to_tzcyx
+from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
@@ -77,7 +77,6 @@ LUT_COLORS = {
     "gray": (255, 255, 255),
     "grey": (255, 255, 255),
 }
-SAMPLE_COLORS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
 _GENERIC_NAME = re.compile(r"^(Ch\d+|Red|Green|Blue|Gray)$")
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omio import units
-from omio.dims import ChannelPart, to_tzcyx
+from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
@@ -166,13 +166,12 @@ def _channel_fields(
     names: list[str | None] = []
     colors: list[Any] = []
     extras: list[dict[str, Any]] = []
-    sample_colors = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
     base_names = [m.name or None for m in meta]
     for part in parts:
         ch = meta[part.channel] if part.channel < len(meta) else None
         names.append(part.name(base_names) if ch is not None or part.suffix else None)
-        if part.suffix in sample_colors:
-            colors.append(sample_colors[part.suffix])
+        if part.suffix in SAMPLE_COLORS:
+            colors.append(SAMPLE_COLORS[part.suffix])
         else:
             colors.append(None if ch is None else (ch.color.r, ch.color.g, ch.color.b))
         extra: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from omio import units
-from omio.dims import ChannelPart, normalize_axes, to_tzcyx
+from omio.dims import SAMPLE_COLORS, ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError, OmioError
 from omio.lazy_ome import Labels, LazyOME
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
@@ -202,6 +202,8 @@ def _build_ome(
 
     For an OME-TIFF the file's own OME-XML is parsed with ome-types, and its channel
     colours and descriptions and everything it says about the image are carried over.
+    The colour samples of an RGB channel (``SamplesPerPixel="3"``) are shown red, green
+    and blue, as in a plain RGB TIFF: one OME channel colour cannot tell three apart.
     """
     from omio import metadata
 
@@ -216,7 +218,8 @@ def _build_ome(
             raise MetadataError(f"{path}: the OME-XML cannot be parsed ({exc})") from exc
         one_to_one = all(p.suffix is None for p in parts) and len(parts) == len(image.pixels.channels)
         source_colors = metadata.channel_colors(image)
-        colors = [source_colors[p.channel] if one_to_one else None for p in parts]
+        samples = colors or [None] * len(parts)
+        colors = [source_colors[p.channel] if one_to_one else s for p, s in zip(parts, samples, strict=True)]
         extra = metadata.channel_descriptions(image) if one_to_one else None
     ome = metadata.make_ome(
         shape,
@@ -233,14 +236,11 @@ def _build_ome(
     return ome
 
 
-_SAMPLE_COLOURS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
-
-
 def _sample_colors(parts: tuple[ChannelPart, ...]) -> list[tuple[int, int, int] | None] | None:
     """Red, green and blue for the channels that are a photometric-RGB file's colour samples."""
-    if not any(p.suffix in _SAMPLE_COLOURS for p in parts):
+    if not any(p.suffix in SAMPLE_COLORS for p in parts):
         return None
-    return [_SAMPLE_COLOURS.get(p.suffix or "") for p in parts]
+    return [SAMPLE_COLORS.get(p.suffix or "") for p in parts]
 
 
 def _direct_reader(
@@ -719,13 +719,11 @@ def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tupl
 def _level_sizes(
     sizes: dict[str, Measure | None], full: tuple[int, ...], reduced: tuple[int, ...]
 ) -> dict[str, Measure | None]:
-    """Pixel sizes of a reduced level: the full level's, times the size ratio along each axis."""
-    out: dict[str, Measure | None] = {}
-    for axis, size in sizes.items():
-        position = "TZCYX".index(axis)
-        ratio = full[position] / reduced[position]
-        out[axis] = None if size is None else size.scaled(ratio)
-    return out
+    """Pixel sizes of a reduced level: the full level's times the level's integer factor (see :mod:`omio.pyramid`)."""
+    from omio.pyramid import level_factors, level_geometry
+
+    scaled: dict[str, Measure | None] = level_geometry(sizes, level_factors(full, reduced)).physical_sizes
+    return scaled
 
 
 @dataclass

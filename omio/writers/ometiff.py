@@ -383,7 +383,7 @@ def write_ometiff(
                                 **_page_options(index, n_levels, shape, tiles, compressed, dtype.itemsize),
                                 **tags,
                                 **options,
-                                **_resolution(ds, (y / shape[0], x / shape[1])),
+                                **_resolution(ds, 2**index),
                             )
                             tags = {"software": False}  # description and software on the first page only
                         if bar is not None and n_levels > 1:
@@ -464,16 +464,17 @@ def _counted(planes: Iterator[np.ndarray[Any, Any]], bar: Any) -> Iterator[np.nd
         yield plane
 
 
-def _resolution(ds: MicroscopyDataset, scale: tuple[float, float] = (1.0, 1.0)) -> dict[str, Any]:
+def _resolution(ds: MicroscopyDataset, factor: int = 1) -> dict[str, Any]:
     """TIFF resolution tags (pixels per centimetre) so plain TIFF readers see the scale too.
 
-    ``scale`` is the (Y, X) size ratio of the full image to the level written.
+    ``factor`` is the level's reduction in Y and X (``2 ** level``); its pixel sizes come
+    from :func:`omio.pyramid.level_geometry`, as every reader and writer computes them.
     """
-    sizes = ds.physical_pixel_sizes
+    sizes = pyramids.level_geometry(ds.physical_pixel_sizes, {"Y": factor, "X": factor}).physical_sizes
     qx, qy = sizes["X"], sizes["Y"]
     if qx is None or qy is None:
         return {}
-    px_per_cm = [1.0 / float(q.to("centimeter").magnitude) / s for q, s in ((qx, scale[1]), (qy, scale[0]))]
+    px_per_cm = [1.0 / float(q.to("centimeter").magnitude) for q in (qx, qy)]
     if not all(math.isfinite(v) and v > 0 for v in px_per_cm):
         return {}
     return {"resolution": (px_per_cm[0], px_per_cm[1]), "resolutionunit": "CENTIMETER"}

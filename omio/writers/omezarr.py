@@ -38,7 +38,7 @@ import numpy as np
 from omio import units
 from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError
-from omio.pyramid import downsample, level_count
+from omio.pyramid import downsample, level_count, level_geometry
 from omio.writers._output import atomic_directory
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def write_omezarr(
     if n_levels < 1:
         raise DimensionError(f"levels must be >= 1 or 'auto', got {levels!r}")
     steps = _steps(ds)
-    arrays, scales = _levels(ds.data, steps, n_levels, downsample_z)
+    arrays, scales, translations = _levels(ds.data, steps, n_levels, downsample_z)
     codecs = _compressor(version, compression, compression_level, ds.dtype)
     xml = _ome_xml(ds.ome)
     with atomic_directory(path, overwrite=overwrite) as (tmp, result):
@@ -172,7 +172,7 @@ def write_omezarr(
             )
             sources.append(stored.rechunk(shard or chunk))
             targets.append(target)
-        attrs = _image_attrs(ds, version, scales, _windows(ds))
+        attrs = _image_attrs(ds, version, scales, _windows(ds), translations)
         root.attrs.update(attrs)
         ome_group = root.create_group("OME")
         ome_group.attrs.update({"ome": {"version": version}} if version == "0.5" else {})
@@ -215,23 +215,28 @@ def _levels(
     steps: Mapping[str, tuple[float, str | None]],
     n_levels: int,
     downsample_z: bool | Literal["auto"],
-) -> tuple[list[da.Array], list[dict[str, float]]]:
-    """The lazy levels (TZCYX) and their per-axis scale."""
-    scale = {axis: steps[axis][0] for axis in NGFF_AXES}
-    arrays, scales = [data], [dict(scale)]
+) -> tuple[list[da.Array], list[dict[str, float]], list[dict[str, float]]]:
+    """The lazy levels (TZCYX) and their per-axis scale and translation (:func:`omio.pyramid.level_geometry`).
+
+    The translation of a level is where its first pixel centre lies relative to level
+    0's: ``(f - 1) / 2`` level-0 pixels along an axis reduced by ``f``.
+    """
+    base = {axis: steps[axis][0] for axis in NGFF_AXES}
+    factors = {"Z": 1, "Y": 1, "X": 1}
+    arrays, scales, translations = [data], [dict(base)], [dict.fromkeys(NGFF_AXES, 0.0)]
     for _ in range(n_levels - 1):
-        previous = arrays[-1]
+        previous, scale = arrays[-1], scales[-1]
         if min(previous.shape[3], previous.shape[4]) < 2:
             raise DimensionError(f"cannot make {n_levels} levels from Y/X {data.shape[3:]}; ask for fewer levels")
         with_z = previous.shape[1] >= 2 and (
             downsample_z is True or (downsample_z == "auto" and scale["Z"] <= max(scale["Y"], scale["X"]))
         )
         arrays.append(downsample(previous, 2, z=with_z))
-        scale = {**scale, "Y": scale["Y"] * 2, "X": scale["X"] * 2}
-        if with_z:
-            scale["Z"] *= 2
-        scales.append(dict(scale))
-    return arrays, scales
+        factors = {"Z": factors["Z"] * (2 if with_z else 1), "Y": factors["Y"] * 2, "X": factors["X"] * 2}
+        geometry = level_geometry({axis: base[axis] for axis in factors}, factors)
+        scales.append({**base, **geometry.physical_sizes})
+        translations.append({**dict.fromkeys(NGFF_AXES, 0.0), **geometry.offsets})
+    return arrays, scales, translations
 
 
 def _layout(
@@ -303,8 +308,12 @@ def _image_attrs(
     version: NgffVersion,
     scales: list[dict[str, float]],
     windows: list[tuple[float, float, float, float]],
+    translations: list[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """The NGFF attributes of the image group: multiscales and omero."""
+    """The NGFF attributes of the image group: multiscales and omero.
+
+    A level with a non-zero entry in ``translations`` gets a ``translation`` after its ``scale``.
+    """
     from omio import __version__
 
     steps = _steps(ds)
@@ -315,13 +324,18 @@ def _image_attrs(
         if unit is not None:
             entry["unit"] = unit
         axes.append(entry)
-    datasets = [
+    datasets: list[dict[str, Any]] = [
         {
             "path": str(i),
             "coordinateTransformations": [{"type": "scale", "scale": [scale[a] for a in NGFF_AXES]}],
         }
         for i, scale in enumerate(scales)
     ]
+    for dataset, shift in zip(datasets, translations or [], strict=False):
+        if any(shift.values()):
+            dataset["coordinateTransformations"].append(
+                {"type": "translation", "translation": [shift[a] for a in NGFF_AXES]}
+            )
     multiscale: dict[str, Any] = {
         "name": ds.name or "",
         "axes": axes,
