@@ -7,6 +7,7 @@ same attributes the reader uses and returns known frames.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 import omio
-from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.errors import DimensionError, FileFormatError, MetadataError, MissingDependencyError
 from omio.readers import find_reader
 from omio.readers._handles import close_cached_handles
 from omio.readers.nd2 import MAGIC, Nd2Reader
@@ -89,6 +90,10 @@ def _channel(name: str, rgb: tuple[int, int, int], calibrated: tuple[bool, bool,
     return SimpleNamespace(channel=meta, volume=volume)
 
 
+def _channels(n: int) -> list[SimpleNamespace]:
+    return [_channel(f"Ch{i}", (255, 255, 255), (True, True, True)) for i in range(n)]
+
+
 class FakeND2File:
     """Stands in for nd2.ND2File: loops, channels and frames whose pixels encode their position."""
 
@@ -121,8 +126,26 @@ class FakeND2File:
         counts = [lp.count for lp in self.experiment]
         self.loop_indices = tuple(dict(zip(axes, idx, strict=True)) for idx in np.ndindex(*counts))
 
+    is_legacy = False
+
     def voxel_size(self) -> SimpleNamespace:
         return SimpleNamespace(x=0.25, y=0.25, z=2.0)
+
+    def frame_metadata(self, index: int) -> SimpleNamespace:
+        """Per frame and channel: time = index s + channel ms, stage x = 100 * P, y = 5, z = 0.5 * Z."""
+        loops = self.loop_indices[index]
+        stage = (100.0 * loops.get("P", 0), 5.0, 0.5 * loops.get("Z", 0))
+        channels = [
+            SimpleNamespace(
+                position=SimpleNamespace(stagePositionUm=self.spec.get("stage", stage)),
+                time=SimpleNamespace(relativeTimeMs=index * 1000.0 + c),
+            )
+            for c in range(self.attributes.channelCount)
+        ]
+        return SimpleNamespace(channels=channels)
+
+    def unstructured_metadata(self) -> dict[str, Any]:
+        return dict(self.spec.get("unstructured", {}))
 
     def read_frame(self, index: int) -> np.ndarray[Any, Any]:
         n_c, cpc = self.attributes.channelCount, self.attributes.componentCount // self.attributes.channelCount
@@ -241,3 +264,52 @@ def test_ne_time_loop_with_different_periods_states_none(fake_nd2: Any) -> None:
     ds = omio.open(path)
     assert ds.time_increment is None
     assert ds.channel_names == [None]
+
+
+def _plane_table(ds: omio.MicroscopyDataset) -> dict[tuple[int, int, int], Any]:
+    return {(p.the_t, p.the_z, p.the_c): p for p in ds.ome.images[0].pixels.planes}
+
+
+def test_plane_table_of_a_position_follows_its_frames(fake_nd2: Any) -> None:
+    experiment = [_loop("TimeLoop", 2, periodMs=1000.0), _loop("XYPosLoop", 2, points=_points("", ""))]
+    experiment.append(_loop("ZStackLoop", 3, stepUm=0.5))
+    settings = {"0": {"ExposureTime": 20.0}, "1": {"ExposureTime": 40.0}}
+    unstructured = {"ImageMetadataSeqLV|0": {"SLxPictureMetadata": {"PicturePlanes": {"SampleSetting": settings}}}}
+    channels = [_channel("DAPI", (0, 0, 255), (True, True, True)), _channel("GFP", (0, 255, 0), (True, True, True))]
+    path = fake_nd2(
+        experiment=experiment, channels=2, components=1, metadata_channels=channels, unstructured=unstructured
+    )
+    ds = omio.open(path, scene=1)
+    planes = _plane_table(ds)
+    assert len(planes) == 2 * 3 * 2
+    for (t, z, c), plane in planes.items():
+        seq = (t * 2 + 1) * 3 + z  # frame of position 1
+        assert plane.delta_t == pytest.approx(seq + c / 1000) and plane.delta_t_unit.value == "s"
+        assert (plane.position_x, plane.position_y, plane.position_z) == (100.0, 5.0, 0.5 * z)
+        assert plane.position_x_unit.value == "µm"
+        assert plane.exposure_time == pytest.approx((0.02, 0.04)[c])
+    assert "relativeTimeMs" in ds.axes_rule and "stagePositionUm" in ds.axes_rule
+    first = _plane_table(omio.open(path, scene=0))
+    assert first[(0, 0, 0)].position_x == 0.0 and planes[(0, 0, 0)].position_x == 100.0  # positions side by side
+
+
+def test_plane_table_follows_folded_loops(fake_nd2: Any) -> None:
+    experiment = [_loop("ZStackLoop", 2, stepUm=1.0), _loop("CustomLoop", 3)]
+    path = fake_nd2(experiment=experiment, channels=2, components=1, metadata_channels=_channels(2))
+    ds = omio.open(path)
+    assert ds.sizes["C"] == 6
+    planes = _plane_table(ds)
+    for (_, z, k), plane in planes.items():
+        channel, custom = divmod(k, 3)  # channel-major: C outer, the custom loop inner
+        assert plane.delta_t == pytest.approx(z * 3 + custom + channel / 1000)
+        assert plane.exposure_time is None  # no SampleSetting stated
+    assert len(planes) == 12
+
+
+def test_unparsable_stage_position_is_an_error(fake_nd2: Any) -> None:
+    experiment = [_loop("TimeLoop", 2, periodMs=0.0)]
+    path = fake_nd2(
+        experiment=experiment, channels=1, components=1, metadata_channels=_channels(1), stage=(1.0, math.nan, 2.0)
+    )
+    with pytest.raises(MetadataError, match=r"synthetic\.nd2.*stagePositionUm y"):
+        omio.open(path)

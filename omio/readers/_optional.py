@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from omio.errors import DimensionError, FileFormatError, MissingDependencyError
+from omio.errors import DimensionError, FileFormatError, MetadataError, MissingDependencyError
 
 __all__ = ["library_errors", "require"]
 
@@ -82,7 +82,7 @@ def library_errors(path: str | os.PathLike[str], doing: str, *, what: str, hint:
     """
     try:
         yield
-    except (OSError, MemoryError, FileFormatError, DimensionError, MissingDependencyError):
+    except (OSError, MemoryError, FileFormatError, MetadataError, DimensionError, MissingDependencyError):
         raise
     except Exception as exc:
         raise FileFormatError(

@@ -40,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omio import units
-from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
+from omio.dims import DIMS, SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
+from omio.readers._planes import PlaneValues, finite, ome_planes
 
 if TYPE_CHECKING:
     import nd2
@@ -60,6 +61,8 @@ JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 """First bytes of a legacy (JPEG 2000) ND2 file; only claimed with the ``.nd2`` suffix."""
 FRAME_AXES = frozenset({"C", "Y", "X", "S"})
 TIME_LOOPS = ("TimeLoop", "NETimeLoop")
+MAX_FRAME_METADATA = 20000
+"""At most this many frames' metadata are read to open one XY position (for the plane table)."""
 
 
 # --------------------------------------------------------------------------- handles and tasks
@@ -183,6 +186,106 @@ def _channel_fields(
     return names, colors, extras
 
 
+def _tzc_codes(codes: np.ndarray[Any, Any], letters: str, tzc: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    """Map an array of per-frame codes onto T, Z, C exactly as :func:`omio.dims.to_tzcyx` maps the pixels.
+
+    ``codes`` has the pixels' native axes ``letters`` with Y and X of size 1; the result
+    is ``codes[t, z, c]``. Done with numpy (the pixels' mapping is a dask array, and
+    opening computes nothing); ``tzc`` is the pixels' T, Z, C sizes, checked.
+    """
+    axes = list(letters)
+    kept = [i for i, a in enumerate(axes) if a in DIMS or codes.shape[i] > 1]
+    arr = codes[tuple(slice(None) if i in kept else 0 for i in range(codes.ndim))]
+    axes = [axes[i] for i in kept]
+    extras = [a for a in axes if a not in DIMS]
+    for d in DIMS:
+        if d not in axes:
+            arr, axes = arr[..., np.newaxis], [*axes, d]
+    order = [axes.index(d) for d in ("T", "Z", "C", *extras, "Y", "X")]
+    arr = arr.transpose(order)
+    out = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    if out.shape != tuple(tzc):
+        raise AssertionError(f"plane codes {out.shape} do not match the pixels' T, Z, C {tuple(tzc)}")
+    return out
+
+
+def _exposures(f: nd2.ND2File, n_channels: int, path: Path) -> list[float | None]:
+    """Return each channel's exposure time in seconds (``PicturePlanes/SampleSetting/*/ExposureTime``, ms).
+
+    As the ``nd2`` package's own OME export reads it: one setting for all channels
+    (laser-scanning systems), or one per channel; 0 means unset. Other counts give none.
+    """
+    try:
+        raw = f.unstructured_metadata()
+    except Exception:  # legacy files and files without it: nothing stated
+        return [None] * n_channels
+    sequence = next((v for k, v in raw.items() if k.startswith("ImageMetadataSeqLV")), None)
+    planes = ((sequence or {}).get("SLxPictureMetadata") or {}).get("PicturePlanes") or {}
+    settings = planes.get("SampleSetting") if isinstance(planes, dict) else None
+    items = list(settings.values()) if isinstance(settings, dict) else list(settings or [])
+    if len(items) not in (1, n_channels):
+        return [None] * n_channels
+    out: list[float | None] = []
+    for c in range(n_channels):
+        item = items[c if len(items) > 1 else 0]
+        value = item.get("ExposureTime") if isinstance(item, dict) else None
+        ms = finite(value, f"SampleSetting {c} ExposureTime", path)
+        out.append(ms / 1000.0 if ms else None)
+    return out
+
+
+def _plane_values(
+    f: nd2.ND2File, path: Path, codes: np.ndarray[Any, Any], n_channels: int
+) -> tuple[list[PlaneValues], str]:
+    """Return what the file states about each TZC plane, and the rule saying so.
+
+    ``codes`` holds, per T, Z, C index of the dataset, ``frame * n_channels + channel``
+    of the stored frame and channel it comes from (-1 for frames the file lacks). Per
+    plane: ``DeltaT`` = the frame channel's ``time.relativeTimeMs`` (time since the start
+    of the acquisition), ``PositionX/Y/Z`` = its ``position.stagePositionUm``, and the
+    channel's exposure time; as ``frame_metadata`` gives them and the ``nd2`` package's
+    OME export writes them. PositionZ is the stage (focus drive) position: a piezo
+    Z-stack moves the sample without changing it. At most ``MAX_FRAME_METADATA`` frames
+    are read; past that the position has no plane table and the rule says so.
+
+    Raises
+    ------
+    MetadataError
+        Where a stated time or position is not a finite number.
+    """
+    if f.is_legacy:
+        return [], "Plane metadata: none (legacy JPEG 2000 ND2 files give no per-frame metadata)."
+    frames = sorted({int(code) // n_channels for code in codes.flat if code >= 0})
+    if len(frames) > MAX_FRAME_METADATA:
+        return [], f"Plane metadata: not read ({len(frames)} frames, more than {MAX_FRAME_METADATA})."
+    exposures = _exposures(f, n_channels, path)
+    stated: dict[int, tuple[float | None, ...]] = {}
+    for frame in frames:
+        meta = f.frame_metadata(frame)
+        if isinstance(meta, dict):  # legacy layout: no per-frame metadata
+            continue
+        for c, channel in enumerate(meta.channels[:n_channels]):
+            where = f"frame {frame} channel {c}"
+            stage = channel.position.stagePositionUm
+            ms = finite(channel.time.relativeTimeMs, f"{where} relativeTimeMs", path)
+            stated[frame * n_channels + c] = (
+                None if ms is None else ms / 1000.0,
+                exposures[c],
+                *(finite(v, f"{where} stagePositionUm {a}", path) for a, v in zip("xyz", stage, strict=True)),
+            )
+    values: list[PlaneValues] = []
+    n_t, n_z, n_c = codes.shape
+    for t, z, c in itertools.product(range(n_t), range(n_z), range(n_c)):
+        row = stated.get(int(codes[t, z, c]))
+        if row is not None:
+            values.append(PlaneValues(t, z, c, *row))
+    rule = (
+        "Plane metadata: DeltaT = relativeTimeMs, PositionX/Y/Z = stagePositionUm of each frame's channel "
+        "(frame_metadata), ExposureTime = the channel's SampleSetting ExposureTime."
+    )
+    return values, rule if values else ""
+
+
 def _original_metadata(f: nd2.ND2File) -> dict[str, str]:
     """Return ``text_info`` and the experiment loops as flat text."""
     out = {f"nd2:text_info:{k}": str(v) for k, v in f.text_info.items()}
@@ -293,12 +396,14 @@ class Nd2Reader:
         n_frames = attrs.sequenceCount
         grid = [n for _, n in kept] + [n_channels]
         args = np.empty(grid, dtype=object)
+        codes = np.empty([*grid, samples, 1, 1], dtype=np.int64)  # frame * n_channels + channel, as the pixels
         for idx in itertools.product(*(range(n) for n in grid)):
             coords = dict(zip([a for a, _ in kept], idx[:-1], strict=True))
             if "P" in dict(loops):
                 coords["P"] = index
             s = seq.get(tuple(coords.get(a, 0) for a, _ in loops), -1)
             args[idx] = (os.fspath(path), s if 0 <= s < n_frames else -1, idx[-1], frame_shape, dtype)
+            codes[idx] = s * n_channels + idx[-1] if 0 <= s < n_frames else -1
         st = os.stat(path)
         native = array_from_chunks(
             _read_plane,
@@ -312,6 +417,8 @@ class Nd2Reader:
         letters = "".join(a for a, _ in kept) + "CSYX"
         mapping = to_tzcyx(native, letters)
         ch_names, ch_colors, ch_extra = _channel_fields(f, mapping.channels)
+        plane_codes = _tzc_codes(codes, letters, mapping.data.shape[:3])
+        planes, plane_rule = _plane_values(f, path, plane_codes, n_channels)
         ome = make_ome(
             mapping.data.shape,
             mapping.data.dtype,
@@ -321,11 +428,12 @@ class Nd2Reader:
             channel_colors=ch_colors,
             channel_extra=ch_extra,
             name=names[index],
+            planes=ome_planes(planes),
         )
         loop_text = ", ".join(f"{a}={n}" for a, n in loops) or "none"
         rule = (
             f"ND2 loops {loop_text} (P = XY position = scene {index}), {n_channels} channel(s) of "
-            f"{samples} sample(s); {mapping.rule}"
+            f"{samples} sample(s); {mapping.rule}" + (f". {plane_rule}" if plane_rule else "")
         )
         return ImageSource(
             data=mapping.data,
