@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import enum
 import html
 import math
 import weakref
@@ -20,23 +21,35 @@ from omio import units
 from omio._scheduler import scheduler
 from omio.dims import DIMS, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, MetadataError
-from omio.lazy_ome import Labels, LazyOME
+from omio.lazy_ome import LazyOME
+from omio.record import ImageRecord, record_from_xarray, xarray_coords
 
 if TYPE_CHECKING:
     import pint
     from ome_types import OME
-    from ome_types.model import Channel, MapAnnotation, StructuredAnnotations
 
     from omio.readers._base import ImageSource
     from omio.writers.ometiff import Compression
 
-__all__ = ["MicroscopyDataset", "SourceInfo"]
+__all__ = ["KEEP", "MicroscopyDataset", "SourceInfo"]
 
 SOURCE_NAMESPACE = "omio:source"
 ORIGINAL_NAMESPACE = "omio:original-metadata"
-DERIVED_NAMESPACE = "omio:derived-from"
 _LENGTH_DEFAULT = "micrometer"
 _TIME_DEFAULT = "second"
+
+
+class _Keep(enum.Enum):
+    """The default of :meth:`MicroscopyDataset.with_metadata` arguments: keep the value."""
+
+    KEEP = "keep"
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep.KEEP
+"""The default of :meth:`MicroscopyDataset.with_metadata` arguments that ``None`` clears: keep the value."""
 
 
 @dataclass(frozen=True)
@@ -126,14 +139,19 @@ class MicroscopyDataset:
             extra.append((ORIGINAL_NAMESPACE, dict(source.original_metadata)))
             replaced.append(ORIGINAL_NAMESPACE)
 
+        meta = source.ome if isinstance(source.ome, LazyOME) else LazyOME.ready(source.ome)
+        record, shape = meta.record, source.data.shape
+
         def finish(ome: OME) -> OME:
-            ome = _add_annotations(_keep_history(ome), extra, replace_namespaces=replaced)
-            _check_ome_matches(ome, source.data.shape, source.path)
+            from omio import ome_update
+
+            ome_update.check_ome_matches(ome, shape, source.path)
+            ome = ome_update.add_annotations(ome_update.keep_history(ome), extra, replace_namespaces=replaced)
+            if record.planes or not ome.images[0].pixels.planes:  # else: Planes the reader gave the model only
+                ome = ome_update.apply_record(ome, record, shape)
             return ome
 
-        meta = source.ome if isinstance(source.ome, LazyOME) else LazyOME.ready(source.ome)
-        meta = meta.then(finish)
-        return cls(_build_xarray(source.data, meta.labels), meta, info)
+        return cls(_build_xarray(source.data, record), meta.then(finish), info)
 
     @classmethod
     def _from_reader(
@@ -342,16 +360,26 @@ class MicroscopyDataset:
             name=name,
         )
         info = SourceInfo(axes_rule=mapping.rule)
-        return cls(_build_xarray(mapping.data, Labels.of(ome)), ome, info)
+        meta = LazyOME.ready(ome)
+        return cls(_build_xarray(mapping.data, meta.record), meta, info)
 
     @classmethod
     def from_xarray(cls, data: xr.DataArray, *, like: MicroscopyDataset | None = None) -> MicroscopyDataset:
         """Wrap a DataArray whose dims are a subset of TZCYX (any order).
 
-        Physical sizes and the time increment come from evenly spaced X/Y/Z/T
-        coordinates with a ``units`` attribute; channel names from string C labels.
-        With ``like``, everything the array does not state (sizes of collapsed
-        axes, channel details, annotations, instrument) is taken from that dataset.
+        Physical sizes, origins and the time increment come from evenly spaced
+        X/Y/Z/T coordinates with a ``units`` attribute (the origin is the first
+        value); channel names from string C labels. With ``like``, coordinates that
+        are some of ``like``'s (a selection, a reduction) select ``like``'s record
+        (sizes, origin, plane table: see :meth:`isel`), and everything the array does
+        not state (sizes of collapsed axes, channel details, annotations,
+        instrument) is taken from that dataset.
+
+        Raises
+        ------
+        omio.errors.DimensionError
+            For X, Y or Z coordinates that are not evenly spaced: no pixel size
+            describes them (select a range or a step, or interpolate onto a grid).
         """
         dims = [str(d) for d in data.dims]
         bad = [d for d in dims if d not in DIMS]
@@ -360,10 +388,23 @@ class MicroscopyDataset:
         arr = data.expand_dims([d for d in DIMS if d not in dims]).transpose(*DIMS)
         if not isinstance(arr.data, da.Array):
             arr = arr.chunk(dict(zip(DIMS, _plane_chunks(arr.shape, "TZCYX"), strict=True)))
-        template = like._model() if like is not None else None
-        ome = _ome_from_xarray(arr, template)
-        info = like._info if like is not None else SourceInfo(axes_rule="dims as named in the DataArray")
-        return cls(_build_xarray(arr.data, Labels.of(ome)), ome, info)
+        from omio import ome_update
+
+        shape, dtype = tuple(int(s) for s in arr.shape), np.dtype(arr.dtype)
+        if like is None:
+            record, _ = record_from_xarray(arr, None)
+            ome = ome_update.ome_from_record(record, shape, dtype)
+            info = SourceInfo(axes_rule="dims as named in the DataArray")
+            return cls(_build_xarray(arr.data, record), LazyOME.ready(ome, record), info)
+        record, channels = record_from_xarray(arr, like._meta.record, like.shape)
+        if channels is None and len(like.channel_names) != shape[2]:  # channels the template cannot describe
+            fresh = ome_update.ome_from_record(record, shape, dtype)
+            meta = like._meta.then(lambda ome: _with_image_of(ome, fresh), record)
+        else:
+            meta = like._meta.then(
+                lambda ome: ome_update.apply_record(ome, record, shape, channels=channels, dtype=dtype), record
+            )
+        return cls(_build_xarray(arr.data, record), meta, like._info)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -414,23 +455,64 @@ class MicroscopyDataset:
     @property
     def name(self) -> str | None:
         """The image name, or ``None``."""
-        return self._meta.labels.name
+        return self._meta.record.name
 
     @property
     def physical_pixel_sizes(self) -> dict[str, pint.Quantity | None]:
         """``{"X": q, "Y": q, "Z": q}``: pint quantities, ``None`` where the file states none."""
-        return {axis: None if m is None else m.quantity() for axis, m in self._meta.labels.physical_sizes.items()}
+        return {axis: None if m is None else m.quantity() for axis, m in self._meta.record.physical_sizes.items()}
 
     @property
     def time_increment(self) -> pint.Quantity | None:
         """The time between T points as a pint quantity, or ``None``."""
-        m = self._meta.labels.time_increment
+        m = self._meta.record.time_increment
         return None if m is None else m.quantity()
+
+    @property
+    def origin(self) -> dict[str, pint.Quantity | None]:
+        """``{"X": q, "Y": q, "Z": q, "T": q}``: where the first pixel (the first time point) sits.
+
+        The stage position the file states (OME ``Plane`` positions, an NGFF
+        ``translation``...) in the unit of the pixel size; ``None`` where the file states
+        none (the coordinates then start at 0). The X, Y and Z coordinates start here;
+        selections move it (``isel(X=slice(5, None))`` adds 5 pixel sizes).
+        """
+        origin = self._meta.record.origin
+        return {axis: None if (m := origin.get(axis)) is None else m.quantity() for axis in ("X", "Y", "Z", "T")}
+
+    @property
+    def planes(self) -> pd.DataFrame:
+        """The plane table: what the file states per plane, as a pandas DataFrame.
+
+        Indexed by ``(T, Z, C)`` (a MultiIndex of the dataset's own indices), one row
+        per plane the file says something about, with a float column for each field
+        it states: ``DeltaT`` (time since the start of the acquisition),
+        ``ExposureTime``, ``PositionX``, ``PositionY``, ``PositionZ`` (stage position);
+        ``NaN`` where a plane does not state a value. Each column's unit (a pint unit
+        name, or OME's ``"reference frame"``) is in ``planes.attrs["units"]``, as a
+        coordinate's is in its ``attrs["units"]``. Empty where the file states nothing.
+
+        Selections keep the rows of the planes kept (re-indexed), merges concatenate
+        them, and the OME-TIFF and OME-Zarr writers store them as OME ``Plane``
+        elements. When a selection moves the X/Y origin, the positions move with it.
+
+        Examples
+        --------
+        >>> import numpy as np, omio
+        >>> omio.MicroscopyDataset.from_array(np.zeros((2, 4, 4), "uint8"), axes="TYX").planes.empty
+        True
+        """
+        return self._meta.record.plane_table()
+
+    @property
+    def record(self) -> ImageRecord:
+        """The metadata record (:class:`omio.record.ImageRecord`) the coordinates and the OME model derive from."""
+        return self._meta.record
 
     @property
     def channel_names(self) -> list[str | None]:
         """One name per channel (``None`` where unnamed)."""
-        return list(self._meta.labels.channel_names)
+        return list(self._meta.record.channel_names)
 
     @property
     def channel_colors(self) -> list[tuple[int, int, int, int] | None]:
@@ -508,7 +590,9 @@ class MicroscopyDataset:
         An integer keeps its axis with size 1 (use :meth:`squeeze` to drop size-1
         axes for analysis). Slices with a step scale the physical size; an uneven
         selection along X, Y or Z is refused (it has no pixel size), along T it
-        clears the time increment (the T coordinate keeps the true times).
+        clears the time increment (the T coordinate keeps the true times, recorded as
+        the planes' ``DeltaT``). The origin moves to the first pixel kept and the
+        plane table keeps the rows of the planes kept (see :attr:`planes`).
         """
         selection = {**(indexers or {}), **kwargs}
         positions: dict[str, Any] = {}
@@ -516,10 +600,17 @@ class MicroscopyDataset:
             if dim not in DIMS:
                 raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
             positions[dim] = _positions(dim, index, self.sizes[dim])
-        data = self._data.isel({d: p for d, p in positions.items()})
-        labels = _labels_after_selection(self._meta.labels, positions, self.sizes)
-        meta = self._meta.then(lambda ome: _ome_after_selection(ome, positions, data.shape), labels)
-        return MicroscopyDataset(_relabel(data, meta.labels), meta, self._info)
+        data = self._data.isel({d: p for d, p in positions.items()}).data
+        record = self._meta.record.select(positions, self.sizes)
+        shape = tuple(int(n) for n in data.shape)
+        channels = np.arange(self.sizes["C"])[positions["C"]].tolist() if "C" in positions else None
+
+        def update(ome: OME) -> OME:
+            from omio.ome_update import apply_record
+
+            return apply_record(ome, record, shape, channels=channels)
+
+        return MicroscopyDataset(_build_xarray(data, record), self._meta.then(update, record), self._info)
 
     def sel(
         self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any
@@ -623,54 +714,103 @@ class MicroscopyDataset:
         mapped: da.Array = da.map_blocks(func, self.data, *args, dtype=dtype, **kwargs)
         if mapped.shape != self.shape:
             raise DimensionError(f"apply must keep the shape {self.shape}; use pipe for reshaping operations")
-        from omio import metadata
+        dtype = np.dtype(mapped.dtype)
 
-        ome = _with_pixels(self._model(), type=metadata.pixel_type(mapped.dtype))
-        return MicroscopyDataset(self._data.copy(data=mapped), ome, self._info)
+        def retype(ome: OME) -> OME:
+            from omio import metadata
+            from omio.ome_update import with_pixels
+
+            return with_pixels(ome, type=metadata.pixel_type(dtype))
+
+        return MicroscopyDataset(self._data.copy(data=mapped), self._meta.then(retype), self._info)
 
     def with_metadata(
         self,
         *,
         physical_pixel_sizes: Mapping[str, Any] | None = None,
-        time_increment: Any = None,
+        time_increment: Any = KEEP,
         channel_names: Sequence[str | None] | None = None,
-        name: str | None = None,
+        name: str | _Keep | None = KEEP,
+        origin: Mapping[str, Any] | None = None,
     ) -> MicroscopyDataset:
-        """Return a copy with metadata stated explicitly (what the file did not say).
+        """Return a copy with metadata stated explicitly (what the file did not say, or said wrongly).
 
-        Physical sizes given replace the known ones and move the coordinates.
+        What is not given is kept; ``None`` clears a value.
+
+        Parameters
+        ----------
+        physical_pixel_sizes
+            ``{"X": 0.2, "Z": "1 um", "Y": None}``: numbers are micrometres; a key with
+            ``None`` clears that size (its coordinate becomes pixel indices); axes not
+            named keep theirs. Keys are X, Y and Z.
+        time_increment
+            Seconds, or a quantity / string with a time unit; ``None`` clears it.
+        channel_names
+            One per channel (``None`` entries for unnamed channels).
+        name
+            The image name; ``None`` clears it.
+        origin
+            ``{"X": 100.0, "Z": None}``: where the first pixel sits, numbers in
+            micrometres (seconds for ``"T"``); ``None`` clears an axis' origin (and the
+            plane positions that state it). Keys are X, Y, Z and T.
+
+        Raises
+        ------
+        omio.errors.MetadataError
+            For an unknown key (naming the valid ones), a value of the wrong kind
+            (a length for a time), or a number of channel names that is not the channel count.
+
+        Examples
+        --------
+        >>> import numpy as np, omio
+        >>> ds = omio.MicroscopyDataset.from_array(np.zeros((2, 4, 4), "uint8"), axes="ZYX")
+        >>> ds = ds.with_metadata(physical_pixel_sizes={"X": 0.5, "Y": 0.5, "Z": 2}, origin={"X": 10})
+        >>> float(ds.xarray["X"].values[1])
+        10.5
+        >>> ds.with_metadata(physical_pixel_sizes={"Z": None}).physical_pixel_sizes["Z"] is None
+        True
         """
-        ome = self._model()
-        if physical_pixel_sizes:
-            update: dict[str, Any] = {}
-            for axis, value in physical_pixel_sizes.items():
+        record = self._meta.record
+        changes: dict[str, Any] = {}
+        if physical_pixel_sizes is not None:
+            sizes = dict(record.physical_sizes)
+            for axis, value in _checked_keys(physical_pixel_sizes, "XYZ", "physical_pixel_sizes").items():
                 q = units.as_quantity(value, _LENGTH_DEFAULT)
                 _check_dimensionality({axis: q}, None)
-                key = f"physical_size_{axis.lower()}"
-                update[key] = None if q is None else float(q.magnitude)
-                update[f"{key}_unit"] = None if q is None else units.ome_length_unit(q.units)
-            ome = _with_pixels(ome, **{k: v for k, v in update.items() if v is not None})
-        if time_increment is not None:
+                sizes[axis] = units.measure(q)
+            changes["physical_sizes"] = sizes
+        if not isinstance(time_increment, _Keep):
             q = units.as_quantity(time_increment, _TIME_DEFAULT)
             _check_dimensionality({}, q)
-            assert q is not None
-            ome = _with_pixels(ome, time_increment=float(q.magnitude), time_increment_unit=units.ome_time_unit(q.units))
+            changes["time_increment"] = units.measure(q)
+        if origin is not None:
+            start = dict(record.origin)
+            for axis, value in _checked_keys(origin, "XYZT", "origin").items():
+                start[axis] = _origin_value(axis, value)
+            changes["origin"] = start
         if channel_names is not None:
             if len(channel_names) != self.sizes["C"]:
                 raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")
-            channels = [
-                c.model_copy(update={"name": n})
-                for c, n in zip(ome.images[0].pixels.channels, channel_names, strict=True)
-            ]
-            ome = _with_pixels(ome, channels=channels)
-        if name is not None:
-            ome = ome.model_copy(update={"images": [ome.images[0].model_copy(update={"name": name})]})
-        return MicroscopyDataset(_build_xarray(self._data.data, Labels.of(ome)), ome, self._info)
+            changes["channel_names"] = tuple(n or None for n in channel_names)
+        if not isinstance(name, _Keep):
+            changes["name"] = name or None
+        new = record.replace(**changes)
+        shape = self.shape
+
+        def update(ome: OME) -> OME:
+            from omio.ome_update import apply_record
+
+            return apply_record(ome, new, shape)
+
+        return MicroscopyDataset(_build_xarray(self._data.data, new), self._meta.then(update, new), self._info)
 
     def with_annotations(self, namespace: str, values: Mapping[str, Any]) -> MicroscopyDataset:
         """Return a copy with a MapAnnotation added (kept on writing)."""
-        ome = _add_annotations(self._model(), [(namespace, values)])
-        return MicroscopyDataset(self._data, ome, self._info)
+        from omio.ome_update import add_annotations
+
+        return MicroscopyDataset(
+            self._data, self._meta.then(lambda ome: add_annotations(ome, [(namespace, values)])), self._info
+        )
 
     def concat(
         self,
@@ -906,28 +1046,6 @@ def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: 
         raise MetadataError(f"time increment {increment} is not a time")
 
 
-def _check_ome_matches(ome: OME, shape: Sequence[int], path: Path | str | None) -> None:
-    px = ome.images[0].pixels
-    declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)
-    if tuple(int(s) for s in shape) != declared:
-        raise MetadataError(f"{path}: metadata declares TZCYX {declared} but the data has {tuple(shape)}")
-    if len(px.channels) != px.size_c:
-        raise MetadataError(f"{path}: metadata has {len(px.channels)} channels for SizeC={px.size_c}")
-
-
-def _channel_labels(labels: Labels) -> list[str]:
-    return [n if n else f"C{i}" for i, n in enumerate(labels.channel_names)]
-
-
-def _axis_steps(labels: Labels) -> dict[str, units.Measure | None]:
-    """The spacing of the T, Z, Y and X coordinates (``None`` where the metadata states none)."""
-    return {"T": labels.time_increment, **labels.physical_sizes}
-
-
-def _unit_attrs(step: units.Measure | None) -> dict[str, str]:
-    return {} if step is None else {"units": step.units}
-
-
 def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
     """``data``, with pint-xarray imported so that its ``.pint`` accessor exists (imported on first use)."""
     import pint_xarray  # noqa: F401 - registers the accessor
@@ -935,50 +1053,41 @@ def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
     return data
 
 
-def _build_xarray(data: Any, labels: Labels) -> xr.DataArray:
-    """Label TZCYX data: positions from 0 in steps of the pixel size (pixel indices where unknown).
-
-    Coordinates are handed to xarray as pandas indexes: from plain arrays, xarray
-    would import pint (if installed) to check whether they are quantities.
-    """
-    coords: dict[Hashable, Any] = {}
-    for dim, step in _axis_steps(labels).items():
-        index = np.arange(int(data.shape[DIMS.index(dim)]), dtype=np.float64)
-        values = index if step is None else index * float(step.magnitude)
-        coords[dim] = xr.Variable(dim, pd.Index(values), attrs=_unit_attrs(step))
-    coords["C"] = xr.Variable("C", _channel_index(labels))
-    return xr.DataArray(data, dims=DIMS, coords=coords, name=labels.name)
+def _build_xarray(data: Any, record: ImageRecord) -> xr.DataArray:
+    """Label TZCYX data with the coordinates of its record (see :func:`omio.record.xarray_coords`)."""
+    coords: dict[Hashable, Any] = dict(xarray_coords(record, data.shape).items())
+    return xr.DataArray(data, dims=DIMS, coords=coords, name=record.name)
 
 
-def _channel_index(labels: Labels) -> pd.Index:
-    return pd.Index(np.array(_channel_labels(labels), dtype=object), dtype=object)
-
-
-def _relabel(data: xr.DataArray, labels: Labels) -> xr.DataArray:
-    """Keep selected coordinates (true positions) but refresh C labels and units."""
-    out = data.assign_coords(C=("C", _channel_index(labels)))
-    for dim, step in _axis_steps(labels).items():
-        out[dim].attrs = _unit_attrs(step)
+def _checked_keys(values: Mapping[str, Any], valid: str, what: str) -> dict[str, Any]:
+    """``values`` with upper-case axis keys, each one of ``valid``."""
+    out = {str(k).upper(): v for k, v in values.items()}
+    unknown = sorted(str(k) for k, u in zip(values, out, strict=True) if u not in valid)
+    if unknown:
+        raise MetadataError(f"{what} has keys {unknown}; the valid keys are {', '.join(valid)}")
     return out
 
 
-def _labels_after_selection(labels: Labels, positions: Mapping[str, Any], sizes: Mapping[str, int]) -> Labels:
-    """The labels :func:`_ome_after_selection` gives the model, computed without it."""
-    physical = dict(labels.physical_sizes)
-    for dim in ("X", "Y", "Z"):
-        value = physical.get(dim)
-        if dim in positions and value is not None:
-            step = _step(dim, positions[dim], sizes[dim])
-            if step and step != 1:
-                physical[dim] = value.scaled(step)
-    increment = labels.time_increment
-    if "T" in positions and increment is not None:
-        step = _step("T", positions["T"], sizes["T"])
-        increment = None if step == 0 else increment.scaled(step) if step and step != 1 else increment
-    names = labels.channel_names
-    if "C" in positions:
-        names = tuple(names[int(i)] for i in np.arange(sizes["C"])[positions["C"]])
-    return Labels(labels.name, physical, increment, names)
+def _origin_value(axis: str, value: Any) -> units.Measure | None:
+    """A user's origin value: a number (micrometres, seconds for T), a quantity or a string; ``None`` clears."""
+    import pint
+
+    if value is None:
+        return None
+    default = _TIME_DEFAULT if axis == "T" else _LENGTH_DEFAULT
+    if isinstance(value, units.Measure):
+        value = value.quantity()
+    if isinstance(value, pint.Quantity):
+        q = units.quantity(float(value.magnitude), str(value.units))
+    elif isinstance(value, str):
+        parts = value.strip().split(maxsplit=1)
+        q = units.quantity(float(parts[0]), parts[1] if len(parts) == 2 else default)
+    else:
+        q = units.quantity(float(value), default)
+    kind = "[time]" if axis == "T" else "[length]"
+    if not q.check(kind) or not math.isfinite(q.magnitude):
+        raise MetadataError(f"origin {axis}={value!r} is not a finite {kind.strip('[]')}")
+    return units.measure(q)
 
 
 def _positions(dim: str, index: Any, n: int) -> Any:
@@ -1005,185 +1114,7 @@ def _positions(dim: str, index: Any, n: int) -> Any:
     return arr % n
 
 
-def _step(dim: str, index: Any, n: int) -> int | None:
-    """The even step of a selection (None when uneven or a single element)."""
-    picked = np.arange(n)[index]
-    if picked.size < 2:
-        return None
-    diffs = np.diff(picked)
-    if np.all(diffs == diffs[0]):
-        return abs(int(diffs[0]))
-    if dim in "XYZ":
-        raise DimensionError(f"an uneven selection along {dim} has no pixel size; select a range or a step instead")
-    return 0
-
-
-def _with_pixels(ome: OME, **update: Any) -> OME:
-    image = ome.images[0]
-    pixels = image.pixels.model_copy(update=update)
-    return ome.model_copy(update={"images": [image.model_copy(update={"pixels": pixels}), *ome.images[1:]]})
-
-
-def _ome_after_selection(ome: OME, positions: Mapping[str, Any], shape: Sequence[int]) -> OME:
-    px = ome.images[0].pixels
-    t, z, c, y, x = (int(s) for s in shape)
-    update: dict[str, Any] = {
-        "size_t": t,
-        "size_z": z,
-        "size_c": c,
-        "size_y": y,
-        "size_x": x,
-        "planes": [],
-        "tiff_data_blocks": [],
-    }
-    if "C" in positions:
-        kept = np.arange(px.size_c)[positions["C"]]
-        update["channels"] = [
-            px.channels[int(i)].model_copy(update={"id": f"Channel:0:{k}"}) for k, i in enumerate(kept)
-        ]
-    for dim in ("X", "Y", "Z"):
-        if dim in positions:
-            step = _step(dim, positions[dim], getattr(px, f"size_{dim.lower()}"))
-            value = getattr(px, f"physical_size_{dim.lower()}")
-            if step and step != 1 and value is not None:
-                update[f"physical_size_{dim.lower()}"] = value * step
-    if "T" in positions and px.time_increment is not None:
-        step = _step("T", positions["T"], px.size_t)
-        if step == 0:
-            update["time_increment"] = None
-        elif step and step != 1:
-            update["time_increment"] = px.time_increment * step
-    if px.metadata_only is None and not px.bin_data_blocks:  # the TiffData mapping was dropped above
-        from ome_types.model import MetadataOnly
-
-        update["metadata_only"] = MetadataOnly()
-    return _with_pixels(ome, **update)
-
-
-def _add_annotations(
-    ome: OME, items: Sequence[tuple[str, Mapping[str, Any]]], *, replace_namespaces: Sequence[str] = ()
-) -> OME:
-    from ome_types.model import AnnotationRef
-
-    from omio import metadata
-
-    sa = _sa(ome)
-    kept = [a for a in sa.map_annotations if (a.namespace or "") not in replace_namespaces]
-    used = {a.id for a in _all_annotations(ome)}
-    new: list[MapAnnotation] = []
-    k = 0
-    for namespace, values in items:
-        while f"Annotation:{k}" in used:
-            k += 1
-        ann = metadata.map_annotation(namespace, values, index=k)
-        used.add(ann.id)
-        new.append(ann)
-    sa = sa.model_copy(update={"map_annotations": kept + new})
-    image = ome.images[0]
-    live = {a.id for a in kept} | {a.id for a in _other_annotations(ome)}
-    refs = [r for r in image.annotation_refs if r.id in live] + [AnnotationRef(id=a.id) for a in new]
-    image = image.model_copy(update={"annotation_refs": refs})
-    return ome.model_copy(update={"structured_annotations": sa, "images": [image, *ome.images[1:]]})
-
-
-def _sa(ome: OME) -> StructuredAnnotations:
-    from ome_types.model import StructuredAnnotations
-
-    return ome.structured_annotations or StructuredAnnotations()
-
-
-def _keep_history(ome: OME) -> OME:
-    """Rename an earlier ``omio:source`` annotation (a file omio wrote) to ``omio:derived-from``."""
-    sa = _sa(ome)
-    if not any(a.namespace == SOURCE_NAMESPACE for a in sa.map_annotations):
-        return ome
-    anns = [
-        a.model_copy(update={"namespace": DERIVED_NAMESPACE}) if a.namespace == SOURCE_NAMESPACE else a
-        for a in sa.map_annotations
-    ]
-    return ome.model_copy(update={"structured_annotations": sa.model_copy(update={"map_annotations": anns})})
-
-
-def _all_annotations(ome: OME) -> list[Any]:
-    return list(_sa(ome).map_annotations) + _other_annotations(ome)
-
-
-def _other_annotations(ome: OME) -> list[Any]:
-    sa = _sa(ome)
-    out: list[Any] = []
-    for name in type(sa).model_fields:
-        if name == "map_annotations":
-            continue
-        value = getattr(sa, name)
-        if isinstance(value, list):
-            out.extend(value)
-    return out
-
-
-def _coord_step(coord: xr.DataArray) -> float | None:
-    values = np.asarray(coord.values, dtype=np.float64)
-    if values.size < 2:
-        return None
-    diffs = np.diff(values)
-    if not np.allclose(diffs, diffs[0], rtol=1e-6, atol=0):
-        return None
-    return float(abs(diffs[0]))
-
-
-def _ome_from_xarray(arr: xr.DataArray, template: OME | None) -> OME:
-    """Metadata for a DataArray: from its unit-carrying coordinates, else from the template."""
-    from omio import metadata
-
-    t, z, c, y, x = (int(s) for s in arr.shape)
-    base = (
-        metadata.physical_pixel_sizes(template.images[0]) if template is not None else {"X": None, "Y": None, "Z": None}
-    )
-    sizes: dict[str, pint.Quantity | None] = dict(base)
-    for dim in ("X", "Y", "Z"):
-        coord = arr.coords.get(dim)
-        unit = coord.attrs.get("units") if coord is not None else None
-        step = _coord_step(coord) if coord is not None else None
-        if unit and step:
-            sizes[dim] = units.quantity(step, str(unit))
-        elif coord is not None and step and template is not None and base[dim] is not None:
-            # a unitless coordinate (pixel indices) with a stride: scale the template's size
-            known = base[dim]
-            assert known is not None
-            sizes[dim] = known * step if step != 1 else known
-    inc = metadata.time_increment(template.images[0]) if template is not None else None
-    tcoord = arr.coords.get("T")
-    if tcoord is not None and tcoord.attrs.get("units"):
-        step = _coord_step(tcoord)
-        if step:
-            inc = units.quantity(step, str(tcoord.attrs["units"]))
-    _check_dimensionality(sizes, inc)
-    labels = [str(v) for v in arr.coords["C"].values] if "C" in arr.coords else None
-    channels: list[Channel] | None = None
-    names: list[str | None] | None = None
-    if template is not None:
-        old = template.images[0].pixels.channels
-        old_labels = _channel_labels(Labels.of(template))
-        if labels is not None and all(lbl in old_labels for lbl in labels) and len(labels) == c:
-            channels = [old[old_labels.index(lbl)] for lbl in labels]
-        elif len(old) == c and labels is None:
-            channels = list(old)
-    if channels is None and labels is not None and len(labels) == c:
-        names = [None if (lbl.startswith("C") and lbl[1:].isdigit()) else lbl for lbl in labels]
-    ome = metadata.make_ome(
-        (t, z, c, y, x),
-        arr.dtype,
-        physical_sizes=sizes,
-        time_increment=inc,
-        channel_names=names,
-        name=(template.images[0].name if template is not None else (str(arr.name) if arr.name is not None else None)),
-    )
-    if template is not None:
-        image = template.images[0]
-        px = ome.images[0].pixels
-        if channels is not None:
-            px = px.model_copy(
-                update={"channels": [ch.model_copy(update={"id": f"Channel:0:{i}"}) for i, ch in enumerate(channels)]}
-            )
-        new_image = image.model_copy(update={"pixels": px})
-        ome = template.model_copy(update={"images": [new_image]})
-    return ome
+def _with_image_of(template: OME, fresh: OME) -> OME:
+    """``template`` (instruments, annotations, description) with the Pixels of ``fresh``."""
+    image = template.images[0].model_copy(update={"pixels": fresh.images[0].pixels, "name": fresh.images[0].name})
+    return template.model_copy(update={"images": [image]})

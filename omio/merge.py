@@ -17,27 +17,30 @@ The result's OME carries MapAnnotations that survive writing and reading back:
     ``stop`` (index range along the merge axis), ``offset`` and ``padding``
     (per dim, JSON) and ``annotations`` (the source's own MapAnnotations, JSON).
 
-Coordinates: along T the time coordinate continues with the time increment, along
-Z the Z coordinate continues with the Z pixel size, both from the first source's
-origin. Along C the channel names are concatenated (repeated names get ``_2``,
-``_3``..., reported in ``renamed_channels``).
+Record: the result's :class:`~omio.record.ImageRecord` is the first source's (pixel
+sizes, time increment, origin) with the plane tables of all sources concatenated,
+their indices moved along the merge axis (:func:`omio.record.concat_records`); its
+coordinates and its OME Pixels and Planes derive from that record as a dataset's always
+do. Along T the time coordinate thus continues with the time increment from the first
+source's origin (or is the planes' ``DeltaT`` where every T index states one that
+increases); along Z the Z coordinate continues with the Z pixel size. Along C the
+channel names are concatenated (repeated names get ``_2``, ``_3``..., reported in
+``renamed_channels``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
-import numpy as np
-import xarray as xr
 
-from omio import units
-from omio.dataset import MicroscopyDataset, SourceInfo
+from omio.dataset import MicroscopyDataset, SourceInfo, _build_xarray
 from omio.dims import DIMS
 from omio.errors import MergeError
 from omio.policies import Axis, MergePlan, Policy, SourceMeta, plan_merge
+from omio.record import ImageRecord, concat_records
 
 if TYPE_CHECKING:
     from ome_types import OME
@@ -108,8 +111,14 @@ def concat(
     metas = [SourceMeta.from_dataset(ds, label) for ds, label in zip(items, names, strict=True)]
     plan = plan_merge(metas, axis=axis, policy=policy, promote_dtype=promote_dtype)
     data = _concat_data(items, plan)
-    ome = _merged_ome(items, plan, extra or {})
-    arr = _build_xarray(data, ome, items[0])
+    record = concat_records(
+        [ds.record for ds in items],
+        axis=axis,
+        starts=[place.start for place in plan.placements],
+        channel_names=plan.channel_names,
+    )
+    ome = _merged_ome(items, plan, extra or {}, record)
+    arr = _build_xarray(data, record)
     rule = f"concatenation of {len(items)} datasets along {axis} (policy {policy!r}); see the omio:merge annotations"
     return MicroscopyDataset(arr, ome, SourceInfo(path=None, format="merged", axes_rule=rule))
 
@@ -170,11 +179,14 @@ def _concat_data(items: Sequence[MicroscopyDataset], plan: MergePlan) -> da.Arra
     return flat
 
 
-def _merged_ome(items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapping[str, Any]) -> OME:
-    """The first source's OME, resized, with merged channels and only the merge annotations."""
+def _merged_ome(
+    items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapping[str, Any], record: ImageRecord
+) -> OME:
+    """The first source's OME with merged channels, Pixels and Planes from ``record``, only the merge annotations."""
     from ome_types.model import AnnotationRef, MetadataOnly, StructuredAnnotations
 
     from omio import __version__, metadata
+    from omio.ome_update import apply_record
 
     base = items[0].ome
     image = base.images[0]
@@ -229,25 +241,7 @@ def _merged_ome(items: Sequence[MicroscopyDataset], plan: MergePlan, extra: Mapp
         }
         anns.append(metadata.map_annotation(f"{SOURCE_PREFIX}{i}", values, index=i + 1))
     image = image.model_copy(update={"pixels": pixels, "annotation_refs": [AnnotationRef(id=a.id) for a in anns]})
-    return base.model_copy(
+    merged = base.model_copy(
         update={"images": [image], "structured_annotations": StructuredAnnotations(map_annotations=anns)}
     )
-
-
-def _build_xarray(data: da.Array, ome: OME, first: MicroscopyDataset) -> xr.DataArray:
-    """Coordinates continuing the first source's: origin + index * step, with units."""
-    from omio import metadata
-
-    image = ome.images[0]
-    sizes = metadata.physical_pixel_sizes(image)
-    steps = {"T": metadata.time_increment(image), "Z": sizes["Z"], "Y": sizes["Y"], "X": sizes["X"]}
-    coords: dict[Hashable, Any] = {}
-    for dim, step in steps.items():
-        n = int(data.shape[DIMS.index(dim)])
-        origin = float(np.asarray(first.xarray[dim].values, dtype=np.float64)[0])
-        values = origin + np.arange(n, dtype=np.float64) * (1.0 if step is None else float(step.magnitude))
-        attrs = {} if step is None else {"units": units.unit_name(step.units)}
-        coords[dim] = xr.Variable(dim, values, attrs=attrs)
-    labels = [n if n else f"C{i}" for i, n in enumerate(metadata.channel_names(image))]
-    coords["C"] = xr.Variable("C", np.array(labels, dtype=object))
-    return xr.DataArray(data, dims=DIMS, coords=coords, name=image.name or None)
+    return apply_record(merged, record, plan.shape)

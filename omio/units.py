@@ -89,6 +89,7 @@ _LOCK = threading.Lock()
 __all__ = [
     "Measure",
     "Quantity",
+    "convert",
     "from_ome_quantity",
     "length_name_from_ome",
     "length_unit_from_ome",
@@ -374,3 +375,49 @@ def quantify(data: Any) -> Any:
             return data.pint.quantify(unit_registry=reg)
         finally:
             reg.force_ndarray_like = previous
+
+
+# Factors to metres and seconds of the canonical names readers give, so that converting a
+# position or an interval between usual units needs no pint.
+_FACTORS: dict[str, tuple[str, float]] = {
+    "meter": ("[length]", 1.0),
+    "centimeter": ("[length]", 1e-2),
+    "millimeter": ("[length]", 1e-3),
+    "micrometer": ("[length]", 1e-6),
+    "nanometer": ("[length]", 1e-9),
+    "picometer": ("[length]", 1e-12),
+    "angstrom": ("[length]", 1e-10),
+    "inch": ("[length]", 0.0254),
+    "second": ("[time]", 1.0),
+    "millisecond": ("[time]", 1e-3),
+    "microsecond": ("[time]", 1e-6),
+    "nanosecond": ("[time]", 1e-9),
+    "minute": ("[time]", 60.0),
+    "hour": ("[time]", 3600.0),
+}
+
+
+def convert(value: Measure, unit: str) -> float | None:
+    """The magnitude of ``value`` in ``unit`` (a canonical pint name), or ``None`` where it cannot be converted.
+
+    Usual length and time units are converted from a table; others through pint.
+    A unit pint does not know (OME's ``"reference frame"``) converts only to itself.
+
+    Examples
+    --------
+    >>> convert(Measure(1.5, "millimeter"), "micrometer")
+    1500.0
+    >>> convert(Measure(2.0, "second"), "micrometer") is None
+    True
+    """
+    if value.units == unit:
+        return float(value.magnitude)
+    a, b = _FACTORS.get(value.units), _FACTORS.get(unit)
+    if a is not None and b is not None:
+        return float(value.magnitude) * a[1] / b[1] if a[0] == b[0] else None
+    import pint
+
+    try:
+        return float(registry().Quantity(value.magnitude, value.units).to(unit).magnitude)
+    except (pint.errors.PintError, ValueError, AttributeError, TypeError):
+        return None

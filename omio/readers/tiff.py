@@ -36,11 +36,12 @@ import numpy as np
 from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError, OmioError
-from omio.lazy_ome import Labels, LazyOME
+from omio.lazy_ome import LazyOME
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks
 from omio.readers._pread import fill_from_file
+from omio.record import ImageRecord, PlaneInfo, planes_from_xml
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -153,12 +154,13 @@ class TiffReader:
             info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
-        labels = Labels.stated(
+        labels = ImageRecord.stated(
             mapping.data.shape[2],
             name=names[index],
             physical_sizes=info.physical_sizes,
             time_increment=info.time_increment,
             channel_names=[p.name(info.channel_names) for p in mapping.channels],
+            planes=() if user_axes is not None else _channel_planes(info.planes, mapping.channels),
         )
         build = functools.partial(
             _build_ome, path, index, mapping.data.shape, mapping.data.dtype, mapping.channels, labels, info.ome_xml
@@ -195,10 +197,12 @@ def _build_ome(
     shape: tuple[int, ...],
     dtype: np.dtype[Any],
     parts: tuple[ChannelPart, ...],
-    labels: Labels,
+    labels: ImageRecord,
     ome_xml: str | None,
 ) -> OME:
     """The OME model of one opened series (built on first use; see :mod:`omio.lazy_ome`).
+
+    Its ``Plane`` elements are those of the record (the file's, read in :func:`_ome_info`).
 
     For an OME-TIFF the file's own OME-XML is parsed with ome-types, and its channel
     colours and descriptions and everything it says about the image are carried over.
@@ -206,6 +210,7 @@ def _build_ome(
     and blue, as in a plain RGB TIFF: one OME channel colour cannot tell three apart.
     """
     from omio import metadata
+    from omio.ome_update import ome_planes
 
     colors: list[Any] | None = _sample_colors(parts)
     extra = None
@@ -230,10 +235,23 @@ def _build_ome(
         channel_colors=colors,
         channel_extra=extra,
         name=labels.name,
+        planes=ome_planes(labels, shape),
     )
     if source is not None:
         ome = metadata.carry_image_description(ome, source, index)
     return ome
+
+
+def _channel_planes(planes: tuple[PlaneInfo, ...], parts: tuple[ChannelPart, ...]) -> tuple[PlaneInfo, ...]:
+    """The file's planes on the dataset's channels: a file channel's plane for each channel made from it."""
+    import dataclasses
+
+    out = []
+    for plane in planes:
+        for c, part in enumerate(parts):
+            if part.channel == plane.c:
+                out.append(dataclasses.replace(plane, c=c))
+    return tuple(out)
 
 
 def _sample_colors(parts: tuple[ChannelPart, ...]) -> list[tuple[int, int, int] | None] | None:
@@ -733,6 +751,7 @@ class _Info:
     channel_names: list[str | None] | None
     original: dict[str, str]
     ome_xml: str | None = None
+    planes: tuple[PlaneInfo, ...] = ()
 
 
 def _metadata(
@@ -838,7 +857,7 @@ def _is_small(value: Any) -> bool:
 
 
 def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
-    """Pixel sizes, time increment and channel names of one image of the OME-XML.
+    """Pixel sizes, time increment, channel names and Plane elements of one image of the OME-XML.
 
     Read with ElementTree: the full model is parsed with ome-types only when it is
     needed (:func:`_build_ome`).
@@ -859,11 +878,32 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
         increment = _ome_measure(pixels, "TimeIncrement", units.time_name_from_ome)
     except (ValueError, TypeError, AttributeError) as exc:  # pint's unit errors are ValueErrors and AttributeErrors
         raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable size or unit ({exc})") from exc
+    planes = _ome_planes(pixels, index, path)
     channels = pixels.findall("{*}Channel")
     _check_ome_channels(pixels, channels, index, path)
     _check_utf8(tif, path)
     names = [channel.get("Name") or None for channel in channels]
-    return _Info(sizes, increment, names, {}, ome_xml=xml)
+    return _Info(sizes, increment, names, {}, ome_xml=xml, planes=planes)
+
+
+def _ome_planes(pixels: ElementTree.Element, index: int, path: Path) -> tuple[PlaneInfo, ...]:
+    """The Plane elements of an OME-XML Pixels element, each within SizeT, SizeZ and SizeC and none twice."""
+    where = f"{path}: the OME-XML's image {index}"
+    try:
+        planes = planes_from_xml(pixels)
+        sizes = tuple(int(pixels.get(f"Size{d}") or 1) for d in "TZC")
+    except ValueError as exc:
+        raise MetadataError(f"{where} has a Plane with an unreadable value ({exc})") from exc
+    seen: set[tuple[int, int, int]] = set()
+    for plane in planes:
+        if any(not 0 <= i < n for i, n in zip(plane.index, sizes, strict=True)) or plane.index in seen:
+            t, z, c = plane.index
+            raise MetadataError(
+                f"{where} has a Plane TheT={t} TheZ={z} TheC={c} outside SizeT, SizeZ, SizeC {sizes} or twice; "
+                "the OME-XML is damaged"
+            )
+        seen.add(plane.index)
+    return planes
 
 
 def _check_ome_channels(

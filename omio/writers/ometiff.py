@@ -78,7 +78,11 @@ def _codec(compression: str | None, level: int) -> tuple[str | None, dict[str, A
 
 
 def _tiff_ome(ds: MicroscopyDataset) -> OME:
-    """The dataset's OME with the pixels mapped to this file's IFDs."""
+    """The dataset's OME with the pixels mapped to this file's IFDs.
+
+    Its ``Plane`` elements (the dataset's plane table and origin, see
+    :attr:`omio.MicroscopyDataset.planes`) are written as they are.
+    """
     from ome_types.model import TiffData
 
     ome = ds.ome
@@ -91,7 +95,6 @@ def _tiff_ome(ds: MicroscopyDataset) -> OME:
             "interleaved": False,
             "metadata_only": None,
             "bin_data_blocks": [],
-            "planes": [],
             "tiff_data_blocks": [TiffData(ifd=0, plane_count=t * z * c)],
         }
     )
@@ -326,6 +329,9 @@ def write_ometiff(
     import tifffile
 
     codec, codec_args = _codec(compression, level)
+    from omio.metadata import ome_pixel_type
+
+    ome_pixel_type(ds.dtype, writing=f"{path}: OME-TIFF")  # before anything is written
     if tile is not None and (len(tile) != 2 or any(int(n) % 16 for n in tile)):
         raise DimensionError(f"tile must be two multiples of 16 (Y, X), got {tile!r}")
     t, z, c, y, x = ds.shape
