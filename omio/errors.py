@@ -17,6 +17,7 @@ __all__ = [
     "OmioError",
     "OutputError",
     "OutputExistsError",
+    "PixelTypeError",
     "UnsupportedFormatError",
 ]
 
@@ -35,6 +36,14 @@ class FileFormatError(OmioError, ValueError):
 
 class MetadataError(OmioError, ValueError):
     """Metadata is missing, malformed or contradicts the pixel data."""
+
+
+class PixelTypeError(MetadataError, TypeError):
+    """The pixels' dtype cannot be stored in the requested format.
+
+    Raised by a writer before anything is written; the message names the dtype and
+    the casts or formats that hold it. A dataset in memory holds any numeric dtype.
+    """
 
 
 class DimensionError(OmioError, ValueError):

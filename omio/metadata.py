@@ -28,14 +28,14 @@ from ome_types.model import (
     ObjectiveSettings,
     Pixels,
     Pixels_DimensionOrder,
-    Plane,
     PixelType,
+    Plane,
     StructuredAnnotations,
 )
 from ome_types.model import Color as OMEColor
 
 from omio import units
-from omio.errors import MetadataError
+from omio.errors import MetadataError, PixelTypeError
 from omio.readers._base import as_text
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "channel_names",
     "make_ome",
     "map_annotation",
+    "ome_pixel_type",
     "parse_ome_xml",
     "physical_pixel_sizes",
     "pixel_type",
@@ -102,20 +103,71 @@ _PIXEL_TYPES: dict[str, PixelType] = {
 }
 
 
-def pixel_type(dtype: np.dtype[Any] | str | type) -> PixelType:
-    """Return the OME pixel type of a numpy dtype.
+def pixel_type(dtype: np.dtype[Any] | str | type) -> PixelType | str:
+    """Return the OME pixel type of a numpy dtype, or the dtype's name where OME has none.
+
+    OME's ``PixelType`` names int8-int32, uint8-uint32, float32, float64, complex64,
+    complex128 and bool (``bit``). A dataset in memory may hold any other numeric dtype
+    (int64, uint64, float16...): its OME model then states the numpy name (``"int64"``),
+    which is outside the OME schema, and writers of OME formats refuse it
+    (:func:`ome_pixel_type`). Byte order does not matter (``">u2"`` is ``uint16``).
 
     Raises
     ------
     MetadataError
-        For dtypes OME cannot describe (e.g. ``int64``); cast first.
+        For dtypes that are not numbers (strings, objects, dates, records).
+
+    Examples
+    --------
+    >>> pixel_type(">u2").value, pixel_type("int64")
+    ('uint16', 'int64')
     """
-    name = np.dtype(dtype).name
-    try:
+    dt = np.dtype(dtype)
+    name = dt.name
+    if name in _PIXEL_TYPES:
         return _PIXEL_TYPES[name]
-    except KeyError:
-        allowed = ", ".join(_PIXEL_TYPES)
-        raise MetadataError(f"OME has no pixel type for dtype {name}; cast to one of: {allowed}") from None
+    if dt.kind in "biufc" and dt.fields is None and not dt.subdtype:
+        return name
+    raise MetadataError(f"pixels must be numbers or booleans, not dtype {dt}")
+
+
+_CASTS = {
+    "i": "'int32' (or 'int16', 'int8') if the values fit, or 'float64', which holds integers up to 2**53 exactly",
+    "u": "'uint32' (or 'uint16', 'uint8') if the values fit, or 'float64', which holds integers up to 2**53 exactly",
+    "f": "'float32' (exact for float16) or 'float64'",
+    "c": "'complex128'",
+}
+
+
+def ome_pixel_type(dtype: np.dtype[Any] | str | type, *, writing: str) -> PixelType:
+    """Return the OME pixel type of ``dtype``, or refuse a dtype OME cannot name.
+
+    Writers call this before they write anything.
+
+    Parameters
+    ----------
+    dtype
+        The pixels' dtype.
+    writing
+        What is being written, for the message (``"out.ome.tif: OME-TIFF"``).
+
+    Raises
+    ------
+    PixelTypeError
+        For int64, uint64, float16 and the other dtypes OME's ``PixelType`` lacks;
+        the message names the dtype, a cast and the formats that keep it.
+    """
+    found = pixel_type(dtype)
+    if isinstance(found, PixelType):
+        return found
+    dt = np.dtype(dtype)
+    cast = _CASTS.get(dt.kind, "one of " + ", ".join(_PIXEL_TYPES))
+    raise PixelTypeError(
+        f"{writing} cannot store {dt.name} pixels: OME's PixelType has no {dt.name} (it names "
+        f"{', '.join(_PIXEL_TYPES)}); nothing was written. Cast first with "
+        f"ds.apply(lambda a: a.astype(T), dtype=T), T being {cast}; or keep {dt.name} outside OME "
+        f"formats: ds.xarray (xarray's to_zarr or to_netcdf) or ds.to_numpy()"
+    )
 
 
 def _color(value: Any) -> OMEColor | None:
@@ -168,7 +220,7 @@ def make_ome(
     shape
         The TZCYX shape.
     dtype
-        The numpy dtype of the pixels.
+        The numpy dtype of the pixels: any numeric dtype (see :func:`pixel_type`).
     physical_sizes
         ``{"X": q, "Y": q, "Z": q}`` with pint quantities of length, or ``None`` where unknown.
     time_increment
@@ -224,10 +276,11 @@ def make_ome(
         if color is not None:
             fields["color"] = color
         channels.append(Channel(id=f"Channel:0:{i}", name=n, samples_per_pixel=1, **fields))
+    ome_type = pixel_type(dtype)
     pixels = Pixels(
         id="Pixels:0",
         dimension_order=Pixels_DimensionOrder.XYCZT,
-        type=pixel_type(dtype),
+        type=ome_type if isinstance(ome_type, PixelType) else PixelType.DOUBLE,
         size_t=size_t,
         size_z=size_z,
         size_c=size_c,
@@ -240,6 +293,8 @@ def make_ome(
         metadata_only=MetadataOnly(),
         **pixel_kwargs,
     )
+    if not isinstance(ome_type, PixelType):  # a dtype OME cannot name (int64...): its numpy name, unvalidated
+        pixels = pixels.model_copy(update={"type": ome_type})
     anns = list(annotations)
     image = Image(
         id="Image:0",

@@ -51,7 +51,8 @@ def _block_mean(block: np.ndarray[Any, Any], factors: dict[int, int]) -> np.ndar
     if block.dtype == np.bool_:
         return view.mean(axis=tuple(reduce_axes)) >= 0.5
     wide = np.complex128 if np.iscomplexobj(block) else np.float64  # complex keeps its imaginary part
-    return view.mean(axis=tuple(reduce_axes), dtype=wide).astype(block.dtype)
+    with np.errstate(invalid="ignore"):  # a block holding inf and -inf (or complex infinities) averages to NaN
+        return view.mean(axis=tuple(reduce_axes), dtype=wide).astype(block.dtype)
 
 
 def _integer_block_mean(block: np.ndarray[Any, Any], factors: dict[int, int], count: int) -> np.ndarray[Any, Any]:

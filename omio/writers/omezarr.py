@@ -141,6 +141,9 @@ def write_omezarr(
         raise DimensionError("shards need Zarr v3; write version='0.5' or leave shards unset")
     if ds.nbytes == 0:
         raise DimensionError(f"cannot write an empty image of shape {ds.shape}")
+    from omio.metadata import ome_pixel_type
+
+    ome_pixel_type(ds.dtype, writing=f"{path}: OME-Zarr (its OME/METADATA.ome.xml)")  # before anything is written
     _check_axes("chunks", chunks)
     _check_axes("shards", shards)
     n_levels = level_count(ds.shape) if levels == "auto" else int(levels)
@@ -159,6 +162,7 @@ def write_omezarr(
         targets: list[Any] = []
         for index, level in enumerate(arrays):
             stored = level.transpose(_TO_STORED)
+            stored = stored.astype(stored.dtype.newbyteorder("<"), copy=False)  # big-endian input stored little-endian
             chunk, shard = _layout(stored.shape, stored.dtype.itemsize, chunks, shards, sharded=version == "0.5")
             target = root.create_array(
                 str(index),
@@ -198,6 +202,23 @@ def _steps(ds: MicroscopyDataset) -> dict[str, tuple[float, str | None]]:
     sizes: dict[str, pint.Quantity | None] = {**ds.physical_pixel_sizes, "T": ds.time_increment}
     for axis, q in sizes.items():
         out[axis] = (1.0, None) if q is None else _ngff_quantity(q, time=axis == "T")
+    return out
+
+
+def _ngff_origin(ds: MicroscopyDataset, steps: Mapping[str, tuple[float, str | None]]) -> dict[str, float]:
+    """The dataset's origin per NGFF axis in that axis' unit (0 where unknown or the axis has no unit)."""
+    out = dict.fromkeys(NGFF_AXES, 0.0)
+    for axis, value in ds.record.origin.items():
+        unit = steps[axis][1] if axis in steps else None
+        if value is None or unit is None:
+            continue
+        converted = units.convert(value, unit)
+        if converted is None:
+            raise MetadataError(
+                f"the origin {axis}={value.magnitude} {value.units} cannot be given in {unit}, the unit of axis "
+                f"{axis.lower()}; state it in a {('time' if axis == 'T' else 'length')} unit with ds.with_metadata(origin=...)"
+            )
+        out[axis] = converted
     return out
 
 
@@ -312,7 +333,9 @@ def _image_attrs(
 ) -> dict[str, Any]:
     """The NGFF attributes of the image group: multiscales and omero.
 
-    A level with a non-zero entry in ``translations`` gets a ``translation`` after its ``scale``.
+    Each level's ``translation`` (after its ``scale``) is the dataset's origin plus the
+    level's entry in ``translations`` (where its first pixel centre lies relative to level
+    0's); it is left out where all are 0.
     """
     from omio import __version__
 
@@ -331,10 +354,12 @@ def _image_attrs(
         }
         for i, scale in enumerate(scales)
     ]
-    for dataset, shift in zip(datasets, translations or [], strict=False):
-        if any(shift.values()):
+    origin = _ngff_origin(ds, steps)
+    for dataset, shift in zip(datasets, translations or [{}] * len(datasets), strict=False):
+        position = {a: origin[a] + shift.get(a, 0.0) for a in NGFF_AXES}
+        if any(position.values()):
             dataset["coordinateTransformations"].append(
-                {"type": "translation", "translation": [shift[a] for a in NGFF_AXES]}
+                {"type": "translation", "translation": [position[a] for a in NGFF_AXES]}
             )
     multiscale: dict[str, Any] = {
         "name": ds.name or "",
