@@ -26,9 +26,12 @@ by type (``time`` -> T, ``channel`` -> C); missing axes get size 1. Pass ``axes=
 Metadata
 --------
 Physical sizes come from the chosen level's ``scale`` transform, on the axes that
-declare a unit (a unitless axis has no physical size). Channel names and colours
-come from the OME-XML where it states them, else from ``omero``; instruments,
-descriptions and annotations of the OME-XML are kept.
+declare a unit (a unitless axis has no physical size); the origin (where the first
+pixel lies) from its ``translation`` (after the multiscale-wide transforms), on the same
+axes. The plane table (``DeltaT``, ``ExposureTime``, ``PositionX/Y/Z``) comes from the
+OME-XML's ``Plane`` elements. Channel names and colours come from the OME-XML where it
+states them, else from ``omero``; instruments, descriptions and annotations of the
+OME-XML are kept.
 
 Checks
 ------
@@ -71,8 +74,12 @@ from omio.errors import (
     OmioError,
     UnsupportedFormatError,
 )
+from omio.lazy_ome import LazyOME
+from omio.ome_update import ome_planes
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 from omio.readers._guard import GuardedArray
+from omio.record import ImageRecord, PlaneInfo, planes_from_ome
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import pint
@@ -421,6 +428,55 @@ def _scale(file: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> l
                     f"{_MAX_SCALE:g}, found {_brief(values)}"
                 )
             out = [a * float(b) for a, b in zip(out, values, strict=True)]
+    return out
+
+
+def _translation(file: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
+    """Where the level's first pixel lies, per array axis: its ``translation`` (and the multiscale-wide transforms).
+
+    A dataset's transforms are a scale then a translation; the multiscale-wide ones apply
+    to the result (a point ``x`` maps to ``(x * s1 + t1) * s2 + t2``). 0 where none is given.
+    """
+    shift = [0.0] * ndim
+    dataset = multiscale["datasets"][level]
+    for transforms in (dataset.get("coordinateTransformations"), multiscale.get("coordinateTransformations")):
+        if not isinstance(transforms, list):
+            continue  # (a malformed list is refused by _scale)
+        for t in transforms:
+            if not isinstance(t, Mapping):
+                continue
+            if t.get("type") == "scale" and transforms is multiscale.get("coordinateTransformations"):
+                values = t.get("scale")
+                if isinstance(values, list) and len(values) == ndim:
+                    shift = [a * float(b) for a, b in zip(shift, values, strict=True)]
+            if t.get("type") != "translation":
+                continue
+            values = t.get("translation")
+            if (
+                not isinstance(values, list)
+                or len(values) != ndim
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                or not all(math.isfinite(v) and abs(v) <= _MAX_SCALE for v in values)
+            ):
+                raise FileFormatError(
+                    f"{file}: the translation of level {level} must be {ndim} finite numbers, found {_brief(values)}"
+                )
+            shift = [a + float(b) for a, b in zip(shift, values, strict=True)]
+    return shift
+
+
+def _origin(
+    letters: str, unit_names: Sequence[str | None], shift: Sequence[float], where: str
+) -> dict[str, Measure | None]:
+    """The origin per T/Z/Y/X axis from a translation, in the axis' unit (none without a unit or a shift)."""
+    out: dict[str, Measure | None] = {}
+    for letter, unit, value in zip(letters, unit_names, shift, strict=True):
+        if unit is None or letter == "C" or value == 0:
+            continue
+        try:
+            out[letter] = Measure(float(value), units.unit_name(unit))
+        except MetadataError as exc:
+            raise MetadataError(f"{where}: axis {letter.lower()} has an unknown unit {unit!r}") from exc
     return out
 
 
@@ -784,8 +840,21 @@ class OmeZarrReader:
         )
         mapping = to_tzcyx(data, letters, stated_by=stated)
         sizes, increment = _physical(letters, unit_names, _scale(file, multiscale, level, array.ndim), where)
+        origin = _origin(letters, unit_names, _translation(file, multiscale, level, array.ndim), where)
         n_c = int(mapping.data.shape[2])
         names, colors, extra = _channels(file, attrs.get("omero"), ome, image.ome_index, n_c)
+        planes: tuple[PlaneInfo, ...] = ()
+        if ome is not None and image.ome_index is not None and stated == "file":
+            planes = planes_from_ome(ome.images[image.ome_index].pixels.planes)
+        record = ImageRecord.stated(
+            n_c,
+            name=image.name,
+            physical_sizes=sizes,
+            time_increment=increment,
+            channel_names=names,
+            planes=planes,
+            origin=origin,
+        )
         built = metadata.make_ome(
             mapping.data.shape,
             mapping.data.dtype,
@@ -795,13 +864,14 @@ class OmeZarrReader:
             channel_colors=colors,
             channel_extra=extra,
             name=image.name,
+            planes=ome_planes(record, mapping.data.shape),
         )
         if ome is not None and image.ome_index is not None:
             built = metadata.carry_image_description(built, ome, image.ome_index)
         version = attrs.get("version") or multiscale.get("version")
         return ImageSource(
             data=mapping.data,
-            ome=built,
+            ome=LazyOME.ready(built, record),
             path=location,
             format="ome-zarr",
             scenes=[i.name for i in images],

@@ -216,7 +216,7 @@ def _ngff_origin(ds: MicroscopyDataset, steps: Mapping[str, tuple[float, str | N
         if converted is None:
             raise MetadataError(
                 f"the origin {axis}={value.magnitude} {value.units} cannot be given in {unit}, the unit of axis "
-                f"{axis.lower()}; state it in a {('time' if axis == 'T' else 'length')} unit with ds.with_metadata(origin=...)"
+                f"{axis.lower()}; state it with ds.with_metadata(origin=...)"
             )
         out[axis] = converted
     return out
