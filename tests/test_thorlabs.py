@@ -53,6 +53,8 @@ def experiment_xml(
     timepoints: int = 1,
     interval: str = "0",
     only_enabled: str = "1",
+    lsm_extra: str = ' frameRate="10"',
+    streaming_extra: str = "",
 ) -> str:
     """Return an Experiment.xml describing a small acquisition."""
     wl = "".join(f'    <Wavelength name="{w}" exposureTimeMS="0" />\n' for w in waves)
@@ -63,8 +65,9 @@ def experiment_xml(
         f"  <Wavelengths>\n{wl}{ce}  </Wavelengths>\n"
         f'  <ZStage name="Z" steps="{steps}" stepSizeUM="{step_um}" enable="1" />\n'
         f'  <Timelapse timepoints="{timepoints}" intervalSec="{interval}" triggerMode="0" />\n'
-        f'  <LSM name="GG" pixelX="{x}" pixelY="{y}" pixelSizeUM="{pixel_size}" frameRate="10" />\n'
-        f'  <Streaming enable="1" frames="{frames}" zFastEnable="{fast_z}" flybackFrames="{flyback}" />\n'
+        f'  <LSM name="GG" pixelX="{x}" pixelY="{y}" pixelSizeUM="{pixel_size}"{lsm_extra} />\n'
+        f'  <Streaming enable="1" frames="{frames}" zFastEnable="{fast_z}" '
+        f'flybackFrames="{flyback}"{streaming_extra} />\n'
         f'  <CaptureMode mode="{mode}" />\n'
         f'  <RawData onlyEnabledChannels="{only_enabled}" />\n'
         "</ThorImageExperiment>\n"
@@ -93,7 +96,9 @@ def test_streaming_one_channel(tmp_path: Path) -> None:
     assert src.data.dtype == np.uint16
     np.testing.assert_array_equal(src.data.compute(), stored)
     assert px(src).physical_size_x == 0.5 and px(src).physical_size_y == 0.5
-    assert px(src).physical_size_z is None and px(src).time_increment is None
+    assert px(src).physical_size_z is None
+    assert px(src).time_increment == pytest.approx(0.1)  # 1 frame / frameRate 10 Hz, derived and said so
+    assert "time increment derived as 1 frame per time point / <LSM frameRate=10>" in src.axes_rule
     assert [c.name for c in px(src).channels] == ["ChanA"]
     assert src.format == "thorlabs-raw"
     assert "Streaming frames" in src.axes_rule
@@ -124,7 +129,8 @@ def test_fast_z_skips_flyback_frames(tmp_path: Path) -> None:
     np.testing.assert_array_equal(out, stored[:, :z])
     assert out.max() < 65535
     assert px(src).physical_size_z == 2.0
-    assert px(src).time_increment is None  # streaming states no interval
+    assert px(src).time_increment == pytest.approx(0.5)  # (3 Z steps + 2 flyback frames) / 10 Hz
+    assert "5 frames (Z steps + flyback) per time point" in src.axes_rule
     assert "flyback" in src.axes_rule
 
 
@@ -170,6 +176,39 @@ def test_timelapse_with_interval_and_z_stack(tmp_path: Path) -> None:
     assert px(src).time_increment_unit.value == "s"
     assert px(src).physical_size_z == 1.5
     assert "Timelapse timepoints" in src.axes_rule
+
+
+@pytest.mark.parametrize(
+    ("lsm_extra", "streaming_extra", "expected", "said"),
+    [
+        ("", "", None, "no interval and no frameRate are stated"),
+        ("", ' frameRate="4"', 0.25, "<Streaming frameRate=4>"),
+        (' frameRate="8" averageMode="1" averageNum="4"', "", None, "averageMode=1> averages frames"),
+        (' frameRate="8" averageMode="0" averageNum="4"', "", 0.125, "<LSM frameRate=8>"),
+        (' frameRate="0"', "", None, "no interval and no frameRate are stated"),
+    ],
+)
+def test_streaming_interval_from_frame_rate(
+    tmp_path: Path, lsm_extra: str, streaming_extra: str, expected: float | None, said: str
+) -> None:
+    xml = experiment_xml(lsm_extra=lsm_extra, streaming_extra=streaming_extra)
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), xml)
+    src = ThorlabsReader().open(tmp_path)
+    assert px(src).time_increment == (None if expected is None else pytest.approx(expected))
+    assert said in src.axes_rule
+
+
+@pytest.mark.parametrize("rate", ["fast", "nan", "-5", "1e9"])
+def test_streaming_frame_rate_that_is_no_rate_is_an_error(tmp_path: Path, rate: str) -> None:
+    write_raw(tmp_path, random_stored((3, 1, 1, 4, 6)), experiment_xml(lsm_extra=f' frameRate="{rate}"'))
+    with pytest.raises(MetadataError, match=r"Experiment\.xml.*frameRate"):
+        ThorlabsReader().open(tmp_path)
+
+
+def test_timelapse_ignores_frame_rate(tmp_path: Path) -> None:
+    write_raw(tmp_path, random_stored((2, 1, 1, 4, 6)), experiment_xml(mode=0, timepoints=2, interval="0"))
+    src = ThorlabsReader().open(tmp_path)
+    assert px(src).time_increment is None and "frameRate" not in src.axes_rule
 
 
 def test_timelapse_interval_zero_is_unset(tmp_path: Path) -> None:
@@ -476,7 +515,11 @@ def test_sample_matches_manifest(target: str) -> None:
         else:
             assert got == pytest.approx(want, rel=1e-6)
             assert getattr(pixels, f"physical_size_{axis.lower()}_unit").value == "µm"
-    assert expected["time_increment_s"] is None and pixels.time_increment is None
+    # the file states no interval (the expected value is null) but a frame rate, from which the reader
+    # derives one and says so; the expected notes give the same derivation (1 / frameRate)
+    assert expected["time_increment_s"] is None and "1/frameRate=0.701262 s" in expected["notes"]
+    assert pixels.time_increment == pytest.approx(1 / 1.426) and pixels.time_increment_unit.value == "s"
+    assert "/ <LSM frameRate=1.426>" in src.axes_rule
     assert [c.name for c in pixels.channels] == expected["channel_names"]
     data = src.data.compute()
     plane = expected["plane_T0_Z0_C0"]

@@ -11,17 +11,35 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from omio.errors import MetadataError
+from omio.units import Measure
 
 if TYPE_CHECKING:
     from ome_types.model import Plane
 
-__all__ = ["PlaneValues", "finite", "ome_planes", "parse_time"]
+    from omio.record import PlaneInfo
+
+__all__ = [
+    "MAX_PLANES",
+    "PlaneValues",
+    "finite",
+    "ome_planes",
+    "parse_time",
+    "plane_codes",
+    "plane_infos",
+    "too_many_planes",
+]
+
+MAX_PLANES = 2**16
+"""Images with more TZC planes than this get no plane table (OME ``Plane`` elements take
+about 50 microseconds each to build): the reader's rule says so."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,63 @@ def parse_time(text: str | None, what: str, path: str | os.PathLike[str]) -> dat
     except ValueError:
         raise MetadataError(f"{os.fspath(path)}: {what} is {text!r}, not an ISO 8601 time") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def plane_codes(codes: np.ndarray[Any, Any], letters: str, tzc: Sequence[int]) -> np.ndarray[Any, Any]:
+    """Map per-frame codes onto T, Z, C exactly as :func:`omio.dims.to_tzcyx` maps the pixels.
+
+    ``codes`` has the pixels' native axes ``letters`` (axes it does not vary along may
+    have size 1, or be broadcast views); the result is ``codes[t, z, c]``, the smallest
+    code among those of the plane's Y and X (the first stored frame of a plane whose rows
+    come from several frames). Done with numpy: the pixels' mapping is a dask array, and
+    opening computes nothing. ``tzc``, the pixels' T, Z, C sizes, is checked.
+    """
+    from omio.dims import DIMS
+
+    axes = list(letters)
+    kept = [i for i, a in enumerate(axes) if a in DIMS or codes.shape[i] > 1]
+    arr = codes[tuple(slice(None) if i in kept else 0 for i in range(codes.ndim))]
+    axes = [axes[i] for i in kept]
+    extras = [a for a in axes if a not in DIMS]
+    for d in DIMS:
+        if d not in axes:
+            arr, axes = arr[..., np.newaxis], [*axes, d]
+    arr = arr.transpose([axes.index(d) for d in ("T", "Z", "C", *extras, "Y", "X")]).min(axis=(-2, -1))
+    out = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    if out.shape != tuple(tzc):
+        raise AssertionError(f"plane codes {out.shape} do not match the pixels' T, Z, C {tuple(tzc)}")
+    return out
+
+
+def too_many_planes(tzc: Sequence[int]) -> str | None:
+    """The rule's note for an image with more than :data:`MAX_PLANES` planes, else ``None``."""
+    n = math.prod(int(v) for v in tzc)
+    if n <= MAX_PLANES:
+        return None
+    return f"Plane metadata: not read ({n} planes, more than {MAX_PLANES})."
+
+
+def plane_infos(values: Iterable[PlaneValues]) -> list[PlaneInfo]:
+    """The plane table rows (:class:`omio.record.PlaneInfo`) of the planes that state something."""
+    from omio.record import PlaneInfo
+
+    def m(value: float | None, unit: str) -> Measure | None:
+        return None if value is None else Measure(value, unit)
+
+    return [
+        PlaneInfo(
+            v.t,
+            v.z,
+            v.c,
+            m(v.delta_t, "second"),
+            m(v.exposure_time, "second"),
+            m(v.position_x, "micrometer"),
+            m(v.position_y, "micrometer"),
+            m(v.position_z, "micrometer"),
+        )
+        for v in values
+        if not v.is_empty
+    ]
 
 
 def ome_planes(values: Iterable[PlaneValues]) -> list[Plane]:

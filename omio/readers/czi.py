@@ -44,7 +44,7 @@ from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
 from omio.readers._optional import library_errors
-from omio.readers._planes import PlaneValues, finite, ome_planes, parse_time
+from omio.readers._planes import PlaneValues, finite, parse_time, plane_infos, too_many_planes
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ SPATIAL = ("Y", "X", "S")
 """czifile's plane dims: S holds the colour samples of a pixel (not the scene)."""
 MAX_PLANE_METADATA = 16384
 """At most this many subblock metadata segments are read to open a scene (one per plane)."""
+MAX_SUBBLOCK_METADATA = 2**20
+"""Subblock metadata larger than this (bytes) is not read for the plane table."""
 MAX_PLANE_BYTES = 256 * 2**20
 """Planes larger than this are split into tile regions of ``TILE`` x ``TILE`` pixels."""
 TILE = 4096
@@ -703,27 +705,42 @@ def _instrument(root: ElementTree.Element | None) -> tuple[list[Instrument], Obj
 
 
 def _subblock_tags(czi: czifile.CziFile, entry: Any, path: str) -> ElementTree.Element | None:
-    """Return the ``Tags`` of a subblock's own metadata XML (``None`` where it has none)."""
-    text = entry.read_segment_data(czi).metadata()
-    if not text or not text.strip():
+    """Return the ``Tags`` of a subblock's own metadata XML (``None`` where it has none).
+
+    Reads only the subblock's segment id, its metadata size and the metadata bytes
+    (the ZISRAW layout: a 32-byte segment header, then the metadata, attachment and
+    data sizes, the directory entry, padding to 256 bytes, then the metadata), never its
+    pixels. A subblock that is not one, or whose metadata would run past its segment,
+    is left to the pixel reads to report as damage (``None`` here).
+    """
+    start = entry.file_position
+    head = bytes(czi._read_at(start, 48))
+    if len(head) < 48 or head[:16].rstrip(b"\0") != b"ZISRAWSUBBLOCK":
+        return None
+    used = int.from_bytes(head[24:32], "little", signed=True)
+    size = int.from_bytes(head[32:36], "little", signed=True)
+    offset = start + 32 + max(256, 16 + entry.storage_size)
+    if not 0 < size <= MAX_SUBBLOCK_METADATA or offset + size > min(start + 32 + used, czi.filesize):
+        return None
+    text = bytes(czi._read_at(offset, size)).rstrip(b"\0")
+    if not text.strip():
         return None
     try:
         root = ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
-        raise MetadataError(
-            f"{path}: the metadata of the subblock at offset {entry.file_position} is not XML ({exc})"
-        ) from None
+        raise MetadataError(f"{path}: the metadata of the subblock at offset {start} is not XML ({exc})") from None
     return root.find("Tags")
 
 
 def _plane_values(
+    czi: czifile.CziFile,
     path: str,
     layout: _Layout,
     by_plane: dict[Coords, list[Any]],
     bbox: tuple[int, int, int, int],
     physical_sizes: dict[str, Measure | None],
-) -> tuple[Callable[[], list[PlaneValues]], str]:
-    """Return a recipe for what the file states about each plane of a scene, and the rule saying where it comes from.
+) -> tuple[list[PlaneValues], str]:
+    """Return what the file states about each plane of a scene, and the rule saying where it comes from.
 
     - ``position_x``, ``position_y``: the scene's bounding-box start (the top-left pixel,
       in the pixel frame all scenes and tiles of the file share) times the ``Scaling``
@@ -736,56 +753,56 @@ def _plane_values(
     - ``delta_t``: the ``AcquisitionTime`` of the plane's first subblock minus the
       earliest of the scene, in seconds.
 
-    The recipe runs when the OME model is built, never while opening: the last two
-    need one subblock metadata segment per plane (never pixel data). A scene of more
-    than ``MAX_PLANE_METADATA`` planes gets neither, and the rule says so. The recipe
-    raises MetadataError where a subblock states a focus position or time that cannot
-    be parsed.
+    The last two need the metadata of one subblock per plane (a small read each, never
+    pixel data); a scene of more than ``MAX_PLANE_METADATA`` planes is opened without
+    them, and the rule says so.
+
+    Raises
+    ------
+    MetadataError
+        Where a subblock states a focus position or time that cannot be parsed.
     """
     size_x, size_y = physical_sizes.get("X"), physical_sizes.get("Y")
     x0 = None if size_x is None else bbox[0] * float(size_x.magnitude)
     y0 = None if size_y is None else bbox[1] * float(size_y.magnitude)
     planes = [(t, z, k) for t, z, k, _ in layout.planes()]
     firsts = [(t, z, k, by_plane[p][0]) for t, z, k, p in layout.planes() if by_plane.get(p)]
-    read = len(firsts) <= MAX_PLANE_METADATA
     samples = layout.samples
-
-    def values() -> list[PlaneValues]:
-        stated: dict[tuple[int, int, int], tuple[datetime | None, float | None]] = {}
-        if read and firsts:
-            czi = cached_handle(_open_czi, path).czi
-            for t, z, k, entry in firsts:
-                tags = _subblock_tags(czi, entry, path)
-                where = f"the subblock at offset {entry.file_position} states"
-                when = parse_time(_text(tags, "AcquisitionTime"), f"{where} AcquisitionTime", path)
-                focus = finite(_text(tags, "FocusPosition"), f"{where} FocusPosition", path)
-                stated[(t, z, k)] = (when, focus)
-        times = [when for when, _ in stated.values() if when is not None]
-        start = min(times) if times else None
-        out: list[PlaneValues] = []
-        for t, z, k in planes:
-            when, focus = stated.get((t, z, k), (None, None))
-            delta = None if when is None or start is None else (when - start).total_seconds()
-            out.extend(PlaneValues(t, z, k * samples + s, delta, None, x0, y0, focus) for s in range(samples))
-        return out
-
+    skipped = too_many_planes((len(planes) * samples,))
+    if skipped:
+        return [], skipped
+    read = len(firsts) <= MAX_PLANE_METADATA
+    stated: dict[tuple[int, int, int], tuple[datetime | None, float | None]] = {}
+    for t, z, k, entry in firsts if read else ():
+        tags = _subblock_tags(czi, entry, path)
+        where = f"the subblock at offset {entry.file_position} states"
+        when = parse_time(_text(tags, "AcquisitionTime"), f"{where} AcquisitionTime", path)
+        focus = finite(_text(tags, "FocusPosition"), f"{where} FocusPosition", path)
+        stated[(t, z, k)] = (when, focus)
+    times = [when for when, _ in stated.values() if when is not None]
+    start = min(times) if times else None
+    values: list[PlaneValues] = []
+    for t, z, k in planes:
+        when, focus = stated.get((t, z, k), (None, None))
+        delta = None if when is None or start is None else (when - start).total_seconds()
+        values.extend(PlaneValues(t, z, k * samples + s, delta, None, x0, y0, focus) for s in range(samples))
     parts = []
     if x0 is not None or y0 is not None:
         parts.append(
             f"plane PositionX/Y = the scene's bounding-box start (x={bbox[0]}, y={bbox[1]} pixels) x the Scaling "
             "pixel size, in the pixel frame shared by all scenes and tiles (subblock StageX/YPosition not used)"
         )
-    if read:
-        parts.append(
-            "plane PositionZ = the FocusPosition and DeltaT = the AcquisitionTime (minus the scene's earliest) "
-            "of each plane's first subblock, where its metadata states them"
-        )
-    else:
+    if not read:
         parts.append(
             f"plane DeltaT and PositionZ not read: {len(firsts)} planes, more than {MAX_PLANE_METADATA} subblock "
             "metadata segments"
         )
-    return values, "Plane metadata: " + "; ".join(parts) + "."
+    elif any(value is not None for pair in stated.values() for value in pair):
+        parts.append(
+            "plane PositionZ = the FocusPosition and DeltaT = the AcquisitionTime (minus the scene's earliest) "
+            "of each plane's first subblock, where its metadata states them"
+        )
+    return values, ("Plane metadata: " + "; ".join(parts) + ".") if parts else ""
 
 
 # --------------------------------------------------------------------------- the reader
@@ -966,12 +983,11 @@ class CziReader:
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
         physical_sizes = _physical_sizes(root)
-        plane_values, plane_rule = _plane_values(os.fspath(path), layout, full, bbox, physical_sizes)
+        plane_values, plane_rule = _plane_values(czi, os.fspath(path), layout, full, bbox, physical_sizes)
 
         def later() -> dict[str, Any]:
             instruments, objective_settings = _instrument(root)
             return {
-                "planes": ome_planes(plane_values()),
                 "channel_colors": ch_colors,
                 "channel_extra": ch_extra,
                 "acquisition_date": _acquisition_date(root),
@@ -988,6 +1004,7 @@ class CziReader:
             time_increment=_time_increment(root),
             channel_names=ch_names,
             name=names[index],
+            planes=plane_infos(plane_values),
             later=later,
         )
         return ImageSource(

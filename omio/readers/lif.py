@@ -52,6 +52,7 @@ from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
+from omio.readers._planes import PlaneValues, finite, ome_planes, plane_codes, too_many_planes
 
 if TYPE_CHECKING:
     import liffile
@@ -377,6 +378,115 @@ _MAX_WAVELENGTH_NM = 1e5
 """Largest plausible sweep wavelength (nanometres: far infrared)."""
 
 
+def _frame_times(image: liffile.LifImageABC, where: str) -> list[int] | None:
+    """Return the ``Data/Image/TimeStampList`` of an image: one FILETIME (100 ns ticks) per stored frame.
+
+    LAS X writes them as hexadecimal text, older versions as ``TimeStamp`` elements with
+    ``HighInteger`` and ``LowInteger`` (as liffile reads them). ``None`` where absent.
+
+    Raises
+    ------
+    MetadataError
+        Where a stated time stamp is not a whole number.
+    """
+    element = image.xml_element.find("./Data/Image/TimeStampList")
+    if element is None:
+        return None
+    try:
+        stamps = element.findall("./TimeStamp")
+        if stamps:
+            return [(int(ts.get("HighInteger", "")) << 32) + int(ts.get("LowInteger", "")) for ts in stamps]
+        return [int(word, 16) for word in (element.text or "").split()] or None
+    except ValueError as exc:
+        raise MetadataError(f"{where}: <TimeStampList> holds a value that is not a time stamp ({exc})") from None
+
+
+def _stage_positions(
+    image: liffile.LifImageABC, where: str
+) -> tuple[list[tuple[float | None, float | None, float | None]], str]:
+    """Return the stage positions an image states (micrometres) and where they come from.
+
+    One per tile from the ``TileScanInfo`` attachment (``Tile`` ``PosX``/``PosY``/``PosZ``,
+    metres), else one from the first ``ATLConfocalSettingDefinition`` or
+    ``ATLCameraSettingDefinition`` of the ``HardwareSetting`` attachment (``StagePosX``,
+    ``StagePosY``, metres), as Bio-Formats reads them; none where the image states none.
+
+    Raises
+    ------
+    MetadataError
+        Where a stated position is not a finite number.
+    """
+
+    def um(el: ElementTree.Element, attr: str) -> float | None:
+        value = finite(el.get(attr), f"<{el.tag} {attr}>", where)
+        return None if value is None else value * 1e6
+
+    root = image.xml_element
+    tiles = root.findall("./Data/Image/Attachment[@Name='TileScanInfo']/Tile")
+    if tiles:
+        return [(um(t, "PosX"), um(t, "PosY"), um(t, "PosZ")) for t in tiles], "TileScanInfo Tile PosX/PosY/PosZ"
+    for tag in ("ATLConfocalSettingDefinition", "ATLCameraSettingDefinition"):
+        setting = root.find(f"./Data/Image/Attachment[@Name='HardwareSetting']//{tag}")
+        if setting is not None:
+            x, y = um(setting, "StagePosX"), um(setting, "StagePosY")
+            if x is not None or y is not None:
+                return [(x, y, None)], f"{tag} StagePosX/StagePosY"
+    return [], ""
+
+
+def _plane_values(
+    image: liffile.LifImageABC,
+    where: str,
+    outer: Sequence[str],
+    frame_dims: Sequence[str],
+    sizes: Mapping[str, int],
+    tzc: Sequence[int],
+) -> tuple[list[PlaneValues], str]:
+    """Return what an image states about each TZC plane, and the rule saying so.
+
+    The stored frames are numbered in C order over the dims outside the frame (liffile's
+    order, the order of ``TimeStampList``). A plane's ``DeltaT`` is the time stamp of its
+    first frame minus the image's earliest (seconds; left out unless there is one time
+    stamp per frame); its ``PositionX/Y/Z`` the stage position of its tile (tile scans,
+    one ``Tile`` per M index) or of the image (:func:`_stage_positions`).
+    """
+    skipped = too_many_planes(tzc)
+    if skipped:
+        return [], skipped
+    grid = [sizes[d] for d in outer]
+    n_frames = math.prod(grid)
+    numbers = np.arange(n_frames, dtype=np.int64).reshape(grid)
+    inner = [1 if LETTERS[d] in "YX" else sizes[d] for d in frame_dims]
+    numbers = np.broadcast_to(numbers.reshape(grid + [1] * len(inner)), grid + inner)
+    letters = "".join(LETTERS[d] for d in [*outer, *frame_dims])
+    frames = plane_codes(numbers, letters, tzc)
+    ticks = _frame_times(image, where)
+    positions, source = _stage_positions(image, where)
+    notes = []
+    if ticks is not None and len(ticks) != n_frames:
+        notes.append(f"the {len(ticks)} time stamps are not one per stored frame ({n_frames}), so no DeltaT")
+        ticks = None
+    elif ticks is not None:
+        notes.append("DeltaT = each plane's first frame's TimeStampList entry minus the earliest")
+    n_tiles = sizes.get("M", 1)
+    per_tile = source.startswith("TileScanInfo")
+    if positions and per_tile and (len(positions) != n_tiles or (n_tiles > 1 and "M" not in outer)):
+        notes.append(f"{len(positions)} tile positions for {n_tiles} stored tile(s), so no positions")
+        positions = []
+    elif positions:
+        notes.append(f"PositionX/Y{'/Z' if source.startswith('TileScanInfo') else ''} from {source}")
+    start = min(ticks) if ticks else 0
+    values = []
+    for (t, z, c), frame in np.ndenumerate(frames):
+        delta = None if not ticks else (ticks[int(frame)] - start) * 1e-7
+        x = y = pz = None
+        if positions:
+            tile = np.unravel_index(int(frame), grid)[list(outer).index("M")] if len(positions) > 1 else 0
+            x, y, pz = positions[int(tile)]
+        values.append(PlaneValues(int(t), int(z), int(c), delta, None, x, y, pz))
+    return values, ("Plane metadata: " + "; ".join(notes) + ".") if notes else ""
+
+
 def _channel_elements(image: liffile.LifImageABC) -> list[ElementTree.Element]:
     """Return the ChannelDescription elements in C order (by BytesInc, as liffile orders them)."""
     elements = image.xml_element.findall(".//ImageDescription/Channels/ChannelDescription")
@@ -564,6 +674,7 @@ class LifReader:
         dims = _dimensions(image)
         where = f"{path}: image {image.path!r}"
         ch_names, ch_colors, ch_extra = _channel_fields(image, mapping.channels)
+        planes, plane_rule = _plane_values(image, where, outer, frame_dims, sizes, mapping.data.shape[:3])
         ome = make_ome(
             mapping.data.shape,
             mapping.data.dtype,
@@ -573,6 +684,7 @@ class LifReader:
             channel_colors=ch_colors,
             channel_extra=ch_extra,
             name=image.name or None,
+            planes=ome_planes(planes),
         )
         stored = ", ".join(f"{d}={sizes[d]}" for d in image.dims)
         rule = f"LIF dims {stored} (stored order) mapped by DimID"
@@ -588,7 +700,7 @@ class LifReader:
             format=lif.type.name.lower(),
             scenes=paths,
             scene=index,
-            axes_rule=f"{rule}; {mapping.rule}",
+            axes_rule=f"{rule}; {mapping.rule}" + (f". {plane_rule}" if plane_rule else ""),
             original_metadata={
                 "lif:path": image.path,
                 "lif:xml": ElementTree.tostring(image.xml_element, encoding="unicode"),

@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omio import units
-from omio.dims import DIMS, SAMPLE_COLORS, ChannelPart, to_tzcyx
+from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError
 from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
-from omio.readers._planes import PlaneValues, finite, ome_planes
+from omio.readers._planes import PlaneValues, finite, ome_planes, plane_codes, too_many_planes
 
 if TYPE_CHECKING:
     import nd2
@@ -186,29 +186,6 @@ def _channel_fields(
     return names, colors, extras
 
 
-def _tzc_codes(codes: np.ndarray[Any, Any], letters: str, tzc: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    """Map an array of per-frame codes onto T, Z, C exactly as :func:`omio.dims.to_tzcyx` maps the pixels.
-
-    ``codes`` has the pixels' native axes ``letters`` with Y and X of size 1; the result
-    is ``codes[t, z, c]``. Done with numpy (the pixels' mapping is a dask array, and
-    opening computes nothing); ``tzc`` is the pixels' T, Z, C sizes, checked.
-    """
-    axes = list(letters)
-    kept = [i for i, a in enumerate(axes) if a in DIMS or codes.shape[i] > 1]
-    arr = codes[tuple(slice(None) if i in kept else 0 for i in range(codes.ndim))]
-    axes = [axes[i] for i in kept]
-    extras = [a for a in axes if a not in DIMS]
-    for d in DIMS:
-        if d not in axes:
-            arr, axes = arr[..., np.newaxis], [*axes, d]
-    order = [axes.index(d) for d in ("T", "Z", "C", *extras, "Y", "X")]
-    arr = arr.transpose(order)
-    out = arr.reshape(arr.shape[0], arr.shape[1], -1)
-    if out.shape != tuple(tzc):
-        raise AssertionError(f"plane codes {out.shape} do not match the pixels' T, Z, C {tuple(tzc)}")
-    return out
-
-
 def _exposures(f: nd2.ND2File, n_channels: int, path: Path) -> list[float | None]:
     """Return each channel's exposure time in seconds (``PicturePlanes/SampleSetting/*/ExposureTime``, ms).
 
@@ -255,6 +232,9 @@ def _plane_values(
     """
     if f.is_legacy:
         return [], "Plane metadata: none (legacy JPEG 2000 ND2 files give no per-frame metadata)."
+    skipped = too_many_planes(codes.shape)
+    if skipped:
+        return [], skipped
     frames = sorted({int(code) // n_channels for code in codes.flat if code >= 0})
     if len(frames) > MAX_FRAME_METADATA:
         return [], f"Plane metadata: not read ({len(frames)} frames, more than {MAX_FRAME_METADATA})."
@@ -417,8 +397,8 @@ class Nd2Reader:
         letters = "".join(a for a, _ in kept) + "CSYX"
         mapping = to_tzcyx(native, letters)
         ch_names, ch_colors, ch_extra = _channel_fields(f, mapping.channels)
-        plane_codes = _tzc_codes(codes, letters, mapping.data.shape[:3])
-        planes, plane_rule = _plane_values(f, path, plane_codes, n_channels)
+        frame_codes = plane_codes(codes, letters, mapping.data.shape[:3])
+        planes, plane_rule = _plane_values(f, path, frame_codes, n_channels)
         ome = make_ome(
             mapping.data.shape,
             mapping.data.dtype,

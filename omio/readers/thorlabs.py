@@ -288,6 +288,7 @@ def _parse_xml(xml: Path) -> tuple[str, ET.Element]:
 _KNOWN_NAMES = frozenset(
     "LSM pixelX pixelY pixelSizeUM Wavelengths Wavelength ChannelEnable Set ZStage steps stepSizeUM enable "
     "Timelapse timepoints intervalSec Streaming frames zFastEnable flybackFrames CaptureMode mode RawData "
+    "frameRate averageMode "
     "onlyEnabledChannels Date uTime".split()
 )
 """The element and attribute names the reader uses (never taken for a damaged spelling of each other)."""
@@ -409,6 +410,37 @@ def _letter_bit(name: str, fallback: int) -> int:
     return CHANNEL_LETTERS.index(match.group(1).upper()) if match else fallback
 
 
+def _streaming_interval(root: ET.Element, xml: Path, frames_per_time_point: int) -> tuple[float | None, str]:
+    """Return the time increment of a streaming acquisition, derived from its frame rate, and how.
+
+    Streaming states no interval, but the scanner's frame rate (``<LSM frameRate>``, else
+    ``<Streaming frameRate>``, frames per second): a time point takes one frame (all
+    channels are scanned together), or with fast Z one frame per Z step plus the
+    flyback frames of the volume, so the increment is ``frames_per_time_point /
+    frameRate``. With frame averaging (``averageMode`` not 0) the number of scanned
+    frames behind each stored one is not stated unambiguously, so nothing is derived.
+    A frame rate that is not a positive finite number is damage and raises.
+    """
+    rate = _measure(root, "LSM", "frameRate", xml)
+    tag = "LSM"
+    if rate is None:
+        rate, tag = _measure(root, "Streaming", "frameRate", xml), "Streaming"
+    if rate is None:
+        return None, "no interval and no frameRate are stated for streaming, so the time increment is unset"
+    averaging = _value(root, "LSM", "averageMode", xml, default=0)
+    if averaging != 0:
+        return None, (
+            f"no interval is stated for streaming and <LSM averageMode={averaging}> averages frames, so the time "
+            f"increment is not derived from <{tag} frameRate={rate:g}> and is unset"
+        )
+    interval = frames_per_time_point / rate
+    frames = "1 frame" if frames_per_time_point == 1 else f"{frames_per_time_point} frames (Z steps + flyback)"
+    return interval, (
+        f"no interval is stated for streaming: time increment derived as {frames} per time point / "
+        f"<{tag} frameRate={rate:g}> (frames per second) = {interval:.6g} s"
+    )
+
+
 def _layout(root: ET.Element, xml: Path) -> _Layout:
     """Derive T, Z, C, Y, X and the physical metadata from Experiment.xml."""
     size_x = _value(root, "LSM", "pixelX", xml)
@@ -425,7 +457,7 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
         size_z = _value(root, "ZStage", "steps", xml) if fast_z else 1
         if fast_z:
             flyback = _value(root, "Streaming", "flybackFrames", xml)
-        interval = None
+        interval, interval_rule = _streaming_interval(root, xml, size_z + flyback if fast_z else 1)
         tz_rule = (
             f"CaptureMode 1 (streaming): T = Streaming frames ({size_t}); "
             + (
@@ -433,7 +465,7 @@ def _layout(root: ET.Element, xml: Path) -> _Layout:
                 if fast_z
                 else "Z = 1 (zFastEnable=0)"
             )
-            + "; no interval is stated for streaming, so the time increment is unset"
+            + f"; {interval_rule}"
         )
     elif mode == 0:
         size_t = _value(root, "Timelapse", "timepoints", xml)
