@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import omio
-from omio.errors import FileFormatError
+from omio.errors import FileFormatError, MetadataError
 from omio.readers import czi as czi_module
 from omio.readers._handles import close_cached_handles
 
@@ -283,3 +283,23 @@ def test_sparse_scenes_still_open(samples: Path) -> None:
     path = samples / "czi" / MOSAIC
     shapes = [omio.open(path, scene=i).shape for i in range(3)]
     assert shapes == [(2, 3, 2, 122, 295), (2, 3, 2, 64, 64), (2, 3, 2, 237, 352)]
+
+
+@pytest.mark.parametrize("value", ["abc", "-1E-06", "nan"])
+@pytest.mark.parametrize("what", ["Distance", "Increment", "TimeSpan"])
+def test_a_stated_size_that_is_not_a_size_is_an_error(samples: Path, tmp_path: Path, what: str, value: str) -> None:
+    name = STACK if what == "TimeSpan" else MOSAIC
+    pattern = {
+        "Distance": r"(<Distance Id=\"X\">\s*<Value>)[^<]*(</Value>)",
+        "Increment": r"(<Increment>)[^<]*(<)",
+        "TimeSpan": r"(<TimeSpan>\s*<Value>)[^<]*(</Value>)",
+    }[what]
+
+    def edit(xml: str) -> str:
+        new, count = re.subn(pattern, rf"\g<1>{value}\g<2>", xml, count=1)
+        assert count == 1, f"{name} states no {what}"
+        return new
+
+    data = _edit_xml(_source(samples, name), _layout(samples / "czi" / name)["metadata"], edit)
+    with pytest.raises(MetadataError, match=rf"damaged\.czi: .*{value}.*not a number >= 0"):
+        _read_everything(_write(tmp_path, data))

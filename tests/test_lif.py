@@ -166,6 +166,8 @@ def test_generated_lif_reads_back(tmp_path: Path) -> None:
         (((1, 6, 2), (2, 4, 6), (3, 3, 24)), (0, 72), "strides do not describe a layout"),
         (((1, 6, 1), (2, 4, 6), (3, 3, 24)), (0, 71), "channel BytesInc"),
         (((1, 6, 1), (1, 4, 6), (3, 3, 24)), (0, 72), "repeats a DimID"),
+        (((2, 6, 1), (3, 4, 6), (4, 3, 24)), (0, 72), "no X dimension"),  # an XZT scan relabelled YZT
+        (((2, 6, 1), (1, 4, 6), (3, 3, 24)), (0, 72), "no X dimension"),  # X and Y swapped
         (((1, 6, 1), (2, 4, 6), (12, 3, 24)), (0, 72), "not a LIF dimension"),
         (((1, 6, 1), (2, 4, 6), (0, 3, 24)), (0, 72), "not a LIF dimension"),
         (((1, 6, 1), (2, 0, 6), (3, 3, 24)), (0, 72), "not a valid dimension"),

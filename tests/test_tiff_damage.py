@@ -149,6 +149,48 @@ def test_size_tags_that_disagree_with_the_stored_bytes_are_an_error(tmp_path: Pa
     assert isinstance(outcome(set_tag(path, 0, code, value)), FileFormatError)
 
 
+def test_a_cut_imagej_description_is_an_error(tmp_path: Path) -> None:
+    path = imagej_tiff(tmp_path)
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages.first.tags["ImageDescription"]
+        offset, count = tag.valueoffset, tag.count
+    data = bytearray(path.read_bytes())
+    text = bytes(data[offset : offset + count])
+    cut = text.index(b"spacing=2") + len(b"spacing=")  # 'spacing=2.0' would read as 'spacing=' + whatever is left
+    data[offset : offset + count] = text[:cut].ljust(count, b"\0")
+    path.write_bytes(bytes(data))
+    assert "ends inside a line" in str(outcome(path))
+
+
+def test_pixel_data_over_the_description_is_an_error(tmp_path: Path) -> None:
+    path = imagej_tiff(tmp_path)
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages.first.tags["ImageDescription"].valueoffset
+    assert "overlap" in str(outcome(set_tag(path, 0, 273, description + 4)))
+
+
+def test_ome_pixel_type_must_be_what_the_pages_store(tmp_path: Path) -> None:
+    path = edit_description(ome_tiff(tmp_path), sub(rb'Type="uint16"', b'Type="int16" '))
+    assert "holds int16 pixels but its pages store 16-bit uint16" in str(outcome(path))
+
+
+@pytest.mark.samples
+@pytest.mark.parametrize(("voxel", "words"), [("X", "only one of X and Y"), ("Y", "only one of X and Y")])
+def test_lsm_voxel_size_of_one_lateral_axis_lost_is_an_error(
+    tmp_path: Path, samples: Path, voxel: str, words: str
+) -> None:
+    source = samples / "lsm" / "jimpipeline_test_512x512_u16.lsm"
+    with tifffile.TiffFile(source) as tif:
+        value = tif.lsm_metadata[f"VoxelSize{voxel}"]  # type: ignore[index]
+    data = source.read_bytes()
+    stored = struct.pack("<d", value)
+    assert data.count(stored) >= 1
+    at = data.index(stored) if voxel == "X" else data.index(stored, data.index(stored) + 8)
+    path = tmp_path / "scan.lsm"
+    path.write_bytes(data[:at] + bytes(8) + data[at + 8 :])
+    assert words in str(outcome(path))
+
+
 def test_zero_rows_per_strip_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, PIXELS[:, 0, 0], rowsperstrip=4)  # a zero would split the pages into other series

@@ -585,25 +585,38 @@ def _positive(text: str | None) -> float | None:
     return value if value is not None and value > 0 else None
 
 
+def _stated(text: str | None, what: str) -> float | None:
+    """A size the XML states: None when absent or 0 (CZI's 'unset'); a value that is not a
+    finite number >= 0 is damage, never read as 'unset'."""
+    if text is None or not text.strip():
+        return None
+    value = _float(text)
+    if value is None or value < 0:
+        raise MetadataError(f"the CZI XML's {what} is {text.strip()[:40]!r}, not a number >= 0; the XML is damaged")
+    return value or None
+
+
 def _physical_sizes(root: ElementTree.Element | None) -> dict[str, Measure | None]:
     """Return X, Y, Z pixel sizes from ``Metadata/Scaling/Items/Distance`` (metres) in micrometres."""
     sizes: dict[str, Measure | None] = {}
     for axis in ("X", "Y", "Z"):
-        metres = _positive(_text(root, f"Metadata/Scaling/Items/Distance[@Id='{axis}']/Value"))
+        metres = _stated(_text(root, f"Metadata/Scaling/Items/Distance[@Id='{axis}']/Value"), f"{axis} pixel size")
         sizes[axis] = None if metres is None else Measure(metres * 1e6, "micrometer")
     return sizes
 
 
 def _time_increment(root: ElementTree.Element | None) -> Measure | None:
     """Return the time increment: the stated T interval, else the activated experiment's interval."""
-    increment = _positive(_text(root, "Metadata/Information/Image/Dimensions/T/Positions/Interval/Increment"))
+    increment = _stated(
+        _text(root, "Metadata/Information/Image/Dimensions/T/Positions/Interval/Increment"), "T interval"
+    )
     if increment is None and root is not None:
         path = (
             "Metadata/Experiment/ExperimentBlocks/AcquisitionBlock[@IsActivated='true']"
             "/SubDimensionSetups/TimeSeriesSetup[@IsActivated='true']/Interval/TimeSpan/Value"
         )
         for el in root.findall(path):
-            increment = _positive(el.text)
+            increment = _stated(el.text, "experiment's time-series interval")
             if increment is not None:
                 break
     return None if increment is None else Measure(increment, "second")

@@ -251,6 +251,12 @@ def _check_layout(path: Path, lif: liffile.LifFile, image: liffile.LifImage) -> 
         seen.add(dim_id)
         if n > 1:
             axes.append((stride, n, dim_id))
+    strides = {dim_id: stride for stride, _, dim_id in axes}  # of the dims longer than 1
+    if 1 not in seen or (1 in strides and strides[1] > min(strides.values())):
+        raise FileFormatError(
+            f"{where}: its XML has no X dimension (DimID 1) varying fastest (DimIDs and BytesInc {strides}); "
+            "Leica images store X first, so a DimID is damaged"
+        )
     kinds = set()
     offsets = []
     for el in channels:

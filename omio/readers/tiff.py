@@ -576,6 +576,11 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: Path) -> dict[str, Any]:
     they said.
     """
     description = tif.pages.first.description or ""
+    if not _raw_description(tif).rstrip(b"\0").endswith(b"\n"):
+        raise FileFormatError(
+            f"{path}: the ImageJ description ends inside a line ({description[-40:]!r}); ImageJ ends every line "
+            "with a newline, so the description is truncated and what it said last is lost"
+        )
     lines = [line for line in description.splitlines() if line.strip(" \t\r\0")]
     bad = [line for line in lines if not _IMAGEJ_KEY.match(line)]
     md = dict(tif.imagej_metadata or {})
@@ -587,6 +592,15 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: Path) -> dict[str, Any]:
             "(re-save the image in ImageJ/Fiji or restore it from a good copy)"
         )
     return md
+
+
+def _raw_description(tif: tifffile.TiffFile) -> bytes:
+    """The first page's ImageDescription as stored (tifffile's text drops the trailing newline and NUL)."""
+    tag = tif.pages.first.tags[270]
+    fh = tif.filehandle
+    with fh.lock:
+        fh.seek(tag.valueoffset)
+        return bytes(fh.read(tag.count))
 
 
 def _kind(tif: tifffile.TiffFile) -> str:
@@ -658,6 +672,19 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         tree = tuple(int(n) for n in page.treeindex)  # (page,) or (page, level) for a SubIFD
         subifd = () if len(tree) == 1 else ((tree[1], int(page.offset)),)
         args[i] = (file_path, tree[0], page_shape, dtype.str, *subifd)
+    keyframe = series.keyframe
+    if keyframe.parent is not None:  # the first page's directory and tag values: no strip may lie on them
+        fh = keyframe.parent.filehandle
+        own = extents.get(str(Path(fh.dirname) / fh.name))
+        if own is not None:
+            entry, frame = (20, 16) if keyframe.parent.is_bigtiff else (12, 6)  # entry size, count + next offset
+            start, end = int(keyframe.offset), int(keyframe.offset) + frame + entry * len(keyframe.tags)
+            own.append((start, end - start))
+            own.extend(
+                (int(tag.valueoffset), int(tag.valuebytecount))
+                for tag in keyframe.tags
+                if not start <= tag.valueoffset < end and tag.code not in _POINTER_TAGS
+            )
     for file_path, stored in extents.items():
         _check_disjoint(file_path, stored)
     array = array_from_chunks(
@@ -677,6 +704,10 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
     return array, str(series.axes)
 
 
+_POINTER_TAGS = {273, 279, 324, 325, 330}
+"""Tags whose values are offsets to or sizes of other data (checked themselves as pixel extents or SubIFDs)."""
+
+
 def _check_disjoint(path: str, extents: list[tuple[int, int]]) -> None:
     """Refuse strips or tiles whose bytes overlap (a damaged offset reads another plane's pixels).
 
@@ -691,8 +722,8 @@ def _check_disjoint(path: str, extents: list[tuple[int, int]]) -> None:
     if clash.size:
         (a, n), (b, m) = table[clash[0]], table[clash[0] + 1]
         raise FileFormatError(
-            f"{path}: pixel data at bytes {a}..{a + n} and {b}..{b + m} overlap; a strip or tile offset is "
-            "damaged, and its plane would show another plane's pixels"
+            f"{path}: pixel data at bytes {a}..{a + n} and {b}..{b + m} overlap (with each other or with the "
+            "first page's directory); a strip or tile offset is damaged, and its plane would show other bytes"
         )
 
 
@@ -763,7 +794,7 @@ def _metadata(
     path: Path,
 ) -> _Info:
     if kind == "ome-tiff":
-        return _ome_info(tif, index, path)
+        return _ome_info(tif, index, path, series)
     if kind == "imagej-tiff":
         return _imagej_info(tif, series, path)
     if kind == "lsm":
@@ -833,8 +864,15 @@ def _lsm_info(tif: tifffile.TiffFile, path: Path) -> _Info:
     sizes: dict[str, Measure | None] = {}
     for axis in ("X", "Y", "Z"):
         value = float(lsm.get(f"VoxelSize{axis}") or 0)
-        placeholder = 0 <= value <= 1e-12  # unset, or Zeiss' 1e-19 m
+        if not math.isfinite(value) or value < 0:
+            raise MetadataError(f"{path}: the LSM header's VoxelSize{axis} is {value}; the header is damaged")
+        placeholder = value <= 1e-12  # unset, or Zeiss' 1e-19 m
         sizes[axis] = None if placeholder else Measure(value * 1e6, "micrometer")  # metres
+    if (sizes["X"] is None) != (sizes["Y"] is None):
+        raise MetadataError(
+            f"{path}: the LSM header states a pixel size for only one of X and Y (VoxelSizeX "
+            f"{lsm.get('VoxelSizeX')}, VoxelSizeY {lsm.get('VoxelSizeY')}); a scan has both, so the header is damaged"
+        )
     interval = lsm.get("TimeIntervall")
     increment = Measure(float(interval), "second") if interval else None
     colors = lsm.get("ChannelColors") or {}
@@ -856,7 +894,7 @@ def _is_small(value: Any) -> bool:
     return False
 
 
-def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
+def _ome_info(tif: tifffile.TiffFile, index: int, path: Path, series: tifffile.TiffPageSeries) -> _Info:
     """Pixel sizes, time increment, channel names and Plane elements of one image of the OME-XML.
 
     Read with ElementTree: the full model is parsed with ome-types only when it is
@@ -878,12 +916,69 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path) -> _Info:
         increment = _ome_measure(pixels, "TimeIncrement", units.time_name_from_ome)
     except (ValueError, TypeError, AttributeError) as exc:  # pint's unit errors are ValueErrors and AttributeErrors
         raise MetadataError(f"{path}: the OME-XML's image {index} has an unreadable size or unit ({exc})") from exc
+    _check_ome_pixel_type(pixels, series, index, path)
     planes = _ome_planes(pixels, index, path)
     channels = pixels.findall("{*}Channel")
     _check_ome_channels(pixels, channels, index, path)
     _check_utf8(tif, path)
     names = [channel.get("Name") or None for channel in channels]
     return _Info(sizes, increment, names, {}, ome_xml=xml, planes=planes)
+
+
+_OME_TYPES = {
+    "int8": "i1", "int16": "i2", "int32": "i4", "uint8": "u1", "uint16": "u2", "uint32": "u4",
+    "float": "f4", "double": "f8", "complex": "c8", "double-complex": "c16", "bit": "?",
+}  # fmt: skip
+
+
+def _check_ome_pixel_type(pixels: ElementTree.Element, series: tifffile.TiffPageSeries, index: int, path: Path) -> None:
+    """The OME-XML's pixel ``Type`` must be what the pages store (their sample format and bits per sample)."""
+    stated = pixels.get("Type", "")
+    expected = _OME_TYPES.get(stated)
+    page = series.keyframe
+    stored = np.dtype(series.dtype)
+    bits = int(page.bitspersample)
+    if expected is None:
+        raise MetadataError(f"{path}: the OME-XML's image {index} has pixel Type {stated!r}, which OME does not define")
+    want = np.dtype(expected)
+    fits = stored.kind == want.kind and stored.itemsize == want.itemsize and _packed_bits_fit(page)
+    if want.kind == "b":
+        fits = stored.kind in "bu" and stored.itemsize == 1 and bits in (1, 8)
+    if not fits:
+        raise FileFormatError(
+            f"{path}: the OME-XML says image {index} holds {stated} pixels but its pages store {bits}-bit "
+            f"{stored} samples; the pages' BitsPerSample or SampleFormat, or the OME-XML, is damaged"
+        )
+
+
+_BYTE_CODECS = {5, 8, 32946, 32773, 50000, 34925}
+"""Compressions whose decoded bytes are the samples as stored (LZW, Deflate, PackBits, Zstd, LZMA), unlike JPEG."""
+
+
+def _packed_bits_fit(page: Any) -> bool:
+    """Whether a page's bits per sample fit its stored bytes (checked on its first strip or tile).
+
+    Samples of 12 or 13 bits are stored packed; a BitsPerSample that was changed would
+    unpack the bytes into other numbers. Whole-byte depths and codecs that decode to
+    samples (JPEG) are taken as stated; uncompressed pages are checked by their byte counts.
+    """
+    bits = int(page.bitspersample)
+    if bits % 8 == 0 or page.compression not in _BYTE_CODECS or not page.databytecounts:
+        return True
+    import tifffile
+
+    fh = page.parent.filehandle
+    with fh.lock:
+        fh.seek(page.dataoffsets[0])
+        raw = fh.read(page.databytecounts[0])
+    try:
+        decoded = tifffile.TIFF.DECOMPRESSORS[page.compression](raw)
+    except Exception:  # a segment that does not decode is reported when it is read
+        return True
+    samples = page.samplesperpixel if page.planarconfig == 1 else 1
+    width, rows = (page.tilewidth, page.tilelength) if page.is_tiled else (page.imagewidth, page.rowsperstrip)
+    rows = min(rows or page.imagelength, page.imagelength) if not page.is_tiled else rows
+    return bool(len(decoded) == -(-width * samples * bits // 8) * rows)
 
 
 def _ome_planes(pixels: ElementTree.Element, index: int, path: Path) -> tuple[PlaneInfo, ...]:
