@@ -277,7 +277,12 @@ def _lazy_load(path: Path, **options: Any) -> tuple[Any, dict[str, Any]]:
     from omio.compat import _open_legacy
 
     keys = ("folder_stacks", "merge_folder_stacks", "merge_along_axis", "zeropadding", "physicalsize_xyz", "pixelunit")
-    datasets, _, _ = _open_legacy(path, **{k: v for k, v in options.items() if k in keys})
+    datasets, _, _ = _open_legacy(
+        path,
+        caller="bids_batch_process",
+        hint="process them with your own load_func (e.g. omio.open(path, scene=i))",
+        **{k: v for k, v in options.items() if k in keys},
+    )
     if len(datasets) != 1:
         raise ValueError(f"{path} holds {len(datasets)} images; give folder_stacks or merge options to merge them")
     return datasets[0].data, legacy_metadata(datasets[0])

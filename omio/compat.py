@@ -28,6 +28,7 @@ import dask.array as da
 from omio import __version__, units
 from omio._compat_meta import CACHE_FOLDER, check_zarr_store, dataset_from_legacy, legacy_metadata
 from omio._compat_raw import open_with_sidecar, uses_sidecar
+from omio._scenes import warn_scenes_left_out
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
 from omio.errors import OmioError, OutputExistsError
@@ -55,6 +56,9 @@ __all__ = [
 
 CONVERTED_FOLDER = "omio_converted"
 """Sub-folder of an input folder that :func:`convert_to_ometiff` writes into by default."""
+_CONVERT_HINT = (
+    "convert them with omio.open(path, scene=i).to_ometiff(...), or with `omio convert`, which writes every scene"
+)
 
 
 def _policy(zeropadding: bool) -> Policy:
@@ -69,8 +73,13 @@ def _read(
     axis: Axis,
     policy: Policy,
     follow_symlinks: bool,
+    caller: str = "convert_to_ometiff",
 ) -> list[MicroscopyDataset]:
-    """Datasets for a file, a folder or a list of files (merged into one when asked)."""
+    """Datasets for a file, a folder or a list of files (merged into one when asked).
+
+    Without ``all_scenes`` a file gives its first scene, and a :class:`ScenesLeftOutWarning`
+    names the scenes left out (a folder's files warn in :func:`omio.open_folder`).
+    """
     from omio._api import open as omio_open
     from omio._api import open_all
     from omio.folders import open_folder
@@ -78,13 +87,19 @@ def _read(
 
     if not isinstance(fname, (str, Path)):
         items = [omio_open(p) for p in fname]
+        if not all_scenes:
+            warn_scenes_left_out(items, caller=caller, hint=_CONVERT_HINT)
         return [concat(items, axis=axis, policy=policy)] if merge else items
     path = Path(fname)
     if path.is_dir():
         if merge:
             return [open_folder(path, merge_along=axis, policy=policy, follow_symlinks=follow_symlinks)]
         return list(open_folder(path, follow_symlinks=follow_symlinks))
-    return open_all(path) if all_scenes else [omio_open(path)]
+    if all_scenes:
+        return open_all(path)
+    found = [omio_open(path)]
+    warn_scenes_left_out(found, caller=caller, hint=_CONVERT_HINT)
+    return found
 
 
 OnErrorLegacy = Literal["raise", "return_none"]
@@ -113,13 +128,18 @@ def _folders(path: Path, recursive: bool) -> list[Path]:
     return [path, *sorted(below, key=natural_key)]
 
 
-def _open_file(path: Path, *, all_scenes: bool) -> list[MicroscopyDataset]:
+def _open_file(path: Path, *, all_scenes: bool, caller: str, hint: str) -> list[MicroscopyDataset]:
+    """A file's datasets: every scene, or the first with a warning naming the others."""
     from omio._api import open as omio_open
     from omio._api import open_all
 
     if uses_sidecar(path):
         return [open_with_sidecar(path)]
-    return open_all(path) if all_scenes else [omio_open(path)]
+    if all_scenes:
+        return open_all(path)
+    found = [omio_open(path)]
+    warn_scenes_left_out(found, caller=caller, hint=hint)
+    return found
 
 
 def _open_legacy(
@@ -134,15 +154,28 @@ def _open_legacy(
     zeropadding: bool = True,
     physicalsize_xyz: Any = None,
     pixelunit: str = "micron",
+    caller: str = "imread",
+    hint: str = "pass return_list=True to read every scene",
 ) -> tuple[list[MicroscopyDataset], list[Path], bool]:
-    """Datasets as OMIO 0.3 reads a path, their source paths, and whether a single result is expected."""
+    """Datasets as OMIO 0.3 reads a path, their source paths, and whether a single result is expected.
+
+    A file read without ``return_list`` gives its first scene, and a warning names the
+    scenes left out (``caller`` and ``hint`` word it).
+    """
     from omio.folders import open_folder, open_folder_stack
 
     axis = _check_axis(merge_along_axis)
     policy = _policy(zeropadding)
     if not isinstance(fname, (str, PathLike)):
         pairs = [
-            _open_legacy(p, return_list=return_list, physicalsize_xyz=physicalsize_xyz, pixelunit=pixelunit)
+            _open_legacy(
+                p,
+                return_list=return_list,
+                physicalsize_xyz=physicalsize_xyz,
+                pixelunit=pixelunit,
+                caller=caller,
+                hint=hint,
+            )
             for p in fname
         ]
         datasets = [ds for found, _, _ in pairs for ds in found]
@@ -154,7 +187,7 @@ def _open_legacy(
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_file():
-        datasets = _open_file(path, all_scenes=return_list)
+        datasets = _open_file(path, all_scenes=return_list, caller=caller, hint=hint)
         if merge_multiple_files_in_folder and len(datasets) > 1:
             datasets = [_concat(datasets, axis, policy)]
         single = not return_list
@@ -454,6 +487,7 @@ def _legacy_read(
     zarr_store: str | None,
     zarr_store_path: Any,
     return_list: bool,
+    caller: str,
 ) -> tuple[Any, dict[str, Any]] | tuple[list[Any], list[dict[str, Any]]]:
     from omio._api import scenes
 
@@ -464,6 +498,8 @@ def _legacy_read(
     datasets = [opener(path)]
     if return_list and not uses_sidecar(path):
         datasets += [MicroscopyDataset.from_source(_scene_source(path, i)) for i in range(1, len(scenes(path)))]
+    elif not return_list:
+        warn_scenes_left_out(datasets, caller=caller, hint="pass return_list=True to read every scene")
     if physicalsize_xyz is not None:
         sizes = {a: units.quantity(float(v), pixelunit) for a, v in zip("XYZ", physicalsize_xyz, strict=True)}
         datasets = [ds.with_metadata(physical_pixel_sizes=sizes) for ds in datasets]
@@ -500,6 +536,7 @@ def read_tif(
         zarr_store=zarr_store,
         zarr_store_path=zarr_store_path,
         return_list=return_list,
+        caller="read_tif",
     )
 
 
@@ -525,6 +562,7 @@ def read_czi(
         zarr_store=zarr_store,
         zarr_store_path=zarr_store_path,
         return_list=return_list,
+        caller="read_czi",
     )
 
 
@@ -560,6 +598,7 @@ def read_thorlabs_raw(
             zarr_store=zarr_store,
             zarr_store_path=zarr_store_path,
             return_list=return_list,
+            caller="read_thorlabs_raw",
         )
     except OmioError:
         if on_error == "raise":
@@ -749,6 +788,8 @@ def imconvert(
     check_zarr_store(zarr_store)
     datasets, sources, _ = _open_legacy(
         fname,
+        caller="imconvert",
+        hint=_CONVERT_HINT,
         recursive=recursive,
         folder_stacks=folder_stacks,
         merge_folder_stacks=merge_folder_stacks,

@@ -18,6 +18,7 @@ __all__ = [
     "OutputError",
     "OutputExistsError",
     "PixelTypeError",
+    "ScenesLeftOutWarning",
     "UnsupportedFormatError",
 ]
 
@@ -70,3 +71,12 @@ class OutputError(OmioError, OSError):
 
 class MissingDependencyError(OmioError, ImportError):
     """An optional dependency needed for this operation is not installed."""
+
+
+class ScenesLeftOutWarning(UserWarning):
+    """A function that reads one scene per file left out the other scenes of a file.
+
+    The OMIO 0.3-style functions (``imread``, ``imconvert``, ``convert_to_ometiff``,
+    ``read_czi``...) and :func:`omio.open_folder` use the first scene of a file; the
+    message names the file, the scenes left out and how to get them.
+    """

@@ -19,7 +19,8 @@ Rules
 - Entries that cannot be read are skipped with the reason: broken symbolic links,
   link loops, entries the user may not read. Symbolic links leading out of the
   folder (the *input root*) are skipped too unless ``follow_symlinks=True``.
-- Only the first image (scene) of each file is used.
+- Only the first image (scene) of each file is used; a
+  :class:`omio.errors.ScenesLeftOutWarning` names the scenes of a file left out.
 """
 
 from __future__ import annotations
@@ -298,6 +299,13 @@ def _open_listing(
             skipped.append(_log_skip(Skipped(entry, f"unreadable: {reason}")))
             continue
         used.append(entry)
+    from omio._scenes import warn_scenes_left_out
+
+    warn_scenes_left_out(
+        datasets,
+        caller="reading a folder (one scene per file)",
+        hint="open them with omio.open(path, scene=i) or omio.open_all(path)",
+    )
     return datasets, used, skipped
 
 
