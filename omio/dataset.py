@@ -784,10 +784,11 @@ class MicroscopyDataset:
             _check_dimensionality({}, q)
             changes["time_increment"] = units.measure(q)
         if origin is not None:
-            start = dict(record.origin)
-            for axis, value in _checked_keys(origin, "XYZT", "origin").items():
-                start[axis] = _origin_value(axis, value)
-            changes["origin"] = start
+            given = {
+                axis: _origin_value(axis, value) for axis, value in _checked_keys(origin, "XYZT", "origin").items()
+            }
+            record = record.without_origin(axis for axis, value in given.items() if value is None)
+            changes["origin"] = {**record.origin, **{a: v for a, v in given.items() if v is not None}}
         if channel_names is not None:
             if len(channel_names) != self.sizes["C"]:
                 raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")

@@ -204,9 +204,9 @@ class ImageRecord:
         """This record with the origin in the units of the steps and the plane positions agreeing with it.
 
         Where the origin differs from the one the planes give, the planes' values move
-        by the difference; where the origin is cleared, the planes' values that would
-        give one are dropped; a non-zero origin that no plane states is stated on the
-        plane ``T=0, Z=0, C=0`` (so the OME model and a file written from it give it back).
+        by the difference; where the origin is unset, the planes give it; a non-zero
+        origin that no plane states is stated on the plane ``T=0, Z=0, C=0`` (so the OME
+        model and a file written from it give it back).
         """
         steps = self.steps()
         origin: dict[str, Measure | None] = {}
@@ -226,7 +226,7 @@ class ImageRecord:
             want, have = origin[axis], derived[axis]
             attribute = _AXIS_FIELD[axis]
             if want is None and have is not None:
-                planes = [_set(p, attribute, None) for p in planes]
+                origin[axis] = have  # (clearing an origin clears the planes' values: see without_origin)
             elif want is not None and have is not None and want.units == have.units and want != have:
                 shift = Measure(want.magnitude - have.magnitude, want.units)
                 planes = [_shifted(p, attribute, shift) for p in planes]
@@ -239,6 +239,15 @@ class ImageRecord:
         if origin == dict(self.origin) and kept == self.planes:
             return self
         return dataclasses.replace(self, origin=origin, planes=kept)
+
+    def without_origin(self, axes: Iterable[str]) -> ImageRecord:
+        """This record with no origin along ``axes`` (and none of the plane values that would state one)."""
+        gone = [a for a in axes if a in _AXIS_FIELD]
+        planes = self.planes
+        for axis in gone:
+            planes = tuple(_set(p, _AXIS_FIELD[axis], None) for p in planes)
+        origin = {**self.origin, **dict.fromkeys(gone)}
+        return dataclasses.replace(self, origin=origin, planes=_sorted(planes)).settled()
 
     def select(self, positions: Mapping[str, Any], sizes: Mapping[str, int]) -> ImageRecord:
         """The record of the selection ``positions`` (per dim: a slice or an index array) of an image of ``sizes``.
@@ -279,16 +288,16 @@ class ImageRecord:
         origin = dict(self.origin)
         stated = origin_from_planes(planes, {**steps, "T": increment, **physical})
         for dim in ("T", "Z", "Y", "X"):
-            picked = kept[dim]
-            if picked is None or int(picked[0]) == 0:
-                continue
-            step = steps[dim]
-            if dim in "TZ" and (stated[dim] is not None or step is None):
+            picked, step = kept[dim], steps[dim]
+            if dim in "TZ" and stated[dim] is not None:
                 origin[dim] = stated[dim]  # the planes' own times and Z positions
+            elif picked is None or int(picked[0]) == 0:
+                continue
             elif step is not None:
                 origin[dim] = _at(origin.get(dim), step, int(picked[0]))
-            else:
+            else:  # a position that no pixel size can move: it no longer holds
                 origin[dim] = None
+                planes = tuple(_set(p, _AXIS_FIELD[dim], None) for p in planes)
         return dataclasses.replace(
             self, physical_sizes=physical, time_increment=increment, channel_names=names, origin=origin, planes=planes
         ).settled()
