@@ -29,7 +29,15 @@ from omio.units import Measure
 if TYPE_CHECKING:
     import dask.array as da
 
-__all__ = ["LevelGeometry", "downsample", "level_count", "level_factors", "level_geometry", "pyramid"]
+__all__ = [
+    "LevelGeometry",
+    "downsample",
+    "level_count",
+    "level_factors",
+    "level_geometry",
+    "level_origin",
+    "pyramid",
+]
 
 _AXIS = {"T": 0, "Z": 1, "C": 2, "Y": 3, "X": 4}
 
@@ -258,3 +266,32 @@ def level_geometry(physical_sizes: Mapping[str, Any], factors: Mapping[str, floa
         sizes[axis] = None if size is None else _times(size, f)
         offsets[axis] = None if size is None else _times(size, (f - 1) / 2)
     return LevelGeometry(dict(used), sizes, offsets)
+
+
+def level_origin(
+    origin: Mapping[str, Measure | None], offsets: Mapping[str, Measure | None]
+) -> dict[str, Measure | None]:
+    """A level's origin: level 0's (``None`` read as 0) plus the level's offsets (:func:`level_geometry`).
+
+    Axes without an offset (no pixel size) keep level 0's origin; an offset in another
+    unit than the origin is converted to the origin's.
+
+    Examples
+    --------
+    >>> level_origin({"X": Measure(10.0, "micrometer"), "Y": None}, {"X": Measure(0.5, "micrometer"),
+    ...                                                              "Y": Measure(500.0, "nanometer")})
+    {'X': Measure(magnitude=10.5, units='micrometer'), 'Y': Measure(magnitude=500.0, units='nanometer')}
+    """
+    from omio import units
+
+    out = dict(origin)
+    for axis, offset in offsets.items():
+        if offset is None:
+            continue
+        base = origin.get(axis)
+        if base is None:
+            out[axis] = offset
+            continue
+        shift = units.convert(offset, base.units) if offset.units != base.units else offset.magnitude
+        out[axis] = base if shift is None else Measure(base.magnitude + shift, base.units)
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import omio
-from omio.pyramid import downsample, level_factors, level_geometry
+from omio.pyramid import downsample, level_factors, level_geometry, level_origin
 from omio.readers._handles import close_cached_handles
 from omio.units import Measure
 
@@ -43,6 +43,19 @@ def test_level_geometry_sizes_and_offsets() -> None:
     assert plain.physical_sizes == {"X": 8.0} and plain.offsets == {"X": 3.5}
 
 
+def test_level_origin_adds_the_offsets() -> None:
+    um = "micrometer"
+    origin = {"X": Measure(100.0, um), "Y": None, "Z": Measure(2.0, um), "T": Measure(5.0, "second")}
+    offsets = {"X": Measure(0.5, um), "Y": Measure(250.0, "nanometer"), "Z": None}
+    out = level_origin(origin, offsets)
+    assert out["X"] == Measure(100.5, um)
+    assert out["Y"] == Measure(250.0, "nanometer")  # no origin: the offset itself
+    assert out["Z"] == Measure(2.0, um) and out["T"] == Measure(5.0, "second")  # no offset: unchanged
+    assert level_origin({"X": Measure(1.0, "millimeter")}, {"X": Measure(500.0, um)})["X"] == Measure(
+        pytest.approx(1.5), "millimeter"
+    )
+
+
 def test_level_offset_is_the_mean_of_the_averaged_pixel_centres() -> None:
     x = np.arange(12, dtype="float64") * 0.5  # pixel-centre coordinates of level 0
     rows = da.from_array(np.broadcast_to(x, (1, 1, 1, 4, 12)))
@@ -62,9 +75,13 @@ def test_ome_tiff_and_ome_zarr_levels_agree(tmp_path: Path) -> None:
     tif = ds.to_ometiff(tmp_path / "a.ome.tif", pyramid=3)
     zarr = ds.to_omezarr(tmp_path / "a.ome.zarr", levels=3)
     for level in range(3):
-        sizes = [omio.open(p, level=level).physical_pixel_sizes for p in (tif, zarr)]
+        opened = [omio.open(p, level=level) for p in (tif, zarr)]
         for axis, step in (("X", 1.0), ("Y", 0.5)):
-            assert [s[axis].to("um").magnitude for s in sizes] == [step * 2**level] * 2, (level, axis)
+            f = 2**level
+            assert [d.physical_pixel_sizes[axis].to("um").magnitude for d in opened] == [step * f] * 2, (level, axis)
+            # pixel centres: the level's first pixel lies (f - 1) / 2 level-0 pixels in, in both formats
+            first = [float(d.xarray[axis][0]) for d in opened]
+            assert first == [pytest.approx((f - 1) / 2 * step)] * 2, (level, axis)
     transforms = [d["coordinateTransformations"] for d in _ngff(zarr)["datasets"]]  # type: ignore[index]
     assert transforms[0] == [{"type": "scale", "scale": [1.0, 1.0, 1.0, 0.5, 1.0]}]
     assert transforms[2] == [
@@ -117,6 +134,9 @@ def test_czi_ome_tiff_and_ome_zarr_give_the_same_level_sizes(samples: Path, tmp_
         assert level.physical_pixel_sizes["X"].to("um").magnitude == pytest.approx(2 * step)
         assert level.physical_pixel_sizes["Y"].to("um").magnitude == pytest.approx(2 * step)
         assert level.ome.images[0].pixels.physical_size_x == pytest.approx(2 * step)
+        origin = {axis: float(full.xarray[axis][0]) for axis in "XY"}
+        level_origin = {axis: float(level.xarray[axis][0]) for axis in "XY"}
+        assert level_origin == {axis: pytest.approx(origin[axis] + step / 2) for axis in "XY"}
         tif = full.to_ometiff(tmp_path / "p.ome.tif", pyramid=2)
         for out in (tif, full.to_omezarr(tmp_path / "p.ome.zarr", levels=2)):
             copy = omio.open(out, level=1)
@@ -126,5 +146,6 @@ def test_czi_ome_tiff_and_ome_zarr_give_the_same_level_sizes(samples: Path, tmp_
                 assert copy.physical_pixel_sizes[axis].to("um").magnitude == pytest.approx(
                     level.physical_pixel_sizes[axis].to("um").magnitude
                 ), (out, axis)
+                assert float(copy.xarray[axis][0]) == pytest.approx(level_origin[axis]), (out, axis)
     finally:
         close_cached_handles()

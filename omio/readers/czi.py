@@ -39,12 +39,13 @@ from omio._scheduler import cpu_count
 from omio.dims import SAMPLE_COLORS, SAMPLE_NAMES
 from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
-from omio.pyramid import level_factors, level_geometry
+from omio.pyramid import level_factors, level_geometry, level_origin
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
 from omio.readers._optional import library_errors
 from omio.readers._planes import PlaneValues, finite, parse_time, plane_infos, too_many_planes
+from omio.record import ImageRecord
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -1009,15 +1010,23 @@ class CziReader:
                 "objective_settings": objective_settings,
             }
 
+        # a pyramid level's pixels are level 0's times the level's integer factor, its first pixel centre
+        # (f - 1) / 2 level-0 pixels after level 0's
+        geometry = level_geometry(physical_sizes, level_factors(level_shapes[0], shape))
+        planes = plane_infos(plane_values)
+        origin = None
+        if level:
+            full_record = ImageRecord.stated(shape[2], physical_sizes=physical_sizes, planes=planes)
+            origin = level_origin(full_record.origin, geometry.offsets)
         ome = deferred_make_ome(
             shape,
             data.dtype,
-            # a pyramid level's pixels are level 0's times the level's integer factor
-            physical_sizes=level_geometry(physical_sizes, level_factors(level_shapes[0], shape)).physical_sizes,
+            physical_sizes=geometry.physical_sizes,
             time_increment=_time_increment(root),
             channel_names=ch_names,
             name=names[index],
-            planes=plane_infos(plane_values),
+            planes=planes,
+            origin=origin,
             later=later,
         )
         return ImageSource(

@@ -18,6 +18,7 @@ Axis rules
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -37,6 +38,7 @@ from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError, OmioError
 from omio.lazy_ome import LazyOME
+from omio.pyramid import LevelGeometry, level_factors, level_geometry, level_origin
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks
@@ -151,7 +153,8 @@ class TiffReader:
                 mapping = to_tzcyx(raw, file_axes)
             info = _metadata(tif, base, kind, index, mapping.channels, path)
             _check_stated_values(info, path)
-            info.physical_sizes = _level_sizes(info.physical_sizes, levels[0], levels[level])
+            geometry = _level_geometry(info.physical_sizes, levels[0], levels[level])
+            info.physical_sizes = geometry.physical_sizes
             read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
             opener.check()
         labels = ImageRecord.stated(
@@ -162,6 +165,8 @@ class TiffReader:
             channel_names=[p.name(info.channel_names) for p in mapping.channels],
             planes=() if user_axes is not None else _channel_planes(info.planes, mapping.channels),
         )
+        if level:  # a level's first pixel centre lies (f - 1) / 2 level-0 pixels after level 0's
+            labels = dataclasses.replace(labels, origin=level_origin(labels.origin, geometry.offsets)).settled()
         build = functools.partial(
             _build_ome, path, index, mapping.data.shape, mapping.data.dtype, mapping.channels, labels, info.ome_xml
         )
@@ -765,14 +770,11 @@ def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tupl
     return tuple(int(n) for n in mapping.data.shape)
 
 
-def _level_sizes(
+def _level_geometry(
     sizes: dict[str, Measure | None], full: tuple[int, ...], reduced: tuple[int, ...]
-) -> dict[str, Measure | None]:
-    """Pixel sizes of a reduced level: the full level's times the level's integer factor (see :mod:`omio.pyramid`)."""
-    from omio.pyramid import level_factors, level_geometry
-
-    scaled: dict[str, Measure | None] = level_geometry(sizes, level_factors(full, reduced)).physical_sizes
-    return scaled
+) -> LevelGeometry:
+    """Pixel sizes and origin offsets of a reduced level from the full level's (see :mod:`omio.pyramid`)."""
+    return level_geometry(sizes, level_factors(full, reduced))
 
 
 @dataclass
