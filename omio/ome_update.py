@@ -10,6 +10,7 @@ here too. Everything here needs ome-types; nothing here is imported to read pixe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ def with_pixels(ome: OME, **update: Any) -> OME:
     return ome.model_copy(update={"images": [image.model_copy(update={"pixels": pixels}), *ome.images[1:]]})
 
 
+@functools.cache
 def _ome_length(name: str) -> UnitsLength:
     from ome_types.model import UnitsLength
 
@@ -54,6 +56,7 @@ def _ome_length(name: str) -> UnitsLength:
         return UnitsLength(name)  # an OME unit pint has no name for ("reference frame")
 
 
+@functools.cache
 def _ome_time(name: str) -> UnitsTime:
     from ome_types.model import UnitsTime
 

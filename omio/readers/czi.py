@@ -15,6 +15,13 @@ Mapping onto TZCYX (stated in ``ImageSource.axes_rule``):
   channel-major (C outer, the extra dims inner); size-1 extra dims are dropped.
 - RGB pixel types (Bgr24, Bgr48, Bgr96Float, Bgra32) become C samples in R, G, B(, A)
   order, innermost.
+
+Plane table (OME ``Plane`` elements, stated in the axes rule): ``PositionX/Y`` = the
+scene's bounding-box start times the ``Scaling`` pixel size (micrometres, in the pixel
+frame all scenes share, so scenes lie side by side as acquired); ``PositionZ`` = the
+``FocusPosition`` and ``DeltaT`` = the ``AcquisitionTime`` (minus the scene's earliest)
+of each plane's first subblock, read from its metadata bytes only (never its pixels),
+for scenes of at most ``MAX_PLANE_METADATA`` planes.
 """
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ Metadata: physical sizes and the time increment are a dim's ``Length / (N - 1)``
 (as Bio-Formats does); channel colours from the LUT names. LIF channels carry no
 names (``None``); the dye liffile resolves for a channel (``FITC``) is the OME
 ``Channel.fluor``. The image element's XML is kept as original metadata.
+
+Plane table: ``DeltaT`` from ``Data/Image/TimeStampList`` (one time stamp per stored
+frame, frames numbered in C order over the dims outside the frame; a plane takes its
+first frame's, minus the image's earliest); ``PositionX/Y/Z`` from the ``TileScanInfo``
+tile of the plane (tile scans), else ``PositionX/Y`` from the ``StagePosX``/``StagePosY``
+of the ``HardwareSetting`` (metres, as Bio-Formats reads them).
 """
 
 from __future__ import annotations

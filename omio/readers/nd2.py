@@ -21,7 +21,10 @@ Metadata: physical sizes from ``voxel_size()`` (micrometres) for the axes the fi
 marks as calibrated; the time increment from the time loop's period (milliseconds,
 ``None`` when the period is 0, i.e. not set); channel names, colours and
 wavelengths from ``metadata.channels``. ``text_info`` and the experiment loops are
-kept as original metadata.
+kept as original metadata. Plane table: ``DeltaT`` and ``PositionX/Y/Z`` of every
+frame channel from ``frame_metadata`` (``time.relativeTimeMs``,
+``position.stagePositionUm``), the exposure time from the picture planes'
+``SampleSetting`` (as the ``nd2`` package's OME export reads them).
 """
 
 from __future__ import annotations

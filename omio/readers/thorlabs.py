@@ -18,6 +18,11 @@ TIFF-mode names
     format ThorImageLS itself writes (``imgNameFormat`` in ``AcquireMultiWavelength``
     and ``AcquireBleaching`` of the ThorImageLS source). ``ChanA_Preview.tif`` files
     are previews of the last time point and are ignored.
+
+Time increment
+    ``Timelapse intervalSec`` for Z/T series. Streaming acquisitions state no interval:
+    it is derived from the frame rate (frames per time point / ``frameRate``) and the
+    axes rule says so; with frame averaging it is left unset.
 """
 
 from __future__ import annotations
