@@ -315,3 +315,39 @@ def test_thorlabs_without_frame_rate_has_no_time_increment(samples: Path, tmp_pa
     xml.write_text(text.replace(' frameRate="1.426"', ""))
     ds = omio.open(folder)
     assert ds.time_increment is None and "no frameRate" in ds.axes_rule
+
+
+def _lif_xml(stamps: list[int], tiles: list[tuple[float, float, float]]) -> ET.Element:
+    tile = "".join(
+        f'<Tile FieldX="{i}" FieldY="0" PosX="{x}" PosY="{y}" PosZ="{z}"/>' for i, (x, y, z) in enumerate(tiles)
+    )
+    text = " ".join(f"{s:x}" for s in stamps)
+    return ET.fromstring(
+        f'<Element><Data><Image><Attachment Name="TileScanInfo">{tile}</Attachment>'
+        f'<TimeStampList NumberOfTimeStamps="{len(stamps)}">{text}</TimeStampList></Image></Data></Element>'
+    )
+
+
+def test_lif_tile_scan_positions_and_times_follow_the_folded_tiles() -> None:
+    from types import SimpleNamespace
+
+    from omio.readers.lif import _plane_values
+
+    # frames in C order over (M, C): frame m * 2 + c, stamped at that many seconds (FILETIME: 100 ns ticks)
+    image = SimpleNamespace(
+        xml_element=_lif_xml([f * 10**7 for f in range(4)], [(1e-3, 2e-3, 1e-4), (1.5e-3, 2e-3, 2e-4)])
+    )
+    sizes = {"M": 2, "C": 2, "Y": 3, "X": 3}
+    values, rule = _plane_values(image, "a.lif", ["M", "C"], ["Y", "X"], sizes, (1, 1, 4))  # type: ignore[arg-type]
+    by_c = {v.c: v for v in values}
+    for c_out in range(4):
+        channel, tile = divmod(c_out, 2)  # M folded into C channel-major: C outer, M inner
+        assert by_c[c_out].delta_t == pytest.approx(tile * 2 + channel)
+        assert (by_c[c_out].position_x, by_c[c_out].position_z) == pytest.approx((1000 + 500 * tile, 100 + 100 * tile))
+        assert by_c[c_out].position_y == pytest.approx(2000)
+    assert "TileScanInfo" in rule
+
+    image = SimpleNamespace(xml_element=_lif_xml([0, 1, 2], [(1e-3, 2e-3, 1e-4)]))  # 3 stamps, 4 frames; 1 tile, 2
+    values, rule = _plane_values(image, "a.lif", ["M", "C"], ["Y", "X"], sizes, (1, 1, 4))  # type: ignore[arg-type]
+    assert all(v.is_empty for v in values)
+    assert "not one per stored frame" in rule and "so no positions" in rule
