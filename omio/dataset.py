@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import enum
-import html
 import math
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -946,59 +944,14 @@ class MicroscopyDataset:
         return "\n".join(lines)
 
     def _summary(self) -> list[tuple[str, str]]:
-        sizes = "  ".join(f"{d}: {n}" for d, n in self.sizes.items())
-        ps = ", ".join(f"{a} {_fmt_q(q)}" for a, q in self.physical_pixel_sizes.items())
-        rows = [
-            ("dims", sizes),
-            ("dtype", f"{self.dtype.name} ({_fmt_bytes(self.nbytes)})"),
-            ("pixel size", ps),
-            ("time increment", _fmt_q(self.time_increment)),
-            ("channels", str(self.channel_names)),
-        ]
-        if self.path is not None:
-            scene = "" if len(self._info.scenes) <= 1 else f", scene {self._info.scene} of {len(self._info.scenes)}"
-            rows.append(("source", f"{self.path} ({self._info.format}{scene})"))
-        if self.axes_rule:
-            rows.append(("axes rule", self.axes_rule))
-        if self.is_lazy:
-            chunks = self.data.chunksize
-            rows.append(("chunks", f"{self.data.npartitions} of {chunks}"))
-        return rows
+        from omio._display import summary
+
+        return summary(self)
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._summary()
-        )
-        thumb = self._thumbnail_png()
-        img = (
-            f"<img src='data:image/png;base64,{thumb}' style='image-rendering:pixelated;max-width:192px'/>"
-            if thumb
-            else ""
-        )
-        title = html.escape(f"omio.MicroscopyDataset {self.name or ''}".strip())
-        return (
-            f"<div><strong>{title}</strong><div style='display:flex;gap:1em;align-items:flex-start'>"
-            f"<table>{rows}</table>{img}</div></div>"
-        )
+        from omio._display import html_summary
 
-    def _thumbnail_png(self, size: int = 192) -> str | None:
-        """A small PNG of the middle Z plane of T0/C0 (reads one plane; skipped for huge planes)."""
-        _, z, _, y, x = self.shape
-        if y * x * self.dtype.itemsize > 64 * 2**20 or self.dtype.kind not in "uif":
-            return None
-        step = max(1, math.ceil(max(y, x) / size))
-        plane = np.asarray(self.data[0, z // 2, 0, ::step, ::step].compute(scheduler=scheduler()), dtype=np.float64)
-        finite = plane[np.isfinite(plane)]
-        if finite.size == 0:
-            return None
-        lo, hi = np.percentile(finite, [0.5, 99.5])
-        scaled = np.clip((plane - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-        img = (np.nan_to_num(scaled) * 255).astype(np.uint8)
-        import imagecodecs
-
-        return base64.b64encode(imagecodecs.png_encode(img)).decode("ascii")
+        return html_summary(self)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1022,21 +975,6 @@ def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
     """Chunks of whole Y/X planes, one per index of the other axes."""
     up = axes.upper()
     return tuple(int(n) if a in "YX" else 1 for a, n in zip(up, shape, strict=True))
-
-
-def _fmt_q(q: pint.Quantity | None) -> str:
-    return "None" if q is None else f"{q.magnitude:.6g} {q.units:~P}"
-
-
-def _fmt_bytes(n: int) -> str:
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1000
-        if value < 1000:
-            return f"{value:.3g} {unit}"
-    return f"{value / 1000:.3g} TB"
 
 
 def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: pint.Quantity | None) -> None:

@@ -404,7 +404,8 @@ def origin_from_planes(planes: Iterable[PlaneInfo], steps: Mapping[str, Measure 
 
     ``steps`` are the record's :meth:`ImageRecord.steps`: the origin is given in the
     step's unit (``None`` where the stated unit is not convertible); without a step,
-    in the stated unit, and only from a plane at index 0 of that axis.
+    in the stated unit (a length, or a time for T), and only from a plane at index 0
+    of that axis.
     """
     ordered = sorted(planes, key=lambda p: p.index)
     out: dict[str, Measure | None] = {}
@@ -417,8 +418,9 @@ def origin_from_planes(planes: Iterable[PlaneInfo], steps: Mapping[str, Measure 
         value: Measure = getattr(first, attribute)
         index = 0 if index_name is None else int(getattr(first, index_name))
         step = steps.get(axis)
-        if step is None:
-            out[axis] = value if index == 0 else None
+        if step is None:  # a position in a length (time) unit, where the axis has no step to place it by
+            usable = units.convert(value, "second" if axis == "T" else "micrometer") is not None
+            out[axis] = value if index == 0 and usable else None
             continue
         converted = units.convert(value, step.units)
         if converted is not None:
