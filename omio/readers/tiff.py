@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import logging
 import math
+import operator
 import os
 import re
 import struct
@@ -661,11 +662,15 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
             file_path = paths[id(fh)] = str(Path(fh.dirname) / fh.name)
             sizes[file_path] = int(fh.size)
             extents[file_path] = []
-        extents[file_path].extend(zip(page.dataoffsets, page.databytecounts, strict=False))
-        end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
-        if needed is not None and not needed[0] <= sum(page.databytecounts) <= needed[1]:
+        offsets, counts = page.dataoffsets, page.databytecounts
+        extents[file_path].extend(zip(offsets, counts, strict=False))
+        if len(offsets) == 1 and len(counts) == 1:  # one strip per page, the common case: no generator per page
+            end, stored = offsets[0] + counts[0], counts[0]
+        else:
+            end, stored = max(map(operator.add, offsets, counts), default=0), sum(counts)
+        if needed is not None and not needed[0] <= stored <= needed[1]:
             raise FileFormatError(
-                f"{file_path}: page {page.index} stores {sum(page.databytecounts)} bytes of uncompressed pixels but "
+                f"{file_path}: page {page.index} stores {stored} bytes of uncompressed pixels but "
                 f"its declared size {page_shape} of {dtype} takes {needed[0]}; its size, bit-depth or byte-count "
                 "tags are damaged"
             )
@@ -674,7 +679,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
                 f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
                 "the file is truncated"
             )
-        tree = tuple(int(n) for n in page.treeindex)  # (page,) or (page, level) for a SubIFD
+        tree = page.treeindex  # (page,) or (page, level) for a SubIFD
         subifd = () if len(tree) == 1 else ((tree[1], int(page.offset)),)
         args[i] = (file_path, tree[0], page_shape, dtype.str, *subifd)
     keyframe = series.keyframe
