@@ -695,8 +695,8 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
                 for tag in keyframe.tags
                 if not start <= tag.valueoffset < end and tag.code not in _POINTER_TAGS
             )
-    for file_path, stored in extents.items():
-        _check_disjoint(file_path, stored)
+    for file_path, file_extents in extents.items():
+        _check_disjoint(file_path, file_extents)
     array = array_from_chunks(
         _read_page,
         args.reshape(lead) if lead else args.reshape(()),
