@@ -53,7 +53,7 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(md, default=str, indent=2))
     else:
         print(ds)
-        print(f"  {'format:':<16}{ds.metadata['format']}")
+        print(f"  {'format:':<16}{ds.source.format}")
         print(f"  {'scenes:':<16}{len(names)}" + (f" {names}" if any(names) else ""))
         print(f"  {'size on disk:':<16}{on_disk} bytes")
     return 0
