@@ -233,7 +233,7 @@ def unit_name(unit: pint.Unit | str) -> str:
 def _symbol_name(symbol: str) -> str:
     """The canonical pint name of a unit symbol, case kept (OME's ``"Mm"`` is megametre, not ``"mm"``)."""
     name = _alias(symbol, exact=True)
-    return name if name in _CANONICAL else str(registry().Unit(symbol))
+    return name if name in _CANONICAL or name in _OWN_DIMENSION else str(registry().Unit(symbol))
 
 
 @functools.cache
@@ -397,6 +397,10 @@ _FACTORS: dict[str, tuple[str, float]] = {
 }
 
 
+_OWN_DIMENSION = frozenset({"reference_frame"})
+"""Units of a dimension of their own (OME's ``"reference frame"``): convertible to nothing else."""
+
+
 def convert(value: Measure, unit: str) -> float | None:
     """The magnitude of ``value`` in ``unit`` (a canonical pint name), or ``None`` where it cannot be converted.
 
@@ -412,6 +416,8 @@ def convert(value: Measure, unit: str) -> float | None:
     """
     if value.units == unit:
         return float(value.magnitude)
+    if value.units in _OWN_DIMENSION or unit in _OWN_DIMENSION:
+        return None
     a, b = _FACTORS.get(value.units), _FACTORS.get(unit)
     if a is not None and b is not None:
         return float(value.magnitude) * a[1] / b[1] if a[0] == b[0] else None

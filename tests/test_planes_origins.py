@@ -24,7 +24,7 @@ from omio.units import Measure
 SHAPE = (3, 2, 2, 16, 20)
 
 
-def planed(shape: tuple[int, int, int, int, int] = SHAPE) -> omio.MicroscopyDataset:
+def planed(shape: tuple[int, int, int, int, int] = SHAPE, z_unit: str = "µm") -> omio.MicroscopyDataset:
     """A dataset as a reader gives it, with OME Plane elements for every plane."""
     from ome_types.model import Plane
 
@@ -43,7 +43,7 @@ def planed(shape: tuple[int, int, int, int, int] = SHAPE) -> omio.MicroscopyData
             position_y=0.2,
             position_y_unit="mm",
             position_z=50.0 + 2.0 * z,
-            position_z_unit="µm",
+            position_z_unit=z_unit,
         )
         for t in range(t_n)
         for z in range(z_n)
@@ -374,3 +374,21 @@ def test_ome_tiff_sample_plane_tables_survive_both_writers(samples: Path, tmp_pa
                             assert b[name] == value, f"{name}: {b.get(name)} != {value}"
                         else:
                             assert float(b[name]) == pytest.approx(float(value)), f"{name}: {b.get(name)} != {value}"
+
+
+def test_reading_pixels_of_a_file_with_planes_imports_neither_ome_types_nor_pint(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = planed(z_unit="reference frame").isel(X=slice(2, None)).to_ometiff(tmp_path / "p.ome.tif")
+    script = (
+        "import sys, omio\n"
+        f"ds = omio.open({str(out)!r})\n"
+        "ds.isel(X=slice(1, None), T=[0, 2]).sel(C='a').to_numpy()\n"
+        "print(ds.record.origin['X'], ds.record.planes[0].position_z)\n"
+        "print('pint' in sys.modules, 'ome_types' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "False False", result.stdout
+    assert "reference_frame" in lines[0] and "101.0" in lines[0], result.stdout
