@@ -39,6 +39,7 @@ import dask.array as da
 from omio.dataset import MicroscopyDataset, SourceInfo, _build_xarray
 from omio.dims import DIMS
 from omio.errors import MergeError
+from omio.lazy_ome import LazyOME
 from omio.policies import Axis, MergePlan, Policy, SourceMeta, plan_merge
 from omio.record import ImageRecord, concat_records
 
@@ -120,7 +121,7 @@ def concat(
     ome = _merged_ome(items, plan, extra or {}, record)
     arr = _build_xarray(data, record)
     rule = f"concatenation of {len(items)} datasets along {axis} (policy {policy!r}); see the omio:merge annotations"
-    return MicroscopyDataset(arr, ome, SourceInfo(path=None, format="merged", axes_rule=rule))
+    return MicroscopyDataset(arr, LazyOME.ready(ome, record), SourceInfo(path=None, format="merged", axes_rule=rule))
 
 
 def merge_provenance(ds: MicroscopyDataset) -> dict[str, Any] | None:
