@@ -19,7 +19,8 @@ Rules
   axis without a stated position (or with one in a unit that is not convertible into
   the pixel size's, such as OME's ``"reference frame"``) has origin ``None``, read as 0.
 - The X, Y and Z coordinates are ``origin + index * pixel size``. The T coordinate is
-  the plane table's ``DeltaT`` where every T index states one and the values increase,
+  the plane table's ``DeltaT`` where every T index states one and the values increase
+  (or decrease, after a reversed selection),
   else ``origin + index * time increment``. Axes without a step are pixel indices.
 - The record keeps the plane positions and the origin consistent: when a selection
   moves the origin (``isel(X=slice(5, None))`` moves it by 5 pixels), the positions of
@@ -253,27 +254,28 @@ class ImageRecord:
         """The record of the selection ``positions`` (per dim: a slice or an index array) of an image of ``sizes``.
 
         A stride scales the pixel size; an uneven selection along T clears the time
-        increment and keeps the true times as ``DeltaT`` (uneven X, Y or Z selections
-        are refused); the origin moves to the first pixel kept.
+        increment and keeps the true times as ``DeltaT``, as does a reversed one
+        (which keeps the increment); uneven or reversed X, Y or Z selections are
+        refused. The origin moves to the first pixel kept.
 
         Raises
         ------
         DimensionError
-            For an uneven selection along X, Y or Z.
+            For an uneven or reversed selection along X, Y or Z.
         """
         kept = {dim: np.arange(sizes[dim])[positions[dim]] if dim in positions else None for dim in DIMS}
         steps = self.steps()
         physical = dict(self.physical_sizes)
         increment = self.time_increment
+        reordered = False  # along T: the times no longer follow the indices
         for dim in ("T", "Z", "Y", "X"):
             if dim not in positions:
                 continue
             stride = _step(dim, kept[dim])
             if dim == "T":
-                if increment is not None:
-                    increment = (
-                        None if stride == 0 else increment.scaled(stride) if stride and stride != 1 else increment
-                    )
+                reordered = stride is not None and stride <= 0
+                if increment is not None and stride is not None and stride != 1:
+                    increment = None if stride == 0 else increment.scaled(abs(stride))
             elif stride and stride != 1 and physical.get(dim) is not None:
                 value = physical[dim]
                 assert value is not None
@@ -282,7 +284,7 @@ class ImageRecord:
         if kept["C"] is not None:
             names = tuple(names[int(i)] for i in kept["C"])
         times = None
-        if kept["T"] is not None and increment is None and self.time_increment is not None:
+        if kept["T"] is not None and (increment is None or reordered) and self.time_increment is not None:
             times = {int(t): _at(self.origin.get("T"), self.time_increment, int(t)) for t in kept["T"]}
         planes = _subset(self.planes, kept, sizes, times)
         origin = dict(self.origin)
@@ -357,12 +359,17 @@ def _shifted(plane: PlaneInfo, attribute: str, shift: Measure) -> PlaneInfo:
 
 
 def _step(dim: str, picked: Any) -> int | None:
-    """The even step of picked indices (``None`` for one element, 0 when uneven along T)."""
+    """The even step of picked indices (``None`` for one element; along T, 0 when uneven, negative when reversed)."""
     if picked is None or len(picked) < 2:
         return None
     diffs = np.diff(picked)
+    if np.all(diffs == diffs[0]) and diffs[0] < 0 and dim in "XYZ":
+        raise DimensionError(
+            f"a reversed selection along {dim} would run its coordinates backwards, which no pixel size "
+            "describes; select in increasing order (flip the pixels in your analysis if needed)"
+        )
     if np.all(diffs == diffs[0]):
-        return abs(int(diffs[0]))
+        return int(diffs[0])
     if dim in "XYZ":
         raise DimensionError(f"an uneven selection along {dim} has no pixel size; select a range or a step instead")
     return 0
@@ -525,7 +532,11 @@ def xarray_coords(record: ImageRecord, shape: Sequence[int]) -> dict[str, xr.Var
 
 
 def _stated_times(record: ImageRecord, n: int) -> tuple[np.ndarray[Any, Any], str] | None:
-    """The ``DeltaT`` of each T index (in the time increment's unit), when every index states an increasing one."""
+    """The ``DeltaT`` of each T index (in the time increment's unit), where every index states one, monotonic.
+
+    They increase, or decrease after a reversed selection; times that restart (a merge of
+    two time series) are not a coordinate.
+    """
     first: dict[int, Measure] = {}
     for p in record.planes:  # sorted: the first plane of each T index comes first
         if p.delta_t is not None and p.t not in first:
@@ -537,7 +548,7 @@ def _stated_times(record: ImageRecord, n: int) -> tuple[np.ndarray[Any, Any], st
     if any(v is None for v in values):
         return None
     out = np.asarray(values, dtype=np.float64)
-    if n > 1 and not np.all(np.diff(out) > 0):
+    if n > 1 and not (np.all(np.diff(out) > 0) or np.all(np.diff(out) < 0)):
         return None
     return out, unit
 

@@ -82,7 +82,8 @@ def test_ome_tiff_labels_match_the_model(ome_tiff: Path) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     t=st.one_of(st.integers(0, 3), st.sampled_from([slice(None, None, 2), slice(1, 4), [0, 1, 3], [3, 0]])),
-    z=st.one_of(st.integers(0, 4), st.sampled_from([slice(None, None, 2), slice(1, 5, 3), slice(None, None, -1)])),
+    # (a reversed Z selection is refused: see tests/test_planes_origins.py)
+    z=st.one_of(st.integers(0, 4), st.sampled_from([slice(None, None, 2), slice(1, 5, 3), slice(3, None)])),
     c=st.one_of(st.integers(0, 2), st.sampled_from([[2, 0], slice(1, 3), [1]])),
     x=st.sampled_from([slice(None), slice(0, 10, 2), slice(2, 9, 3)]),
 )

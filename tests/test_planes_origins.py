@@ -392,3 +392,32 @@ def test_reading_pixels_of_a_file_with_planes_imports_neither_ome_types_nor_pint
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "False False", result.stdout
     assert "reference_frame" in lines[0] and "101.0" in lines[0], result.stdout
+
+
+def test_reversed_selection_is_refused_not_mislabelled() -> None:
+    ds = planed()
+    with pytest.raises(DimensionError, match="reversed selection along X"):
+        ds.isel(X=slice(None, None, -1))
+    with pytest.raises(DimensionError, match="reversed"):
+        ds.pipe(lambda a: a.isel(Z=[1, 0]))
+    backwards = ds.isel(T=[2, 1, 0])
+    assert backwards.time_increment is not None and backwards.time_increment.magnitude == pytest.approx(1.0)
+    assert coords(backwards, "T") == pytest.approx([2.2, 1.1, 0.0])  # the true times, not 0, 1, 2
+    plain = omio.MicroscopyDataset.from_array(np.zeros((3, 2, 2), "uint8"), axes="TYX", time_increment=2.0)
+    assert coords(plain.isel(T=[2, 1, 0]), "T") == pytest.approx([4.0, 2.0, 0.0])
+    assert ds.isel(C=[1, 0]).channel_names == ["b", "a"]  # channels may be reordered
+    assert ds.isel(C=[1, 0]).planes.loc[(0, 0, 0), "ExposureTime"] == 11.0
+
+
+def test_operations_keep_origin_that_with_metadata_and_pipe_used_to_reset() -> None:
+    ds = omio.MicroscopyDataset.from_array(
+        np.zeros((8, 8), "uint8"), axes="YX", physical_pixel_sizes={"X": 0.5, "Y": 0.5}
+    )
+    sub = ds.isel(X=slice(5, None))
+    assert coords(sub, "X")[0] == pytest.approx(2.5)
+    assert coords(sub.with_metadata(name="n"), "X")[0] == pytest.approx(2.5)
+    assert coords(sub.pipe(lambda a: a + 1), "X")[0] == pytest.approx(2.5)
+    assert coords(sub.apply(lambda b: b + 1), "X")[0] == pytest.approx(2.5)
+    assert coords(omio.concat([sub, sub], axis="T"), "X")[0] == pytest.approx(2.5)
+    resized = sub.with_metadata(physical_pixel_sizes={"X": 1.0})
+    assert coords(resized, "X")[:2] == pytest.approx([2.5, 3.5])  # the origin is a position: it stays
