@@ -49,7 +49,8 @@ def assert_dataset_equal(
     """Assert that two datasets have equal shape, dtype, metadata and (optionally) pixels.
 
     Compares physical pixel sizes (after unit conversion, relative tolerance
-    ``rtol``), time increment, channel names and the image name.
+    ``rtol``), time increment, channel names, the image name, the origin and the
+    plane table (:attr:`~omio.MicroscopyDataset.planes`, values and units).
     """
     assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
@@ -66,6 +67,17 @@ def assert_dataset_equal(
         f"channels {actual.channel_names} != {expected.channel_names}"
     )
     assert actual.name == expected.name, f"name {actual.name!r} != {expected.name!r}"
+    for axis in ("X", "Y", "Z", "T"):
+        a_o, e_o = actual.origin[axis], expected.origin[axis]
+        assert (a_o is None) == (e_o is None), f"origin {axis}: {a_o} != {e_o}"
+        if a_o is not None and e_o is not None:
+            assert np.isclose(a_o.to(e_o.units).magnitude, e_o.magnitude, rtol=rtol), f"origin {axis}: {a_o} != {e_o}"
+    a_p, e_p = actual.planes, expected.planes
+    assert a_p.attrs["units"] == e_p.attrs["units"], f"plane table units {a_p.attrs['units']} != {e_p.attrs['units']}"
+    assert list(a_p.index) == list(e_p.index) and list(a_p.columns) == list(e_p.columns), (
+        f"plane table rows or columns differ: {len(a_p)} x {list(a_p.columns)} != {len(e_p)} x {list(e_p.columns)}"
+    )
+    np.testing.assert_allclose(a_p.to_numpy(), e_p.to_numpy(), rtol=rtol, err_msg="plane table values differ")
     if check_pixels:
         np.testing.assert_array_equal(actual.to_numpy(), expected.to_numpy())
 

@@ -421,3 +421,29 @@ def test_operations_keep_origin_that_with_metadata_and_pipe_used_to_reset() -> N
     assert coords(omio.concat([sub, sub], axis="T"), "X")[0] == pytest.approx(2.5)
     resized = sub.with_metadata(physical_pixel_sizes={"X": 1.0})
     assert coords(resized, "X")[:2] == pytest.approx([2.5, 3.5])  # the origin is a position: it stays
+
+
+_PLANED_SAMPLES = [
+    "czi/zen_3scenes_mosaic_T2_Z3_C2.czi",
+    "czi/zen_celldivision_T3_Z5_C2.czi",
+    "nd2/pims_cluster.nd2",
+    "lif/readlif_LeicaLASX_wavelength-sweep_example.lif",
+]
+
+
+@pytest.mark.parametrize("name", _PLANED_SAMPLES, ids=lambda n: n.split("/")[-1])
+def test_sample_plane_tables_and_origins_survive_omezarr_and_selection(
+    samples: Path, tmp_path: Path, name: str
+) -> None:
+    from omio.testing import assert_dataset_equal
+
+    ds = omio.open(samples / name)
+    assert not ds.planes.empty, f"{name}: the reader gave no plane table"
+    sub = ds.isel(X=slice(3, None), Y=slice(1, None))
+    for one in (ds, sub):
+        assert_dataset_equal(omio.open(one.to_omezarr(tmp_path / f"{len(list(tmp_path.iterdir()))}.ome.zarr")), one)
+        assert_dataset_equal(omio.open(one.to_ometiff(tmp_path / f"{len(list(tmp_path.iterdir()))}.ome.tif")), one)
+    x, sub_x = ds.origin["X"], sub.origin["X"]
+    size = ds.physical_pixel_sizes["X"]
+    if x is not None and size is not None:
+        assert sub_x is not None and (sub_x - x).to(size.units).magnitude == pytest.approx(3 * size.magnitude)
