@@ -447,3 +447,18 @@ def test_sample_plane_tables_and_origins_survive_omezarr_and_selection(
     size = ds.physical_pixel_sizes["X"]
     if x is not None and size is not None:
         assert sub_x is not None and (sub_x - x).to(size.units).magnitude == pytest.approx(3 * size.magnitude)
+
+
+def test_the_model_always_gives_back_the_record() -> None:
+    import itertools
+
+    ds = planed()
+    for x, y, z, t, c in itertools.product(
+        [slice(None), slice(3, None), slice(1, None, 3), 7],
+        [slice(None), slice(5, 12, 2)],
+        [slice(None), 1],
+        [slice(None), [0, 2], [2, 0], slice(1, None)],
+        [slice(None), [1, 0], 1],
+    ):
+        sub = ds.isel(X=x, Y=y, Z=z, T=t, C=c)
+        assert ImageRecord.of(sub.ome) == sub.record, (x, y, z, t, c)
