@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import weakref
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,10 +17,11 @@ import xarray as xr
 
 from omio import units
 from omio._scheduler import scheduler
+from omio._values import LENGTH_DEFAULT, TIME_DEFAULT, check_dimensionality, checked_keys, indexer, origin_value
 from omio.dims import DIMS, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, MetadataError
 from omio.lazy_ome import LazyOME
-from omio.record import ImageRecord, record_from_xarray, xarray_coords
+from omio.record import ImageRecord, build_xarray, record_from_xarray
 
 if TYPE_CHECKING:
     import pint
@@ -33,8 +34,6 @@ __all__ = ["KEEP", "MicroscopyDataset", "SourceInfo"]
 
 SOURCE_NAMESPACE = "omio:source"
 ORIGINAL_NAMESPACE = "omio:original-metadata"
-_LENGTH_DEFAULT = "micrometer"
-_TIME_DEFAULT = "second"
 
 
 class _Keep(enum.Enum):
@@ -149,7 +148,7 @@ class MicroscopyDataset:
                 ome = ome_update.apply_record(ome, record, shape)
             return ome
 
-        return cls(_build_xarray(source.data, record), meta.then(finish), info)
+        return cls(build_xarray(source.data, record), meta.then(finish), info)
 
     @classmethod
     def _from_reader(
@@ -336,12 +335,12 @@ class MicroscopyDataset:
             else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), up))
         )
         mapping = to_tzcyx(arr, up, stated_by="user")
-        sizes = {k.upper(): units.as_quantity(v, _LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
+        sizes = {k.upper(): units.as_quantity(v, LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
         unknown = set(sizes) - {"X", "Y", "Z"}
         if unknown:
             raise DimensionError(f"physical_pixel_sizes has keys {sorted(unknown)}; use X, Y and Z")
-        increment = units.as_quantity(time_increment, _TIME_DEFAULT)
-        _check_dimensionality(sizes, increment)
+        increment = units.as_quantity(time_increment, TIME_DEFAULT)
+        check_dimensionality(sizes, increment)
         n_c = mapping.data.shape[2]
         names = list(channel_names) if channel_names is not None else None
         if names is not None and len(names) != n_c:
@@ -359,7 +358,7 @@ class MicroscopyDataset:
         )
         info = SourceInfo(axes_rule=mapping.rule)
         meta = LazyOME.ready(ome)
-        return cls(_build_xarray(mapping.data, meta.record), meta, info)
+        return cls(build_xarray(mapping.data, meta.record), meta, info)
 
     @classmethod
     def from_xarray(cls, data: xr.DataArray, *, like: MicroscopyDataset | None = None) -> MicroscopyDataset:
@@ -393,16 +392,16 @@ class MicroscopyDataset:
             record, _ = record_from_xarray(arr, None)
             ome = ome_update.ome_from_record(record, shape, dtype)
             info = SourceInfo(axes_rule="dims as named in the DataArray")
-            return cls(_build_xarray(arr.data, record), LazyOME.ready(ome, record), info)
+            return cls(build_xarray(arr.data, record), LazyOME.ready(ome, record), info)
         record, channels = record_from_xarray(arr, like._meta.record, like.shape)
         if channels is None and len(like.channel_names) != shape[2]:  # channels the template cannot describe
             fresh = ome_update.ome_from_record(record, shape, dtype)
-            meta = like._meta.then(lambda ome: _with_image_of(ome, fresh), record)
+            meta = like._meta.then(lambda ome: ome_update.with_pixels_of(ome, fresh), record)
         else:
             meta = like._meta.then(
                 lambda ome: ome_update.apply_record(ome, record, shape, channels=channels, dtype=dtype), record
             )
-        return cls(_build_xarray(arr.data, record), meta, like._info)
+        return cls(build_xarray(arr.data, record), meta, like._info)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -597,7 +596,7 @@ class MicroscopyDataset:
         for dim, index in selection.items():
             if dim not in DIMS:
                 raise DimensionError(f"unknown dim {dim!r}; a dataset has dims {DIMS}")
-            positions[dim] = _positions(dim, index, self.sizes[dim])
+            positions[dim] = indexer(dim, index, self.sizes[dim])
         data = self._data.isel({d: p for d, p in positions.items()}).data
         record = self._meta.record.select(positions, self.sizes)
         shape = tuple(int(n) for n in data.shape)
@@ -608,7 +607,7 @@ class MicroscopyDataset:
 
             return apply_record(ome, record, shape, channels=channels)
 
-        return MicroscopyDataset(_build_xarray(data, record), self._meta.then(update, record), self._info)
+        return MicroscopyDataset(build_xarray(data, record), self._meta.then(update, record), self._info)
 
     def sel(
         self, indexers: Mapping[str, Any] | None = None, *, method: str | None = None, **kwargs: Any
@@ -772,19 +771,17 @@ class MicroscopyDataset:
         changes: dict[str, Any] = {}
         if physical_pixel_sizes is not None:
             sizes = dict(record.physical_sizes)
-            for axis, value in _checked_keys(physical_pixel_sizes, "XYZ", "physical_pixel_sizes").items():
-                q = units.as_quantity(value, _LENGTH_DEFAULT)
-                _check_dimensionality({axis: q}, None)
+            for axis, value in checked_keys(physical_pixel_sizes, "XYZ", "physical_pixel_sizes").items():
+                q = units.as_quantity(value, LENGTH_DEFAULT)
+                check_dimensionality({axis: q}, None)
                 sizes[axis] = units.measure(q)
             changes["physical_sizes"] = sizes
         if not isinstance(time_increment, _Keep):
-            q = units.as_quantity(time_increment, _TIME_DEFAULT)
-            _check_dimensionality({}, q)
+            q = units.as_quantity(time_increment, TIME_DEFAULT)
+            check_dimensionality({}, q)
             changes["time_increment"] = units.measure(q)
         if origin is not None:
-            given = {
-                axis: _origin_value(axis, value) for axis, value in _checked_keys(origin, "XYZT", "origin").items()
-            }
+            given = {axis: origin_value(axis, value) for axis, value in checked_keys(origin, "XYZT", "origin").items()}
             record = record.without_origin(axis for axis, value in given.items() if value is None)
             changes["origin"] = {**record.origin, **{a: v for a, v in given.items() if v is not None}}
         if channel_names is not None:
@@ -801,7 +798,7 @@ class MicroscopyDataset:
 
             return apply_record(ome, new, shape)
 
-        return MicroscopyDataset(_build_xarray(self._data.data, new), self._meta.then(update, new), self._info)
+        return MicroscopyDataset(build_xarray(self._data.data, new), self._meta.then(update, new), self._info)
 
     def with_annotations(self, namespace: str, values: Mapping[str, Any]) -> MicroscopyDataset:
         """Return a copy with a MapAnnotation added (kept on writing)."""
@@ -977,83 +974,8 @@ def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
     return tuple(int(n) if a in "YX" else 1 for a, n in zip(up, shape, strict=True))
 
 
-def _check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: pint.Quantity | None) -> None:
-    for axis, q in sizes.items():
-        if q is not None and not q.check("[length]"):
-            raise MetadataError(f"physical size {axis}={q} is not a length")
-    if increment is not None and not increment.check("[time]"):
-        raise MetadataError(f"time increment {increment} is not a time")
-
-
 def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
     """``data``, with pint-xarray imported so that its ``.pint`` accessor exists (imported on first use)."""
     import pint_xarray  # noqa: F401 - registers the accessor
 
     return data
-
-
-def _build_xarray(data: Any, record: ImageRecord) -> xr.DataArray:
-    """Label TZCYX data with the coordinates of its record (see :func:`omio.record.xarray_coords`)."""
-    coords: dict[Hashable, Any] = dict(xarray_coords(record, data.shape).items())
-    return xr.DataArray(data, dims=DIMS, coords=coords, name=record.name)
-
-
-def _checked_keys(values: Mapping[str, Any], valid: str, what: str) -> dict[str, Any]:
-    """``values`` with upper-case axis keys, each one of ``valid``."""
-    out = {str(k).upper(): v for k, v in values.items()}
-    unknown = sorted(str(k) for k, u in zip(values, out, strict=True) if u not in valid)
-    if unknown:
-        raise MetadataError(f"{what} has keys {unknown}; the valid keys are {', '.join(valid)}")
-    return out
-
-
-def _origin_value(axis: str, value: Any) -> units.Measure | None:
-    """A user's origin value: a number (micrometres, seconds for T), a quantity or a string; ``None`` clears."""
-    import pint
-
-    if value is None:
-        return None
-    default = _TIME_DEFAULT if axis == "T" else _LENGTH_DEFAULT
-    if isinstance(value, units.Measure):
-        value = value.quantity()
-    if isinstance(value, pint.Quantity):
-        q = units.quantity(float(value.magnitude), str(value.units))
-    elif isinstance(value, str):
-        parts = value.strip().split(maxsplit=1)
-        q = units.quantity(float(parts[0]), parts[1] if len(parts) == 2 else default)
-    else:
-        q = units.quantity(float(value), default)
-    kind = "[time]" if axis == "T" else "[length]"
-    if not q.check(kind) or not math.isfinite(q.magnitude):
-        raise MetadataError(f"origin {axis}={value!r} is not a finite {kind.strip('[]')}")
-    return units.measure(q)
-
-
-def _positions(dim: str, index: Any, n: int) -> Any:
-    """Normalize an indexer: ints become length-1 slices so dims are kept."""
-    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
-        i = int(index)
-        if not -n <= i < n:
-            raise DimensionError(f"index {i} is out of range for {dim} of size {n}")
-        i %= n
-        return slice(i, i + 1)
-    if isinstance(index, slice):
-        if len(range(*index.indices(n))) == 0:
-            raise DimensionError(f"selection {index} along {dim} is empty (size {n})")
-        return index
-    arr = np.asarray(index)
-    if arr.dtype == bool:
-        arr = np.flatnonzero(arr)
-    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
-        raise DimensionError(
-            f"selection along {dim} must be an int, a slice or a non-empty list of ints, got {index!r}"
-        )
-    if arr.min() < -n or arr.max() >= n:
-        raise DimensionError(f"selection {arr.tolist()} is out of range for {dim} of size {n}")
-    return arr % n
-
-
-def _with_image_of(template: OME, fresh: OME) -> OME:
-    """``template`` (instruments, annotations, description) with the Pixels of ``fresh``."""
-    image = template.images[0].model_copy(update={"pixels": fresh.images[0].pixels, "name": fresh.images[0].name})
-    return template.model_copy(update={"images": [image]})

@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 
-from omio.dataset import MicroscopyDataset, SourceInfo, _build_xarray
+from omio.dataset import MicroscopyDataset, SourceInfo
 from omio.dims import DIMS
 from omio.errors import MergeError
 from omio.lazy_ome import LazyOME
 from omio.policies import Axis, MergePlan, Policy, SourceMeta, plan_merge
-from omio.record import ImageRecord, concat_records
+from omio.record import ImageRecord, build_xarray, concat_records
 
 if TYPE_CHECKING:
     from ome_types import OME
@@ -119,7 +119,7 @@ def concat(
         channel_names=plan.channel_names,
     )
     ome = _merged_ome(items, plan, extra or {}, record)
-    arr = _build_xarray(data, record)
+    arr = build_xarray(data, record)
     rule = f"concatenation of {len(items)} datasets along {axis} (policy {policy!r}); see the omio:merge annotations"
     return MicroscopyDataset(arr, LazyOME.ready(ome, record), SourceInfo(path=None, format="merged", axes_rule=rule))
 

@@ -32,6 +32,7 @@ __all__ = [
     "ome_from_record",
     "ome_planes",
     "with_pixels",
+    "with_pixels_of",
 ]
 
 SOURCE_NAMESPACE = "omio:source"
@@ -258,3 +259,9 @@ def _other_annotations(ome: OME) -> list[Any]:
         if isinstance(value, list):
             out.extend(value)
     return out
+
+
+def with_pixels_of(template: OME, fresh: OME) -> OME:
+    """``template`` (instruments, annotations, description) with the Pixels of ``fresh``."""
+    image = template.images[0].model_copy(update={"pixels": fresh.images[0].pixels, "name": fresh.images[0].name})
+    return template.model_copy(update={"images": [image]})

@@ -34,7 +34,7 @@ its pixels stays cheap.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ __all__ = [
     "PLANE_FIELDS",
     "ImageRecord",
     "PlaneInfo",
+    "build_xarray",
     "concat_records",
     "origin_from_planes",
     "planes_from_ome",
@@ -529,6 +530,14 @@ def xarray_coords(record: ImageRecord, shape: Sequence[int]) -> dict[str, xr.Var
     labels = [n if n else f"C{i}" for i, n in enumerate(record.channel_names)]
     coords["C"] = xr.Variable("C", pd.Index(np.array(labels, dtype=object), dtype=object))
     return coords
+
+
+def build_xarray(data: Any, record: ImageRecord) -> xr.DataArray:
+    """Label TZCYX data with the coordinates of its record (see :func:`omio.record.xarray_coords`)."""
+    import xarray as xr
+
+    coords: dict[Hashable, Any] = dict(xarray_coords(record, data.shape).items())
+    return xr.DataArray(data, dims=DIMS, coords=coords, name=record.name)
 
 
 def _stated_times(record: ImageRecord, n: int) -> tuple[np.ndarray[Any, Any], str] | None:
