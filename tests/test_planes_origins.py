@@ -462,3 +462,23 @@ def test_the_model_always_gives_back_the_record() -> None:
     ):
         sub = ds.isel(X=x, Y=y, Z=z, T=t, C=c)
         assert ImageRecord.of(sub.ome) == sub.record, (x, y, z, t, c)
+
+
+def test_napari_places_the_scenes_of_one_acquisition_side_by_side(samples: Path) -> None:
+    from omio.napari import layer_data
+
+    path = samples / "czi" / "zen_3scenes_mosaic_T2_Z3_C2.czi"
+    boxes = []
+    for scene in range(len(omio.scenes(path))):
+        ds = omio.open(path, scene=scene)
+        _, kwargs, _ = layer_data(ds)[0]
+        place = dict(zip(kwargs["axis_labels"], kwargs["translate"], strict=True))
+        scale = dict(zip(kwargs["axis_labels"], kwargs["scale"], strict=True))
+        assert place["X"] == pytest.approx(coords(ds, "X")[0]) and place["Y"] == pytest.approx(coords(ds, "Y")[0])
+        boxes.append(
+            (place["X"], place["Y"], place["X"] + ds.sizes["X"] * scale["X"], place["Y"] + ds.sizes["Y"] * scale["Y"])
+        )
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            overlap = min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+            assert not overlap, f"scenes overlap: {a} and {b}"
