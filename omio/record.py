@@ -690,13 +690,17 @@ def _matched(coord: xr.DataArray | None, old: xr.Variable) -> np.ndarray[Any, An
     if coord.attrs.get("units") != old.attrs.get("units"):
         return None
     reference = np.asarray(old.values, dtype=np.float64)
-    out = []
-    for v in values:
-        hits = np.flatnonzero(np.isclose(reference, v, rtol=1e-9, atol=1e-12))
-        if hits.size != 1:
-            return None
-        out.append(int(hits[0]))
-    return np.asarray(out, dtype=np.int64)
+    if values.size == 0 or np.unique(reference).size != reference.size:
+        return None
+    order = np.argsort(reference, kind="stable")
+    ranked = reference[order]
+    at = np.clip(np.searchsorted(ranked, values), 0, ranked.size - 1)
+    nearest = np.where(
+        (at > 0) & (np.abs(ranked[at - 1] - values) < np.abs(ranked[at] - values)), at - 1, at
+    )  # the closest template value to each
+    if not np.all(np.isclose(ranked[nearest], values, rtol=1e-9, atol=1e-12)):
+        return None
+    return np.asarray(order[nearest], dtype=np.int64)
 
 
 def _check_kind(value: Measure, kind: str, what: str) -> None:
