@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omio import metadata, units
+from omio import units
 from omio.dims import normalize_axes, to_tzcyx
 from omio.errors import (
     DimensionError,
@@ -223,6 +223,8 @@ def _read_bytes(location: Path | str, key: str) -> bytes | None:
 
 
 def _ome_xml(location: Path | str) -> OME | None:
+    from omio import metadata
+
     key = "OME/METADATA.ome.xml"
     data = _read_bytes(location, key)
     if data is None:
@@ -503,6 +505,8 @@ def _channels(
     file: str, omero: Any, ome: OME | None, ome_index: int | None, n_c: int
 ) -> tuple[list[str | None], list[Any], list[dict[str, Any]] | None]:
     """Channel names, colours and OME extras: the OME-XML where it states them, else omero."""
+    from omio import metadata
+
     names: list[str | None] = [None] * n_c
     colors: list[Any] = [None] * n_c
     extra: list[dict[str, Any]] | None = None
@@ -636,6 +640,8 @@ def _check_dimension_names(file: str, axes: Any, paths: Sequence[str], arrays: S
 
 def _check_ome_pixels(location: Path | str, ome: OME, index: int, letters: str, array: zarr.Array[Any]) -> None:
     """The OME-XML ``Pixels`` of image ``index`` declare level 0's sizes and pixel type."""
+    from omio import metadata
+
     pixels = ome.images[index].pixels
     sizes = dict(zip(letters, array.shape, strict=True))
     declared = {d: getattr(pixels, f"size_{d.lower()}") for d in "TZCYX"}
@@ -796,6 +802,8 @@ class OmeZarrReader:
         """Open one image at one resolution level lazily (reads metadata only)."""
         import dask.array as da
         from dask.base import tokenize
+
+        from omio import metadata
 
         location = _location(path)
         root, images, ome = _images(location)
