@@ -53,7 +53,6 @@ import numpy as np
 from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
-from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
@@ -646,6 +645,8 @@ class LifReader:
 
     def _open_image(self, lif: liffile.LifFile, path: Path, scene: SceneSelector) -> ImageSource:
         import liffile
+
+        from omio.metadata import make_ome
 
         paths: list[str | None] = [image.path for image in lif.images]
         index = select_scene(path, scene, paths)

@@ -45,7 +45,6 @@ import numpy as np
 from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError
-from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
@@ -366,6 +365,8 @@ class Nd2Reader:
             handle.close()
 
     def _open_position(self, f: nd2.ND2File, path: Path, scene: SceneSelector) -> ImageSource:
+        from omio.metadata import make_ome
+
         names = _position_names(f)
         index = select_scene(path, scene, names)
         loops = _loops(f)

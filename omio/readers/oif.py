@@ -36,7 +36,6 @@ import pint
 from omio import units
 from omio.dims import to_tzcyx
 from omio.errors import DimensionError, FileFormatError
-from omio.metadata import make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
@@ -272,6 +271,8 @@ class OifReader:
 
     @staticmethod
     def _open_image(oif: oiffile.OifFile, path: Path) -> ImageSource:
+        from omio.metadata import make_ome
+
         axes, shape = oif.axes, tuple(max(int(n), 1) for n in oif.shape)
         if len(axes) < 2 or axes[-2:] != "YX":
             raise FileFormatError(f"{path}: the settings give axes {axes!r}; omio reads images whose planes are Y, X")
