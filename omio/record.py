@@ -34,6 +34,7 @@ its pixels stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -466,7 +467,8 @@ def planes_from_xml(pixels: Element) -> tuple[PlaneInfo, ...]:
     Raises
     ------
     ValueError
-        For an attribute that is not a number.
+        For an attribute that is not a finite number (NaN and infinities included: a
+        stated time or position is a number; a plane that knows none leaves it out).
     """
     out = []
     for plane in pixels.findall("{*}Plane"):
@@ -474,7 +476,13 @@ def planes_from_xml(pixels: Element) -> tuple[PlaneInfo, ...]:
         for name, attribute in _ATTRIBUTE.items():
             text = plane.get(name)
             if text is not None:
-                values[attribute] = Measure(float(text), _unit(plane.get(f"{name}Unit"), name in _TIME_FIELDS))
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ValueError(f"{name}={text!r} is not a number") from None
+                if not math.isfinite(value):
+                    raise ValueError(f"{name}={text!r} is not a finite number")
+                values[attribute] = Measure(value, _unit(plane.get(f"{name}Unit"), name in _TIME_FIELDS))
         index = (int(plane.get("TheT") or 0), int(plane.get("TheZ") or 0), int(plane.get("TheC") or 0))
         out.append(PlaneInfo(*index, **values))
     return _sorted(out)

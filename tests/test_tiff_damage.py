@@ -380,3 +380,17 @@ def test_channel_elements_must_add_up_to_size_c(tmp_path: Path) -> None:
     tifffile.imwrite(path, data, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP", "RFP"]}})
     edit_description(path, lambda text: re.sub(rb"<Channel [^>]*><LightPath/></Channel>", b"", text, count=1))
     assert str(path) in str(outcome(path))  # tifffile refuses such OME-XML itself, or omio's channel count does
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"inf", b"-INF", b"abc"])
+@pytest.mark.parametrize("attribute", [b"DeltaT", b"PositionX"])
+def test_a_plane_value_that_is_not_a_finite_number_is_a_metadata_error(
+    tmp_path: Path, attribute: bytes, value: bytes
+) -> None:
+    path = tmp_path / "planes.ome.tif"
+    tifffile.imwrite(
+        path, PIXELS[:2, :1], metadata={"axes": "TZCYX", "Plane": {"DeltaT": [0.0, 1.0], "PositionX": [5.0, 5.0]}}
+    )
+    edit_description(path, sub(attribute + rb'="[^"]*"', attribute + b'="' + value + b'"'))
+    error = outcome(path)
+    assert isinstance(error, MetadataError) and attribute.decode() in str(error)
