@@ -131,6 +131,8 @@ def test_file_cut_before_its_ome_xml_is_an_error(tmp_path: Path) -> None:
         (sub(rb"ImageJ=", b"XmageJ="), FileFormatError),
         (sub(rb"unit=um", b"unit um"), MetadataError),
         (sub(rb"spacing=", b"spa\x9ccing="), MetadataError),  # a flipped byte in a key: the Z step is lost
+        (sub(rb"spacing=2.0", b"spacing=0  "), MetadataError),  # ImageJ writes no spacing for 'unset'
+        (sub(rb"unit=um", b"unit=0 "), MetadataError),  # not a unit (not read as 'uncalibrated')
     ],
 )
 def test_damaged_imagej_description_is_an_error(tmp_path: Path, edit: Callable[[bytes], bytes], error: type) -> None:

@@ -848,7 +848,7 @@ def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: 
     md = _imagej_metadata(tif, path)
     unit_text = md.get("unit")
     sizes: dict[str, Measure | None] = {"X": None, "Y": None, "Z": None}
-    if unit_text and str(unit_text).lower() not in ("pixel", "pixels", ""):
+    if unit_text is not None and str(unit_text).strip().lower() not in ("pixel", "pixels", ""):
         unit = units.unit_name(
             str(unit_text).encode().decode("unicode_escape") if "\\u" in str(unit_text) else str(unit_text)
         )
@@ -856,11 +856,11 @@ def _imagej_info(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries, path: 
             value = _resolution_um(series.keyframe, axis)
             sizes[axis] = Measure(value, unit) if value else None
         spacing = md.get("spacing")
-        if spacing:
+        if spacing is not None:  # ImageJ writes it only for a depth other than 1: a 0 is damage, not 'unset'
             sizes["Z"] = Measure(float(spacing), unit)
     finterval = md.get("finterval")
     increment = None
-    if finterval:
+    if finterval is not None:  # written only when not 0
         increment = Measure(float(finterval), units.unit_name(str(md.get("tunit", "sec"))))
     original = {f"imagej:{k}": as_text(v) for k, v in md.items() if _is_small(v)}
     return _Info(sizes, increment, None, original)
