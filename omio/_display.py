@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from omio._scheduler import scheduler
+from omio.record import PLANE_FIELDS
+from omio.units import Measure, symbol
 
 if TYPE_CHECKING:
-    import pint
-
     from omio.dataset import MicroscopyDataset
 
 __all__ = ["html_summary", "summary", "thumbnail_png"]
 
 
-def _fmt_q(q: pint.Quantity | None) -> str:
-    return "None" if q is None else f"{q.magnitude:.6g} {q.units:~P}"
+def _fmt_q(m: Measure | None) -> str:
+    return "None" if m is None else f"{m.magnitude:.6g} {symbol(m.units)}"
 
 
 def _fmt_bytes(n: int) -> str:
@@ -37,21 +37,23 @@ def _fmt_bytes(n: int) -> str:
 def summary(ds: MicroscopyDataset) -> list[tuple[str, str]]:
     """The rows of a dataset's summary: dims, dtype, pixel size, origin (where stated), time, channels, source."""
     sizes = "  ".join(f"{d}: {n}" for d, n in ds.sizes.items())
-    ps = ", ".join(f"{a} {_fmt_q(q)}" for a, q in ds.physical_pixel_sizes.items())
+    record = ds.record
+    ps = ", ".join(f"{a} {_fmt_q(record.physical_sizes.get(a))}" for a in "XYZ")
     rows = [
         ("dims", sizes),
         ("dtype", f"{ds.dtype.name} ({_fmt_bytes(ds.nbytes)})"),
         ("pixel size", ps),
     ]
-    origin = ds.origin
-    if any(q is not None for q in origin.values()):
-        rows.append(("origin", ", ".join(f"{a} {_fmt_q(q)}" for a, q in origin.items() if q is not None)))
+    origin = {a: record.origin.get(a) for a in "XYZT"}
+    if any(m is not None for m in origin.values()):
+        rows.append(("origin", ", ".join(f"{a} {_fmt_q(m)}" for a, m in origin.items() if m is not None)))
     rows += [
-        ("time increment", _fmt_q(ds.time_increment)),
+        ("time increment", _fmt_q(record.time_increment)),
         ("channels", str(ds.channel_names)),
     ]
-    if len(ds.record.planes):
-        rows.append(("planes", f"{len(ds.record.planes)} stated ({', '.join(ds.planes.columns)}): ds.planes"))
+    if record.planes:
+        stated = [f for f in PLANE_FIELDS if any(p.value(f) is not None for p in record.planes)]
+        rows.append(("planes", f"{len(record.planes)} stated ({', '.join(stated)}): ds.planes"))
     info = ds.source
     if ds.path is not None:
         scene = "" if len(info.scenes) <= 1 else f", scene {info.scene} of {len(info.scenes)}"

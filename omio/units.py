@@ -99,6 +99,7 @@ __all__ = [
     "parse_unit",
     "quantity",
     "registry",
+    "symbol",
     "time_name_from_ome",
     "time_unit_from_ome",
     "unit_name",
@@ -395,6 +396,38 @@ _FACTORS: dict[str, tuple[str, float]] = {
     "minute": ("[time]", 60.0),
     "hour": ("[time]", 3600.0),
 }
+
+
+# pint's short symbols (``format(unit, "~P")``) of the canonical names readers give; a test checks them.
+_SYMBOLS: dict[str, str] = {
+    "meter": "m",
+    "centimeter": "cm",
+    "millimeter": "mm",
+    "micrometer": "\u03bcm",
+    "nanometer": "nm",
+    "picometer": "pm",
+    "angstrom": "\u00c5",
+    "inch": "in",
+    "second": "s",
+    "millisecond": "ms",
+    "microsecond": "\u03bcs",
+    "nanosecond": "ns",
+    "minute": "min",
+    "hour": "h",
+}
+
+
+def symbol(unit: str) -> str:
+    """The short symbol of a canonical unit name, as pint prints it (``"μm"``), without pint.
+
+    A unit outside the usual ones keeps its name.
+
+    Examples
+    --------
+    >>> symbol("micrometer"), symbol("second"), symbol("reference_frame")
+    ('μm', 's', 'reference_frame')
+    """
+    return _SYMBOLS.get(unit, unit)
 
 
 _OWN_DIMENSION = frozenset({"reference_frame"})

@@ -53,15 +53,16 @@ import numpy as np
 from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
-from omio.readers._planes import PlaneValues, finite, ome_planes, plane_codes, too_many_planes
+from omio.readers._planes import PlaneValues, finite, plane_codes, plane_infos, too_many_planes
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import liffile
-    import pint
 
 __all__ = ["LifReader"]
 
@@ -354,7 +355,7 @@ def _dimensions(image: liffile.LifImageABC) -> dict[str, ElementTree.Element]:
     return out
 
 
-def _step(el: ElementTree.Element | None, unit: str, where: str) -> pint.Quantity | None:
+def _step(el: ElementTree.Element | None, unit: str, where: str) -> Measure | None:
     """Return ``|Length| / (N - 1)`` of a dimension in ``unit`` (``None`` for N < 2 or a zero length).
 
     The numbers were checked by :func:`_check_layout`; a unit that is not a unit of
@@ -366,21 +367,23 @@ def _step(el: ElementTree.Element | None, unit: str, where: str) -> pint.Quantit
     if n < 2 or length == 0:
         return None
     stated = (el.get("Unit") or "").strip()
-    from pint.errors import PintError
-
-    try:
-        step = units.quantity(length / (n - 1), stated).to(unit)
-    except (PintError, MetadataError) as exc:  # not a unit, or not one of this kind
+    kind = "length" if unit == "micrometer" else "time"
+    try:  # the factor first, as pint converts
+        factor = units.convert(Measure(1.0, units.unit_name(stated)), unit)
+    except MetadataError:  # not a unit
+        factor = None
+    if factor is None:  # not a unit, or not one of this kind
         raise FileFormatError(
             f"{where}: <DimensionDescription DimID={el.get('DimID')} Unit={stated!r}> is not a unit of "
-            f"{'length' if unit == 'micrometer' else 'time'} ({type(exc).__name__}); the XML is damaged"
-        ) from None
-    if not step.magnitude <= _MAX_STEP:
+            f"{kind}; the XML is damaged"
+        )
+    magnitude = length / (n - 1) * factor
+    if not magnitude <= _MAX_STEP:
         raise FileFormatError(
             f"{where}: <DimensionDescription DimID={el.get('DimID')} Length={el.get('Length')} Unit={stated!r}> "
-            f"gives a step of {step:~g}, more than {_MAX_STEP:g} {unit}; the XML is damaged"
+            f"gives a step of {magnitude:g} {unit}, more than {_MAX_STEP:g} {unit}; the XML is damaged"
         )
-    return step
+    return Measure(magnitude, unit)
 
 
 _MAX_STEP = 1e6
@@ -646,8 +649,6 @@ class LifReader:
     def _open_image(self, lif: liffile.LifFile, path: Path, scene: SceneSelector) -> ImageSource:
         import liffile
 
-        from omio.metadata import make_ome
-
         paths: list[str | None] = [image.path for image in lif.images]
         index = select_scene(path, scene, paths)
         image = lif.images[index]
@@ -688,16 +689,15 @@ class LifReader:
         where = f"{path}: image {image.path!r}"
         ch_names, ch_colors, ch_extra = _channel_fields(image, mapping.channels)
         planes, plane_rule = _plane_values(image, where, outer, frame_dims, sizes, mapping.data.shape[:3])
-        ome = make_ome(
+        ome = deferred_make_ome(
             mapping.data.shape,
             mapping.data.dtype,
             physical_sizes={axis: _step(dims.get(axis), "micrometer", where) for axis in ("X", "Y", "Z")},
             time_increment=_step(dims.get("T"), "second", where),
             channel_names=ch_names,
-            channel_colors=ch_colors,
-            channel_extra=ch_extra,
             name=image.name or None,
-            planes=ome_planes(planes),
+            planes=plane_infos(planes),
+            later=lambda: {"channel_colors": ch_colors, "channel_extra": ch_extra},
         )
         stored = ", ".join(f"{d}={sizes[d]}" for d in image.dims)
         rule = f"LIF dims {stored} (stored order) mapped by DimID"

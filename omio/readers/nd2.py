@@ -42,18 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omio import units
 from omio.dims import SAMPLE_COLORS, ChannelPart, to_tzcyx
 from omio.errors import DimensionError
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
-from omio.readers._planes import PlaneValues, finite, ome_planes, plane_codes, too_many_planes
+from omio.readers._planes import PlaneValues, finite, plane_codes, plane_infos, too_many_planes
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import nd2
-    import pint
 
 __all__ = ["Nd2Reader"]
 
@@ -132,7 +132,7 @@ def _position_names(f: nd2.ND2File) -> list[str | None]:
     return [None]
 
 
-def _time_increment(f: nd2.ND2File) -> pint.Quantity | None:
+def _time_increment(f: nd2.ND2File) -> Measure | None:
     """Return the period of the time loop in ms (``None`` when 0/unset or when NE phases differ)."""
     for loop in f.experiment:
         if loop.type == "TimeLoop":
@@ -144,12 +144,12 @@ def _time_increment(f: nd2.ND2File) -> pint.Quantity | None:
         distinct = {float(p) for p in periods}
         if len(distinct) == 1:
             (period,) = distinct
-            return units.quantity(period, "millisecond") if period > 0 else None
+            return Measure(period, "millisecond") if period > 0 else None
         return None
     return None
 
 
-def _physical_sizes(f: nd2.ND2File) -> dict[str, pint.Quantity | None]:
+def _physical_sizes(f: nd2.ND2File) -> dict[str, Measure | None]:
     """Return X, Y, Z from ``voxel_size()`` (µm) for the axes the file marks as calibrated."""
     channels = f.metadata.channels or []
     if not channels:
@@ -157,9 +157,9 @@ def _physical_sizes(f: nd2.ND2File) -> dict[str, pint.Quantity | None]:
     volume = channels[0].volume
     calibrated = volume.axesCalibrated or (False, False, False)
     size = f.voxel_size()
-    out: dict[str, pint.Quantity | None] = {}
+    out: dict[str, Measure | None] = {}
     for axis, ok, value in zip(("X", "Y", "Z"), calibrated, (size.x, size.y, size.z), strict=True):
-        out[axis] = units.quantity(value, "micrometer") if ok and value and value > 0 else None
+        out[axis] = Measure(float(value), "micrometer") if ok and value and value > 0 else None
     return out
 
 
@@ -365,8 +365,6 @@ class Nd2Reader:
             handle.close()
 
     def _open_position(self, f: nd2.ND2File, path: Path, scene: SceneSelector) -> ImageSource:
-        from omio.metadata import make_ome
-
         names = _position_names(f)
         index = select_scene(path, scene, names)
         loops = _loops(f)
@@ -403,16 +401,15 @@ class Nd2Reader:
         ch_names, ch_colors, ch_extra = _channel_fields(f, mapping.channels)
         frame_codes = plane_codes(codes, letters, mapping.data.shape[:3])
         planes, plane_rule = _plane_values(f, path, frame_codes, n_channels)
-        ome = make_ome(
+        ome = deferred_make_ome(
             mapping.data.shape,
             mapping.data.dtype,
             physical_sizes=_physical_sizes(f),
             time_increment=_time_increment(f),
             channel_names=ch_names,
-            channel_colors=ch_colors,
-            channel_extra=ch_extra,
             name=names[index],
-            planes=ome_planes(planes),
+            planes=plane_infos(planes),
+            later=lambda: {"channel_colors": ch_colors, "channel_extra": ch_extra},
         )
         loop_text = ", ".join(f"{a}={n}" for a, n in loops) or "none"
         rule = (

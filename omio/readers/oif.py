@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pint
 
 from omio import units
 from omio.dims import to_tzcyx
-from omio.errors import DimensionError, FileFormatError
+from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
+from omio.units import Measure
 
 if TYPE_CHECKING:
     import oiffile
@@ -108,16 +109,30 @@ def _number(value: Any) -> float | None:
     return x if np.isfinite(x) and x > 0 else None
 
 
-def _quantity(value: Any, unit: Any, dimension: str) -> pint.Quantity | None:
-    """Return ``value`` in ``unit`` if both are usable and the unit has ``dimension``, else ``None``."""
+def _measure(value: Any, unit: Any, base: str) -> Measure | None:
+    """Return ``value`` in ``unit`` if both are usable and ``unit`` converts to ``base``, else ``None``.
+
+    ``base`` is ``"micrometer"`` for lengths or ``"second"`` for times.
+    """
     x = _number(value)
     if x is None or not isinstance(unit, str) or not unit.strip():
         return None
     try:
-        q = units.quantity(x, unit.strip())
-    except (pint.errors.PintError, ValueError):
+        name = units.unit_name(unit.strip())
+    except MetadataError:
         return None
-    return q if q.check(dimension) else None
+    if units.convert(Measure(1.0, name), base) is None:
+        return None
+    return Measure(x, name)
+
+
+def _in(value: Measure | None, unit: str) -> Measure | None:
+    """``value`` in ``unit`` (a convertible one), the factor first as pint converts."""
+    if value is None or value.units == unit:
+        return value
+    factor = units.convert(Measure(1.0, value.units), unit)
+    assert factor is not None
+    return Measure(value.magnitude * factor, unit)
 
 
 def _axis(settings: Mapping[str, Any], code: str) -> Mapping[str, Any]:
@@ -129,22 +144,22 @@ def _axis(settings: Mapping[str, Any], code: str) -> Mapping[str, Any]:
     return {}
 
 
-def _physical_sizes(settings: Mapping[str, Any]) -> dict[str, pint.Quantity | None]:
+def _physical_sizes(settings: Mapping[str, Any]) -> dict[str, Measure | None]:
     """Return X, Y from the reference image's convert values and Z from the Z axis interval, in µm."""
     ref = settings.get("Reference Image Parameter", {})
     z = _axis(settings, "Z")
     found = {
-        "X": _quantity(ref.get("WidthConvertValue"), ref.get("WidthUnit"), "[length]"),
-        "Y": _quantity(ref.get("HeightConvertValue"), ref.get("HeightUnit"), "[length]"),
-        "Z": _quantity(z.get("Interval"), z.get("PixUnit"), "[length]"),
+        "X": _measure(ref.get("WidthConvertValue"), ref.get("WidthUnit"), "micrometer"),
+        "Y": _measure(ref.get("HeightConvertValue"), ref.get("HeightUnit"), "micrometer"),
+        "Z": _measure(z.get("Interval"), z.get("PixUnit"), "micrometer"),
     }
-    return {axis: None if q is None else q.to("micrometer") for axis, q in found.items()}
+    return {axis: _in(m, "micrometer") for axis, m in found.items()}
 
 
-def _time_increment(settings: Mapping[str, Any]) -> pint.Quantity | None:
+def _time_increment(settings: Mapping[str, Any]) -> Measure | None:
     """Return the T axis interval when its unit is a time unit."""
     t = _axis(settings, "T")
-    return _quantity(t.get("Interval"), t.get("PixUnit"), "[time]")
+    return _measure(t.get("Interval"), t.get("PixUnit"), "second")
 
 
 def _channels(settings: Mapping[str, Any], n: int) -> tuple[list[str | None], list[dict[str, Any]]]:
@@ -271,8 +286,6 @@ class OifReader:
 
     @staticmethod
     def _open_image(oif: oiffile.OifFile, path: Path) -> ImageSource:
-        from omio.metadata import make_ome
-
         axes, shape = oif.axes, tuple(max(int(n), 1) for n in oif.shape)
         if len(axes) < 2 or axes[-2:] != "YX":
             raise FileFormatError(f"{path}: the settings give axes {axes!r}; omio reads images whose planes are Y, X")
@@ -306,13 +319,14 @@ class OifReader:
         mapping = to_tzcyx(native, axes)
         settings = oif.mainfile
         base_names, base_extra = _channels(settings, dict(zip(axes, shape, strict=True)).get("C", 1))
-        ome = make_ome(
+        extras = [base_extra[p.channel] for p in mapping.channels]
+        ome = deferred_make_ome(
             mapping.data.shape,
             mapping.data.dtype,
             physical_sizes=_physical_sizes(settings),
             time_increment=_time_increment(settings),
             channel_names=[p.name(base_names) for p in mapping.channels],
-            channel_extra=[base_extra[p.channel] for p in mapping.channels],
+            later=lambda: {"channel_extra": extras},
         )
         missing = sum(1 for m in args.flat if m[1] is None)
         rule = f"OIF AxisOrder {axes!r} (outer to inner)" + (f"; {missing} absent plane(s) are 0" if missing else "")
