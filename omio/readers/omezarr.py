@@ -60,9 +60,10 @@ import json
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 from omio import units
 from omio.dims import normalize_axes, to_tzcyx
@@ -74,15 +75,13 @@ from omio.errors import (
     OmioError,
     UnsupportedFormatError,
 )
-from omio.lazy_ome import LazyOME
-from omio.ome_update import ome_planes
+from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 from omio.readers._guard import GuardedArray
-from omio.record import ImageRecord, PlaneInfo, planes_from_ome
+from omio.record import PlaneInfo, planes_from_xml
 from omio.units import Measure
 
 if TYPE_CHECKING:
-    import pint
     import zarr
     from fsspec import AbstractFileSystem
     from ome_types import OME
@@ -222,21 +221,55 @@ def _read_bytes(location: Path | str, key: str) -> bytes | None:
     return file.read_bytes() if file.is_file() else None
 
 
-def _ome_xml(location: Path | str) -> OME | None:
-    from omio import metadata
+@dataclass
+class _OmeXml:
+    """``OME/METADATA.ome.xml`` read with ElementTree; the ome-types model is parsed on first use."""
 
+    where: str
+    text: str
+    images: list[ElementTree.Element]
+    _model: OME | None = field(default=None, repr=False)
+
+    def pixels(self, index: int) -> ElementTree.Element:
+        """The ``Pixels`` element of image ``index``.
+
+        Raises
+        ------
+        FileFormatError
+            When the image has none.
+        """
+        pixels = self.images[index].find("{*}Pixels")
+        if pixels is None:
+            raise FileFormatError(f"{self.where}: Image {index} has no Pixels element; the OME-XML is damaged")
+        return pixels
+
+    def model(self) -> OME:
+        """The OME model (parsed once, when first asked for)."""
+        if self._model is None:
+            from omio import metadata
+
+            try:
+                self._model = metadata.parse_ome_xml(self.text)
+            except Exception as exc:  # ome-types raises several pydantic/lxml error types
+                raise MetadataError(f"{self.where}: the OME-XML cannot be parsed ({exc})") from exc
+        return self._model
+
+
+def _ome_xml(location: Path | str) -> _OmeXml | None:
     key = "OME/METADATA.ome.xml"
     data = _read_bytes(location, key)
     if data is None:
         return None
+    where = _inside(location, key)
     try:
-        return metadata.parse_ome_xml(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise MetadataError(
-            f"{_inside(location, key)}: not UTF-8 text (byte {exc.start}); the file is damaged"
-        ) from exc
-    except Exception as exc:  # ome-types raises several pydantic/lxml error types
-        raise MetadataError(f"{_inside(location, key)}: the OME-XML cannot be parsed ({exc})") from exc
+        raise MetadataError(f"{where}: not UTF-8 text (byte {exc.start}); the file is damaged") from exc
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as exc:
+        raise MetadataError(f"{where}: the OME-XML cannot be parsed ({exc})") from exc
+    return _OmeXml(where, text, root.findall("{*}Image"))
 
 
 def _series(root: zarr.Group, location: Path | str, count_hint: int | None) -> list[str]:
@@ -258,7 +291,7 @@ def _series(root: zarr.Group, location: Path | str, count_hint: int | None) -> l
     return found
 
 
-def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]:
+def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], _OmeXml | None]:
     """The root group, its images, and the OME-XML stored alongside."""
     root = _open_group(location)
     where = str(location)
@@ -292,8 +325,8 @@ def _images(location: Path | str) -> tuple[zarr.Group, list[_Image], OME | None]
     )
 
 
-def _xml_name(ome: OME, index: int) -> str | None:
-    return ome.images[index].name or None
+def _xml_name(ome: _OmeXml, index: int) -> str | None:
+    return ome.images[index].get("Name") or None
 
 
 def _name(attrs: Mapping[str, Any]) -> str | None:
@@ -484,41 +517,66 @@ def _origin(
 
 def _physical(
     letters: str, unit_names: Sequence[str | None], scale: Sequence[float], where: str
-) -> tuple[dict[str, pint.Quantity | None], pint.Quantity | None]:
-    sizes: dict[str, pint.Quantity | None] = {"X": None, "Y": None, "Z": None}
+) -> tuple[dict[str, Measure | None], Measure | None]:
+    sizes: dict[str, Measure | None] = {"X": None, "Y": None, "Z": None}
     increment = None
     for letter, unit, value in zip(letters, unit_names, scale, strict=True):
         if unit is None or letter == "C":
             continue
         try:
-            q = units.quantity(value, unit)
+            m = Measure(float(value), units.unit_name(unit))
         except MetadataError as exc:
             raise MetadataError(f"{where}: axis {letter.lower()} has an unknown unit {unit!r}") from exc
         if letter == "T":
-            increment = q if q.check("[time]") else None
-        elif q.check("[length]"):
-            sizes[letter] = q
+            increment = m if _of_kind(m, "second") else None
+        elif _of_kind(m, "micrometer"):
+            sizes[letter] = m
     return sizes, increment
 
 
-def _channels(
-    file: str, omero: Any, ome: OME | None, ome_index: int | None, n_c: int
-) -> tuple[list[str | None], list[Any], list[dict[str, Any]] | None]:
-    """Channel names, colours and OME extras: the OME-XML where it states them, else omero."""
-    from omio import metadata
+def _of_kind(value: Measure, unit: str) -> bool:
+    """Whether ``value`` converts to ``unit`` (a length to micrometres, a time to seconds)."""
+    return units.convert(Measure(1.0, value.units), unit) is not None
 
+
+def _channels(
+    file: str, omero: Any, ome: _OmeXml | None, ome_index: int | None, n_c: int
+) -> tuple[list[str | None], list[Any], bool]:
+    """Channel names and colours, the OME-XML's names where it states them, else omero's.
+
+    The third value is whether the OME-XML's channels describe these (their colours,
+    where they state one, and their other fields are then taken from the model).
+    """
     names: list[str | None] = [None] * n_c
     colors: list[Any] = [None] * n_c
-    extra: list[dict[str, Any]] | None = None
     for i, (label, color) in enumerate(_omero_channels(file, omero, n_c)):
         names[i] = label
         colors[i] = None if color is None else tuple(int(color[k : k + 2], 16) for k in (0, 2, 4))
-    if ome is not None and ome_index is not None and len(ome.images[ome_index].pixels.channels) == n_c:
-        image = ome.images[ome_index]
-        names = [x if x is not None else n for x, n in zip(metadata.channel_names(image), names, strict=True)]
-        colors = [x if x is not None else c for x, c in zip(metadata.channel_colors(image), colors, strict=True)]
-        extra = metadata.channel_descriptions(image)
-    return names, colors, extra
+    if ome is None or ome_index is None:
+        return names, colors, False
+    channels = ome.pixels(ome_index).findall("{*}Channel")
+    if len(channels) != n_c:
+        return names, colors, False
+    names = [c.get("Name") or n for c, n in zip(channels, names, strict=True)]
+    return names, colors, True
+
+
+def _carry(built: OME, source: _OmeXml, index: int) -> OME:
+    """``built`` with what the OME-XML says about image ``index`` (:func:`omio.metadata.carry_image_description`)."""
+    from omio import metadata
+
+    return metadata.carry_image_description(built, source.model(), index)
+
+
+def _ome_channel_fields(ome: OME, index: int, colors: Sequence[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The colours (the OME-XML's where stated, else ``colors``) and the OME channel fields of an image."""
+    from omio import metadata
+
+    image = ome.images[index]
+    stated = metadata.channel_colors(image)
+    return [x if x is not None else c for x, c in zip(stated, colors, strict=True)], metadata.channel_descriptions(
+        image
+    )
 
 
 def _omero_channels(file: str, omero: Any, n_c: int) -> list[tuple[str | None, str | None]]:
@@ -638,26 +696,49 @@ def _check_dimension_names(file: str, axes: Any, paths: Sequence[str], arrays: S
             )
 
 
-def _check_ome_pixels(location: Path | str, ome: OME, index: int, letters: str, array: zarr.Array[Any]) -> None:
-    """The OME-XML ``Pixels`` of image ``index`` declare level 0's sizes and pixel type."""
-    from omio import metadata
+_OME_PIXEL_NAMES = {"float32": "float", "float64": "double", "complex64": "complex", "complex128": "double-complex"}
+"""OME ``Type`` names of the dtypes whose numpy names differ (int8..uint32 are named alike)."""
 
-    pixels = ome.images[index].pixels
+
+def _check_ome_pixels(location: Path | str, ome: _OmeXml, index: int, letters: str, array: zarr.Array[Any]) -> None:
+    """The OME-XML ``Pixels`` of image ``index`` declare level 0's sizes and pixel type."""
+    pixels = ome.pixels(index)
     sizes = dict(zip(letters, array.shape, strict=True))
-    declared = {d: getattr(pixels, f"size_{d.lower()}") for d in "TZCYX"}
+    declared = {d: _count(ome, pixels, f"Size{d}", None) for d in "TZCYX"}
     found = {d: int(sizes.get(d, 1)) for d in "TZCYX"}
     problems = [f"Size{d}={declared[d]} but the array holds {found[d]}" for d in "TZCYX" if declared[d] != found[d]]
-    samples = sum(c.samples_per_pixel or 1 for c in pixels.channels)
-    if pixels.channels and samples != pixels.size_c:
-        problems.append(f"{len(pixels.channels)} Channel elements hold {samples} channels, not SizeC={pixels.size_c}")
-    with contextlib.suppress(MetadataError):  # a dtype OME cannot name is reported when the model is built
-        if pixels.type != metadata.pixel_type(array.dtype):
-            problems.append(f"Type={pixels.type.value} but the array holds {array.dtype}")
+    channels = pixels.findall("{*}Channel")
+    samples = sum(_count(ome, c, "SamplesPerPixel", 1) or 1 for c in channels)
+    if channels and samples != declared["C"]:
+        problems.append(f"{len(channels)} Channel elements hold {samples} channels, not SizeC={declared['C']}")
+    dtype = array.dtype
+    if dtype.kind in "biufc" and dtype.fields is None and not dtype.subdtype:  # others are reported later
+        expected = "bit" if dtype.kind == "b" else _OME_PIXEL_NAMES.get(dtype.name, dtype.name)
+        stated = pixels.get("Type")
+        if stated != expected:
+            problems.append(f"Type={stated} but the array holds {dtype}")
     if problems:
         raise FileFormatError(
             f"{_inside(location, 'OME/METADATA.ome.xml')}: Image {index} does not fit its pixels "
             f"({'; '.join(problems)}); the OME-XML or the array metadata is damaged"
         )
+
+
+def _count(ome: _OmeXml, element: ElementTree.Element, attribute: str, default: int | None) -> int | None:
+    """An integer attribute of the OME-XML (``default`` where absent).
+
+    Raises
+    ------
+    MetadataError
+        When it is not an integer.
+    """
+    text = element.get(attribute)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise MetadataError(f"{ome.where}: {attribute}={text!r} is not an integer; the OME-XML is damaged") from None
 
 
 def _check_chunk_keys(folder: Path, array: zarr.Array[Any]) -> None:
@@ -803,8 +884,6 @@ class OmeZarrReader:
         import dask.array as da
         from dask.base import tokenize
 
-        from omio import metadata
-
         location = _location(path)
         root, images, ome = _images(location)
         index = select_scene(location, scene, [i.name for i in images])
@@ -850,36 +929,38 @@ class OmeZarrReader:
         sizes, increment = _physical(letters, unit_names, _scale(file, multiscale, level, array.ndim), where)
         origin = _origin(letters, unit_names, _translation(file, multiscale, level, array.ndim), where)
         n_c = int(mapping.data.shape[2])
-        names, colors, extra = _channels(file, attrs.get("omero"), ome, image.ome_index, n_c)
+        names, colors, described = _channels(file, attrs.get("omero"), ome, image.ome_index, n_c)
         planes: tuple[PlaneInfo, ...] = ()
         if ome is not None and image.ome_index is not None and stated == "file":
-            planes = planes_from_ome(ome.images[image.ome_index].pixels.planes)
-        record = ImageRecord.stated(
-            n_c,
-            name=image.name,
-            physical_sizes=sizes,
-            time_increment=increment,
-            channel_names=names,
-            planes=planes,
-            origin=origin,
-        )
-        built = metadata.make_ome(
+            try:
+                planes = planes_from_xml(ome.pixels(image.ome_index))
+            except ValueError as exc:
+                raise MetadataError(f"{ome.where}: Image {image.ome_index}: a Plane's {exc}") from exc
+        source, ome_index = ome, image.ome_index
+
+        def later() -> dict[str, Any]:
+            if source is None or ome_index is None or not described:
+                return {"channel_colors": colors}
+            colours, extra = _ome_channel_fields(source.model(), ome_index, colors)
+            return {"channel_colors": colours, "channel_extra": extra}
+
+        lazy = deferred_make_ome(
             mapping.data.shape,
             mapping.data.dtype,
             physical_sizes=sizes,
             time_increment=increment,
             channel_names=names,
-            channel_colors=colors,
-            channel_extra=extra,
             name=image.name,
-            planes=ome_planes(record, mapping.data.shape),
+            planes=planes,
+            origin=origin,
+            later=later,
         )
-        if ome is not None and image.ome_index is not None:
-            built = metadata.carry_image_description(built, ome, image.ome_index)
+        if source is not None and ome_index is not None:
+            lazy = lazy.then(functools.partial(_carry, source=source, index=ome_index))
         version = attrs.get("version") or multiscale.get("version")
         return ImageSource(
             data=mapping.data,
-            ome=LazyOME.ready(built, record),
+            ome=lazy,
             path=location,
             format="ome-zarr",
             scenes=[i.name for i in images],
