@@ -47,8 +47,7 @@ def _info(args: argparse.Namespace) -> int:
     ds = omio.open(path, scene=args.scene)
     on_disk = _disk_size(path)
     if args.json:
-        md = ds.metadata
-        md.pop("Annotations", None)
+        md = ds._flat_metadata(annotations=False)
         md.update(scenes=names, scene=args.scene, size_on_disk=on_disk)
         print(json.dumps(md, default=str, indent=2))
     else:

@@ -562,19 +562,29 @@ class MicroscopyDataset:
         ``channel_names``, ``name``, ``Annotations`` (namespace -> key -> value),
         ``source``, ``format``, ``axes_rule``. Missing values are ``None``.
         """
+        return self._flat_metadata()
+
+    def _flat_metadata(self, *, annotations: bool = True) -> dict[str, Any]:
+        """:attr:`metadata`, without ``Annotations`` when ``annotations`` is false.
+
+        Without annotations, the OME model is not built (see :attr:`ome`).
+        """
+        record = self._meta.record
         out: dict[str, Any] = {"axes": "".join(DIMS), "shape": self.shape}
-        for axis, q in self.physical_pixel_sizes.items():
-            out[f"PhysicalSize{axis}"] = None if q is None else float(q.magnitude)
-            out[f"PhysicalSize{axis}Unit"] = None if q is None else units.ome_length_unit(q.units).value
-        inc = self.time_increment
+        for axis in ("X", "Y", "Z"):
+            m = record.physical_sizes.get(axis)
+            out[f"PhysicalSize{axis}"] = None if m is None else float(m.magnitude)
+            out[f"PhysicalSize{axis}Unit"] = None if m is None else units.ome_length_symbol(m.units)
+        inc = record.time_increment
         out["TimeIncrement"] = None if inc is None else float(inc.magnitude)
-        out["TimeIncrementUnit"] = None if inc is None else units.ome_time_unit(inc.units).value
+        out["TimeIncrementUnit"] = None if inc is None else units.ome_time_symbol(inc.units)
         for d, n in self.sizes.items():
             out[f"Size{d}"] = n
         out["dtype"] = self.dtype.name
         out["channel_names"] = self.channel_names
         out["name"] = self.name
-        out["Annotations"] = self.annotations
+        if annotations:
+            out["Annotations"] = self.annotations
         out["source"] = None if self.path is None else str(self.path)
         out["format"] = self._info.format
         out["axes_rule"] = self.axes_rule

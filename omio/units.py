@@ -94,7 +94,9 @@ __all__ = [
     "length_name_from_ome",
     "length_unit_from_ome",
     "measure",
+    "ome_length_symbol",
     "ome_length_unit",
+    "ome_time_symbol",
     "ome_time_unit",
     "parse_unit",
     "quantity",
@@ -306,6 +308,37 @@ def ome_time_unit(unit: pint.Unit | str) -> UnitsTime:
         return _ome_time_table()[name]
     except KeyError:
         raise MetadataError(f"{name!r} is not an OME time unit") from None
+
+
+def ome_length_symbol(unit: str) -> str:
+    """The OME length-unit string of a canonical unit name (``"µm"``), without ome-types for the usual units.
+
+    Raises
+    ------
+    MetadataError
+        When OME has no such length unit.
+
+    Examples
+    --------
+    >>> ome_length_symbol("micrometer")
+    'µm'
+    """
+    if unit in _SYMBOLS and _FACTORS[unit][0] == "[length]":
+        return symbol(unit).replace("\u03bc", "\u00b5")
+    return ome_length_unit(unit).value
+
+
+def ome_time_symbol(unit: str) -> str:
+    """The OME time-unit string of a canonical unit name (``"ms"``), without ome-types for the usual units.
+
+    Raises
+    ------
+    MetadataError
+        When OME has no such time unit.
+    """
+    if unit in _SYMBOLS and _FACTORS[unit][0] == "[time]":
+        return symbol(unit).replace("\u03bc", "\u00b5")
+    return ome_time_unit(unit).value
 
 
 def length_unit_from_ome(member: UnitsLength | str | None) -> pint.Unit:
