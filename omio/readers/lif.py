@@ -381,7 +381,7 @@ def _step(el: ElementTree.Element | None, unit: str, where: str) -> Measure | No
     if not magnitude <= _MAX_STEP:
         raise FileFormatError(
             f"{where}: <DimensionDescription DimID={el.get('DimID')} Length={el.get('Length')} Unit={stated!r}> "
-            f"gives a step of {magnitude:g} {unit}, more than {_MAX_STEP:g} {unit}; the XML is damaged"
+            f"gives a step of {magnitude:g} {units.symbol(unit)}, more than {_MAX_STEP:g} {unit}; the XML is damaged"
         )
     return Measure(magnitude, unit)
 
