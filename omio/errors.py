@@ -13,6 +13,7 @@ __all__ = [
     "FileFormatError",
     "MergeError",
     "MetadataError",
+    "MetadataNotStoredWarning",
     "MissingDependencyError",
     "OmioError",
     "OutputError",
@@ -71,6 +72,19 @@ class OutputError(OmioError, OSError):
 
 class MissingDependencyError(OmioError, ImportError):
     """An optional dependency needed for this operation is not installed."""
+
+
+class MetadataNotStoredWarning(UserWarning):
+    """A writer stores the pixels but not all of the dataset's metadata.
+
+    Raised as a warning by the OME-Zarr writer for pixel types OME-XML cannot name
+    (int64, uint64, float16): the arrays and the NGFF metadata (sizes, units, origin,
+    channel names and colours) are written, ``OME/METADATA.ome.xml`` is not, and the
+    message names what only it would have held (the plane table, annotations...)
+    and the cast that keeps it. It is issued before anything is written, so
+    ``warnings.simplefilter("error", MetadataNotStoredWarning)`` turns it into a
+    refusal.
+    """
 
 
 class ScenesLeftOutWarning(UserWarning):

@@ -925,6 +925,8 @@ class OmeZarrReader:
             fancy=False,
             name=f"omezarr-{tokenize(where, level, version_token, array.shape, str(array.dtype))}",
         )
+        if not data.dtype.isnative:  # a big-endian store (Zarr v2 '>u2'): the same values in native order
+            data = data.astype(data.dtype.newbyteorder("="))
         mapping = to_tzcyx(data, letters, stated_by=stated)
         sizes, increment = _physical(letters, unit_names, _scale(file, multiscale, level, array.ndim), where)
         origin = _origin(letters, unit_names, _translation(file, multiscale, level, array.ndim), where)

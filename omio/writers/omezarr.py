@@ -12,6 +12,11 @@ directly)::
 NGFF 0.4 (``version="0.4"``) writes the same on Zarr v2 (``.zattrs`` / ``.zgroup``,
 ``/`` chunk separator, no shards).
 
+Pixels of int64, uint64 and float16, which Zarr stores but OME-XML's ``PixelType``
+cannot name, are written without the ``OME`` group; what only the OME-XML would hold
+(plane table, annotations...) is named in a :class:`~omio.errors.MetadataNotStoredWarning`
+issued before anything is written.
+
 Pyramid levels come from :mod:`omio.pyramid` (block means). Every level is averaged
 in Y and X; Z is averaged too with ``downsample_z=True``, or with ``"auto"`` at each
 step where the Z spacing is not coarser than the Y/X spacing at that level (so a
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,7 +43,7 @@ import numpy as np
 
 from omio import units
 from omio._scheduler import scheduler
-from omio.errors import DimensionError, MetadataError
+from omio.errors import DimensionError, MetadataError, MetadataNotStoredWarning, PixelTypeError
 from omio.pyramid import downsample, level_count, level_geometry
 from omio.writers._output import atomic_directory
 
@@ -70,6 +76,17 @@ _NGFF_TIME_UNITS = frozenset(
 )
 _LEVELS = {"blosc-zstd": (1, 9, 1), "blosc-lz4": (1, 9, 5), "zstd": (1, 22, 3), "none": (0, 0, 0)}
 _DEFAULT_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00")
+_SOURCE_NAMESPACE = "omio:source"
+_ZARR_DTYPES = frozenset(
+    "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 complex64 complex128".split()
+)
+"""The numpy dtypes both Zarr v2 and v3 store (v3 names no wider float or complex type)."""
+_OME_CASTS = {
+    "i": "'int32' if the values fit, or 'float64' (exact up to 2**53)",
+    "u": "'uint32' if the values fit, or 'float64' (exact up to 2**53)",
+    "f": "'float32' (exact for float16) or 'float64'",
+    "c": "'complex128'",
+}
 
 
 def write_omezarr(
@@ -125,6 +142,19 @@ def write_omezarr(
     Path
         The folder written.
 
+    Raises
+    ------
+    PixelTypeError
+        For a dtype Zarr has no data type for (``longdouble``, ``clongdouble``), before
+        anything is written.
+
+    Warns
+    -----
+    MetadataNotStoredWarning
+        For int64, uint64 or float16 pixels (no ``OME/METADATA.ome.xml``, as OME-XML
+        cannot name them) when the dataset carries metadata only that file holds: a plane
+        table, annotations, a description, instruments, channel acquisition fields.
+
     Examples
     --------
     >>> import numpy as np, omio, tempfile, pathlib
@@ -141,9 +171,7 @@ def write_omezarr(
         raise DimensionError("shards need Zarr v3; write version='0.5' or leave shards unset")
     if ds.nbytes == 0:
         raise DimensionError(f"cannot write an empty image of shape {ds.shape}")
-    from omio.metadata import ome_pixel_type
-
-    ome_pixel_type(ds.dtype, writing=f"{path}: OME-Zarr (its OME/METADATA.ome.xml)")  # before anything is written
+    with_xml = _check_pixel_type(ds, path)  # before anything is written
     _check_axes("chunks", chunks)
     _check_axes("shards", shards)
     n_levels = level_count(ds.shape) if levels == "auto" else int(levels)
@@ -152,7 +180,7 @@ def write_omezarr(
     steps = _steps(ds)
     arrays, scales, translations = _levels(ds.data, steps, n_levels, downsample_z)
     codecs = _compressor(version, compression, compression_level, ds.dtype)
-    xml = _ome_xml(ds.ome)
+    xml = _ome_xml(ds.ome) if with_xml else None
     with atomic_directory(path, overwrite=overwrite) as (tmp, result):
         import zarr
 
@@ -178,11 +206,87 @@ def write_omezarr(
             targets.append(target)
         attrs = _image_attrs(ds, version, scales, _windows(ds), translations)
         root.attrs.update(attrs)
-        ome_group = root.create_group("OME")
-        ome_group.attrs.update({"ome": {"version": version}} if version == "0.5" else {})
-        (tmp / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
+        if xml is not None:
+            ome_group = root.create_group("OME")
+            ome_group.attrs.update({"ome": {"version": version}} if version == "0.5" else {})
+            (tmp / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
         _store(sources, targets, progress=progress, name=Path(path).name)
     return result[0]
+
+
+def _check_pixel_type(ds: MicroscopyDataset, path: str | os.PathLike[str]) -> bool:
+    """Whether ``OME/METADATA.ome.xml`` is written; refuse a dtype Zarr cannot hold, warn of what is not stored.
+
+    Zarr stores every bool, integer (up to 64 bits), float16/32/64 and complex64/128
+    array natively, and the NGFF metadata names no pixel type. OME-XML does: for a
+    dtype OME's ``PixelType`` lacks (int64, uint64, float16) no ``METADATA.ome.xml`` is
+    written, and a :class:`~omio.errors.MetadataNotStoredWarning` names what only it
+    would have held (:func:`_not_in_ngff`).
+
+    Raises
+    ------
+    PixelTypeError
+        For a dtype Zarr has no data type for (``longdouble``, ``clongdouble``).
+    """
+    from omio import metadata
+
+    found = metadata.pixel_type(ds.dtype)  # refuses dtypes that are not numbers
+    dt = ds.dtype.newbyteorder("=")
+    if dt.name in _ZARR_DTYPES:
+        if not isinstance(found, str):
+            return True
+        lost = _not_in_ngff(ds)
+        if lost:
+            warnings.warn(
+                f"{path}: OME-Zarr writes {dt.name} pixels without OME/METADATA.ome.xml (OME's PixelType has no "
+                f"{dt.name}), so these are not stored: {'; '.join(lost)}. The sizes, units, origin, channel names "
+                f"and colours are stored in the NGFF metadata. To keep everything, cast to an OME pixel type first: "
+                f"ds.apply(lambda a: a.astype(T), dtype=T), T being {_OME_CASTS.get(dt.kind, repr('float64'))}",
+                MetadataNotStoredWarning,
+                stacklevel=4,  # the caller of ds.to_omezarr
+            )
+        return False
+    raise PixelTypeError(
+        f"{path}: OME-Zarr cannot store {dt.name} pixels: Zarr has no {dt.name} data type (it stores bool, "
+        f"int8-int64, uint8-uint64, float16-float64, complex64 and complex128); nothing was written. Cast first "
+        f"with ds.apply(lambda a: a.astype(T), dtype=T), T being {_OME_CASTS.get(dt.kind, repr('float64'))}"
+    )
+
+
+def _not_in_ngff(ds: MicroscopyDataset) -> list[str]:
+    """What of the dataset's metadata only ``OME/METADATA.ome.xml`` holds (empty when NGFF holds it all).
+
+    NGFF holds the name, sizes, units, origin (``translation``), channel names and
+    colours (``omero``). Only the OME-XML holds the plane table beyond the origin, the
+    structured annotations, the image description and acquisition date, instruments
+    and objective settings, and the channels' acquisition fields (wavelengths, fluor...).
+    omio's own provenance record (the ``omio:source`` annotation of a dataset read from
+    a file) is not counted: reading the written store records its own.
+    """
+    from omio import metadata
+
+    out: list[str] = []
+    record = ds.record
+    if record.replace(planes=()).planes != record.planes:
+        table = ds.planes
+        out.append(f"the plane table (ds.planes: {len(table)} planes with {', '.join(table.columns)})")
+    ome = ds.ome
+    image = ome.images[0]
+    annotations = [a for a in ome.structured_annotations or [] if a.namespace != _SOURCE_NAMESPACE]
+    if annotations:
+        namespaces = sorted({a.namespace or "(no namespace)" for a in annotations})
+        noun = "annotation" if len(annotations) == 1 else "annotations"
+        out.append(f"{len(annotations)} {noun} (ds.annotations; namespaces {', '.join(namespaces)})")
+    if image.description:
+        out.append("the image description")
+    if image.acquisition_date is not None:
+        out.append("the acquisition date")
+    if ome.instruments or image.instrument_ref is not None or image.objective_settings is not None:
+        out.append("the instrument and objective settings")
+    fields = sorted({k for c in metadata.channel_descriptions(image) for k in c if not k.endswith("_unit")})
+    if fields:
+        out.append(f"the channels' {', '.join(fields)}")
+    return out
 
 
 def _check_axes(what: str, sizes: Mapping[str, int] | None) -> None:
