@@ -37,9 +37,10 @@ e. OME-Zarr (NGFF 0.5) with 3 levels: omio ``to_omezarr(levels=3)`` against bioi
    ``OmeZarrConverter(num_levels=3)``, on the input and on a 4x larger one. Targets for omio: >= 2x faster than
    bioio-conversion, peak RSS <= 200 MB at ~1 GB input, peak RSS flat (4x / 1x <= 1.1).
 f. many-page OME-TIFF (10k, 40k, 100k pages of 32x32 uint16, TZCYX (N/20, 10, 2, 32, 32)): open (to shape and
-   metadata) and first plane, against tifffile's own series parsing (``TiffFile(f).series[0]``) and
-   the zarr store of that series (``zarr.open(series.aszarr())[0, 0, 0]``, as in b); bioio and OMIO 0.3 for scale. Targets for omio: open <= 1.3x, plane <= 2x,
-   linear (open time per page at 100k <= 1.3x that at 10k).
+   metadata) and first plane, against tifffile's own series parsing (``TiffFile(f).series[0]``) and the zarr
+   store of that series (``zarr.open(series.aszarr())[0, 0, 0]``, as in b); bioio and OMIO 0.3 for scale.
+   Targets for omio: open <= 1.3x, plane <= 2x, linear (the marginal open time per page from 40k to 100k pages
+   <= 1.3x that from 10k to 40k).
 
 Jobs of one section run interleaved: ``--rounds`` rounds (``--startup-rounds`` for section a), each running
 every job once in a rotated order, because this shared 2-core machine's speed drifts; tables show the median
@@ -47,7 +48,8 @@ and the range (min-max) of the rounds, and the load average before and after eac
 process's high-water mark (``VmHWM``, imports included), max over rounds; CPU time is user + system of the
 measured part (the whole process where the time is the whole process's).
 
-Prints one Markdown table per section and writes ``benchmarks/results_peers.md`` and ``results_peers.json``.
+Prints one Markdown table per section and writes ``benchmarks/results_peers.md`` and ``results_peers.json`` (``--stem``
+changes the name; a run of some ``--sections`` keeps the other sections of an existing file).
 """
 
 from __future__ import annotations
@@ -280,10 +282,15 @@ def omio_snapshot(ref: str, workdir: Path) -> tuple[str, Path | None]:
     Returns a description and the directory to put first on the path (None: use the checkout as it is).
     """
     if ref == "worktree":
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True
+        )
         return f"the working tree of this checkout (HEAD {head.stdout.strip()} plus uncommitted changes)", None
     sha = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"], capture_output=True, text=True, check=True
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     dest = workdir / f"omio-snapshot-{sha[:12]}"
     if not (dest / "omio" / "__init__.py").exists():
@@ -381,7 +388,17 @@ class Row:
         tool = name.get(s.job.tool, s.job.tool)
         label = self.label or s.job.label
         if not s.ok:
-            return [tool, label, s.error or "no runs", "—", "—", self.ref, "—", self.target, "—" if self.met is None else "**no**"]
+            return [
+                tool,
+                label,
+                s.error or "no runs",
+                "—",
+                "—",
+                self.ref,
+                "—",
+                self.target,
+                "—" if self.met is None else "**no**",
+            ]
         vals = self.values if self.values is not None else s.times
         cpu = self.cpu if self.cpu is not None else s.cpu_med
         if self.ratio_text is not None:
@@ -414,7 +431,9 @@ def table(title: str, lines: list[str], rows: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def ratio_of(a: Stats, b: Stats, values_a: list[float] | None = None, values_b: list[float] | None = None) -> float | None:
+def ratio_of(
+    a: Stats, b: Stats, values_a: list[float] | None = None, values_b: list[float] | None = None
+) -> float | None:
     if not (a.ok and b.ok):
         return None
     va = values_a if values_a is not None else a.times
@@ -587,7 +606,9 @@ PLANE_JOBS = {
 
 def section_b(src: Path, workdir: Path, pythons: dict[str, str | None], args: argparse.Namespace) -> tuple[str, dict]:
     jobs = [
-        Job("omio-plane", "omio", "`omio.open(f).isel(T=0, Z=0, C=0).to_numpy()`", PLANE_JOBS["omio"], ("ready", "end")),
+        Job(
+            "omio-plane", "omio", "`omio.open(f).isel(T=0, Z=0, C=0).to_numpy()`", PLANE_JOBS["omio"], ("ready", "end")
+        ),
         Job("tifffile-plane", "tifffile", "zarr store `[0, 0, 0]`", PLANE_JOBS["tifffile"], ("ready", "end")),
         Job(
             "bioio-plane",
@@ -689,8 +710,22 @@ def section_d(
             ("ready", "end"),
             out_kind="tif",
         ),
-        Job("tifffile-1", "tifffile", "`imwrite(out, imread(f), maxworkers=1)`", tw.format(n=1), ("ready", "end"), out_kind="tif"),
-        Job("tifffile-2", "tifffile", "`imwrite(out, imread(f), maxworkers=2)`", tw.format(n=2), ("ready", "end"), out_kind="tif"),
+        Job(
+            "tifffile-1",
+            "tifffile",
+            "`imwrite(out, imread(f), maxworkers=1)`",
+            tw.format(n=1),
+            ("ready", "end"),
+            out_kind="tif",
+        ),
+        Job(
+            "tifffile-2",
+            "tifffile",
+            "`imwrite(out, imread(f), maxworkers=2)`",
+            tw.format(n=2),
+            ("ready", "end"),
+            out_kind="tif",
+        ),
         Job(
             "omio03-convert",
             "omio03",
@@ -727,7 +762,6 @@ def section_d(
         limit = statistics.median(e1) / statistics.median(e2)
     rows = []
     figures: dict[str, Any] = {k: _fig(v) for k, v in s.items()}
-    omio = s["omio-convert"]
     for key in ("omio-convert", "tifffile-1", "tifffile-2", "omio03-convert", "bioio-convert"):
         st = s[key]
         speedup = ratio_of(ref, st) if key != "tifffile-1" else None
@@ -941,7 +975,7 @@ def section_f(workdir: Path, pythons: dict[str, str | None], args: argparse.Name
     rows = []
     per_page: dict[int, float] = {}
     for pages, s in results.items():
-        o, t = s["omio-many"], s["tifffile-many"]
+        t = s["tifffile-many"]
         for key in [j.name for j in jobs]:
             st = s[key]
             opens = [m["open"][0] - m["ready"][0] for m in st.marks]
@@ -978,7 +1012,6 @@ def section_f(workdir: Path, pythons: dict[str, str | None], args: argparse.Name
                     met=met_le(r_plane, 2.0) if is_omio else None,
                 )
             )
-        del o
     growth = None
     lines = [
         "Timed after the imports; open = to the shape and metadata (omio's dataset, tifffile's series, bioio's "
@@ -1010,7 +1043,9 @@ def section_f(workdir: Path, pythons: dict[str, str | None], args: argparse.Name
 # ---------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=float, default=0.25, help="input size in GB (default 0.25: 0.27 GB; 1.0 = 1.07 GB)")
+    parser.add_argument(
+        "--size", type=float, default=0.25, help="input size in GB (default 0.25: 0.27 GB; 1.0 = 1.07 GB)"
+    )
     parser.add_argument("--sections", default="abcdef", help="which jobs to run: letters of a-f (default all)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of sections b, c, f (default 3)")
     parser.add_argument("--startup-rounds", type=int, default=7, help="rounds of section a (default 7)")
@@ -1028,7 +1063,8 @@ def main(argv: list[str] | None = None) -> int:
         help="git commit of omio to benchmark (exported to the work directory; default HEAD), or 'worktree' for "
         "the checkout with its uncommitted changes",
     )
-    parser.add_argument("--results", type=Path, default=HERE, help="directory for results_peers.md/.json")
+    parser.add_argument("--results", type=Path, default=HERE, help="directory for the results (default benchmarks/)")
+    parser.add_argument("--stem", default="results_peers", help="results file name without .md/.json")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
@@ -1101,7 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
         "rotated order; times are medians with the range of the rounds; peak RSS is the process's VmHWM (imports "
         "included), max over rounds",
     ]
-    md = args.results / "results_peers.md"
+    md = args.results / f"{args.stem}.md"
     kept = _kept_sections(md, sections) if md.exists() and set("abcdef") - set(sections) else []
     if kept:
         header.append(
@@ -1111,13 +1147,15 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(header) + "\n\n" + "\n".join(by_letter[k] for k in sorted(by_letter))
     args.results.mkdir(parents=True, exist_ok=True)
     md.write_text(text)
-    old_json = args.results / "results_peers.json"
+    old_json = args.results / f"{args.stem}.json"
     if kept and old_json.exists():  # keep the figures of the sections kept above
         previous = json.loads(old_json.read_text()).get("sections", {})
         figures = {k: v for k, v in previous.items() if k in dict(kept)} | figures
     payload = {"started": started, "input": {"path": str(src), "shape": shape, "bytes": nbytes}, "versions": versions}
-    (args.results / "results_peers.json").write_text(json.dumps(payload | {"sections": figures}, indent=1, default=str) + "\n")
-    print(f"written {args.results / 'results_peers.md'} and {args.results / 'results_peers.json'}")
+    (args.results / f"{args.stem}.json").write_text(
+        json.dumps(payload | {"sections": figures}, indent=1, default=str) + "\n"
+    )
+    print(f"written {md} and {old_json}")
     return 0
 
 
@@ -1130,8 +1168,10 @@ def _kept_sections(md: Path, ran: str) -> list[tuple[str, str]]:
 
 def _first_line(md: Path) -> str:
     first = md.read_text().splitlines()[0]
-    return first.removeprefix("# ").strip() + ", command: " + next(
-        (ln.split("`")[1] for ln in md.read_text().splitlines() if ln.startswith("- command:")), "?"
+    return (
+        first.removeprefix("# ").strip()
+        + ", command: "
+        + next((ln.split("`")[1] for ln in md.read_text().splitlines() if ln.startswith("- command:")), "?")
     )
 
 
