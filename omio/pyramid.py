@@ -64,10 +64,27 @@ def _block_mean(block: np.ndarray[Any, Any], factors: dict[int, int]) -> np.ndar
 
 
 def _integer_block_mean(block: np.ndarray[Any, Any], factors: dict[int, int], count: int) -> np.ndarray[Any, Any]:
-    """Round-half-up block mean of integers: strided adds in a wide enough type (faster than a reduce)."""
+    """Round-half-up block mean of integers: strided adds in a wide enough type (faster than a reduce).
+
+    64-bit integers have no wider type: each value is split as ``count * q + r`` and
+    the quotients and remainders are summed apart (neither sum can overflow), so the
+    mean is exact for every value.
+    """
     signed = np.issubdtype(block.dtype, np.signedinteger)
+    if block.dtype.itemsize == 8:
+        native = block.dtype.newbyteorder("=")
+        q = _block_sum(block // count, factors, native)
+        r = _block_sum(block % count, factors, native)
+        mean: np.ndarray[Any, Any] = (q + (r + count // 2) // count).astype(block.dtype)
+        return mean
     wide = block.dtype.itemsize <= 2 and count <= 2**15
     acc = np.dtype((np.int32 if wide else np.int64) if signed else (np.uint32 if wide else np.uint64))
+    total = _block_sum(block, factors, acc)
+    return ((total + count // 2) // count).astype(block.dtype)
+
+
+def _block_sum(block: np.ndarray[Any, Any], factors: dict[int, int], acc: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """Sums of ``factors`` blocks (axis -> factor) by strided adds in the type ``acc``."""
     total: np.ndarray[Any, Any] = block
     for axis, f in factors.items():
         parts = [total[(slice(None),) * axis + (slice(k, None, f),)] for k in range(f)]
@@ -75,7 +92,7 @@ def _integer_block_mean(block: np.ndarray[Any, Any], factors: dict[int, int], co
         for part in parts[2:]:
             summed += part
         total = summed
-    return ((total + count // 2) // count).astype(block.dtype)
+    return total
 
 
 def downsample(data: da.Array, factor: int = 2, *, z: bool = False) -> da.Array:
