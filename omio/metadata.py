@@ -165,8 +165,8 @@ def ome_pixel_type(dtype: np.dtype[Any] | str | type, *, writing: str) -> PixelT
     raise PixelTypeError(
         f"{writing} cannot store {dt.name} pixels: OME's PixelType has no {dt.name} (it names "
         f"{', '.join(_PIXEL_TYPES)}); nothing was written. Cast first with "
-        f"ds.apply(lambda a: a.astype(T), dtype=T), T being {cast}; or keep {dt.name} outside OME "
-        f"formats: ds.xarray (xarray's to_zarr or to_netcdf) or ds.to_numpy()"
+        f"ds.apply(lambda a: a.astype(T), dtype=T), T being {cast}; or keep {dt.name}: ds.to_omezarr() "
+        f"stores integer and float16 pixels as they are, ds.xarray and ds.to_numpy() hold any dtype"
     )
 
 
