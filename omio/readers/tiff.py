@@ -502,13 +502,9 @@ def _check_layout_tags(series: list[tifffile.TiffPageSeries], path: Path) -> Non
                     f"{path}: page {page.index} has {', '.join(bad)}, which TIFF does not allow; "
                     "the file's directory is damaged"
                 )
-            needed = _uncompressed_bytes(page)
-            stored = sum(page.databytecounts)
-            if needed is not None and not needed[0] <= stored <= needed[1]:
-                raise FileFormatError(
-                    f"{path}: page {page.index} stores {stored} bytes of uncompressed pixels but its declared size "
-                    f"{tuple(page.shape)} takes {needed[0]}; its size, bit-depth or byte-count tags are damaged"
-                )
+            _check_stored_bytes(
+                path, page.index, tuple(page.shape), sum(page.databytecounts), _uncompressed_bytes(page)
+            )
 
 
 def _check_ome_series(
@@ -668,12 +664,7 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
             end, stored = offsets[0] + counts[0], counts[0]
         else:
             end, stored = max(map(operator.add, offsets, counts), default=0), sum(counts)
-        if needed is not None and not needed[0] <= stored <= needed[1]:
-            raise FileFormatError(
-                f"{file_path}: page {page.index} stores {stored} bytes of uncompressed pixels but "
-                f"its declared size {page_shape} of {dtype} takes {needed[0]}; its size, bit-depth or byte-count "
-                "tags are damaged"
-            )
+        _check_stored_bytes(file_path, page.index, page_shape, stored, needed)
         if end > sizes[file_path]:
             raise FileFormatError(
                 f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
@@ -716,6 +707,17 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
 
 _POINTER_TAGS = {273, 279, 324, 325, 330}
 """Tags whose values are offsets to or sizes of other data (checked themselves as pixel extents or SubIFDs)."""
+
+
+def _check_stored_bytes(
+    path: str | Path, index: Any, shape: tuple[int, ...], stored: int, needed: tuple[int, int] | None
+) -> None:
+    """An uncompressed page must store the bytes its sizes take (``needed``: see :func:`_uncompressed_bytes`)."""
+    if needed is not None and not needed[0] <= stored <= needed[1]:
+        raise FileFormatError(
+            f"{path}: page {index} stores {stored} bytes of uncompressed pixels but its declared size {shape} "
+            f"takes {needed[0]}; its size, bit-depth or byte-count tags are damaged"
+        )
 
 
 def _check_disjoint(path: str, extents: list[tuple[int, int]]) -> None:
@@ -775,9 +777,7 @@ def _tzcyx_shape(series: tifffile.TiffPageSeries, user_axes: str | None) -> tupl
     return tuple(int(n) for n in mapping.data.shape)
 
 
-def _level_geometry(
-    sizes: dict[str, Measure | None], full: tuple[int, ...], reduced: tuple[int, ...]
-) -> LevelGeometry:
+def _level_geometry(sizes: dict[str, Measure | None], full: tuple[int, ...], reduced: tuple[int, ...]) -> LevelGeometry:
     """Pixel sizes and origin offsets of a reduced level from the full level's (see :mod:`omio.pyramid`)."""
     return level_geometry(sizes, level_factors(full, reduced))
 
