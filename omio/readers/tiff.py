@@ -596,13 +596,17 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: Path) -> dict[str, Any]:
     return md
 
 
+def _read_at(fh: Any, offset: int, count: int) -> bytes:
+    """``count`` bytes of a tifffile file handle from ``offset`` (under its lock: the handle may be shared)."""
+    with fh.lock:
+        fh.seek(offset)
+        return bytes(fh.read(count))
+
+
 def _raw_description(tif: tifffile.TiffFile) -> bytes:
     """The first page's ImageDescription as stored (tifffile's text drops the trailing newline and NUL)."""
     tag = tif.pages.first.tags[270]
-    fh = tif.filehandle
-    with fh.lock:
-        fh.seek(tag.valueoffset)
-        return bytes(fh.read(tag.count))
+    return _read_at(tif.filehandle, tag.valueoffset, tag.count)
 
 
 def _kind(tif: tifffile.TiffFile) -> str:
@@ -974,10 +978,7 @@ def _packed_bits_fit(page: Any) -> bool:
         return True
     import tifffile
 
-    fh = page.parent.filehandle
-    with fh.lock:
-        fh.seek(page.dataoffsets[0])
-        raw = fh.read(page.databytecounts[0])
+    raw = _read_at(page.parent.filehandle, page.dataoffsets[0], page.databytecounts[0])
     try:
         decoded = tifffile.TIFF.DECOMPRESSORS[page.compression](raw)
     except Exception:  # a segment that does not decode is reported when it is read
@@ -1031,10 +1032,7 @@ def _check_utf8(tif: tifffile.TiffFile, path: Path) -> None:
     tag = tif.pages.first.tags.get("ImageDescription")
     if tag is None:
         return
-    fh = tif.filehandle
-    with fh.lock:
-        fh.seek(tag.valueoffset)
-        raw = fh.read(tag.count)
+    raw = _read_at(tif.filehandle, tag.valueoffset, tag.count)
     try:
         raw.rstrip(b"\0").decode("utf-8")
     except UnicodeDecodeError as exc:
