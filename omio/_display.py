@@ -1,22 +1,23 @@
-"""The text and HTML summaries of a dataset (its ``repr`` and notebook display)."""
+"""The summaries of a dataset: its ``repr``, its notebook display and the flat ``metadata`` dict."""
 
 from __future__ import annotations
 
 import base64
 import html
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from omio._scheduler import scheduler
+from omio.dims import DIMS
 from omio.record import PLANE_FIELDS
-from omio.units import Measure, symbol
+from omio.units import Measure, ome_length_symbol, ome_time_symbol, symbol
 
 if TYPE_CHECKING:
     from omio.dataset import MicroscopyDataset
 
-__all__ = ["html_summary", "summary", "thumbnail_png"]
+__all__ = ["flat_metadata", "html_summary", "summary", "thumbnail_png"]
 
 
 def _fmt_q(m: Measure | None) -> str:
@@ -99,3 +100,30 @@ def thumbnail_png(ds: MicroscopyDataset, size: int = 192) -> str | None:
     import imagecodecs
 
     return base64.b64encode(imagecodecs.png_encode(img)).decode("ascii")
+
+
+def flat_metadata(ds: MicroscopyDataset, *, annotations: bool = True) -> dict[str, Any]:
+    """The flat metadata dict of :attr:`omio.MicroscopyDataset.metadata`.
+
+    Without ``annotations`` (the ``Annotations`` key), the OME model is not built.
+    """
+    record = ds.record
+    out: dict[str, Any] = {"axes": "".join(DIMS), "shape": ds.shape}
+    for axis in ("X", "Y", "Z"):
+        m = record.physical_sizes.get(axis)
+        out[f"PhysicalSize{axis}"] = None if m is None else float(m.magnitude)
+        out[f"PhysicalSize{axis}Unit"] = None if m is None else ome_length_symbol(m.units)
+    inc = record.time_increment
+    out["TimeIncrement"] = None if inc is None else float(inc.magnitude)
+    out["TimeIncrementUnit"] = None if inc is None else ome_time_symbol(inc.units)
+    for d, n in ds.sizes.items():
+        out[f"Size{d}"] = n
+    out["dtype"] = ds.dtype.name
+    out["channel_names"] = ds.channel_names
+    out["name"] = ds.name
+    if annotations:
+        out["Annotations"] = ds.annotations
+    out["source"] = None if ds.path is None else str(ds.path)
+    out["format"] = ds.source.format
+    out["axes_rule"] = ds.axes_rule
+    return out

@@ -1,12 +1,14 @@
 """User values checked and normalized: indexers, metadata keys, origins, pixel sizes.
 
-Used by :class:`omio.MicroscopyDataset`'s selection and ``with_metadata``.
+Used by :class:`omio.MicroscopyDataset`'s selection and ``with_metadata``
+(:func:`stated_record`).
 """
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,10 +19,25 @@ from omio.errors import DimensionError, MetadataError
 if TYPE_CHECKING:
     import pint
 
-__all__ = ["check_dimensionality", "checked_keys", "indexer", "origin_value"]
+    from omio.record import ImageRecord
+
+__all__ = ["KEEP", "check_dimensionality", "checked_keys", "indexer", "origin_value", "stated_record"]
 
 LENGTH_DEFAULT = "micrometer"
 TIME_DEFAULT = "second"
+
+
+class Keep(enum.Enum):
+    """The type of :data:`KEEP`."""
+
+    KEEP = "keep"
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = Keep.KEEP
+"""The default of :meth:`MicroscopyDataset.with_metadata` arguments that ``None`` clears: keep the value."""
 
 
 def check_dimensionality(sizes: Mapping[str, pint.Quantity | None], increment: pint.Quantity | None) -> None:
@@ -84,3 +101,42 @@ def indexer(dim: str, index: Any, n: int) -> Any:
     if arr.min() < -n or arr.max() >= n:
         raise DimensionError(f"selection {arr.tolist()} is out of range for {dim} of size {n}")
     return arr % n
+
+
+def stated_record(
+    record: ImageRecord,
+    n_channels: int,
+    *,
+    physical_pixel_sizes: Mapping[str, Any] | None,
+    time_increment: Any,
+    channel_names: Sequence[str | None] | None,
+    name: str | Keep | None,
+    origin: Mapping[str, Any] | None,
+) -> ImageRecord:
+    """``record`` with the values :meth:`omio.MicroscopyDataset.with_metadata` states (checked).
+
+    ``None`` mappings and :data:`KEEP` keep what ``record`` holds; see that method for the values.
+    """
+    changes: dict[str, Any] = {}
+    if physical_pixel_sizes is not None:
+        sizes = dict(record.physical_sizes)
+        for axis, value in checked_keys(physical_pixel_sizes, "XYZ", "physical_pixel_sizes").items():
+            q = units.as_quantity(value, LENGTH_DEFAULT)
+            check_dimensionality({axis: q}, None)
+            sizes[axis] = units.measure(q)
+        changes["physical_sizes"] = sizes
+    if not isinstance(time_increment, Keep):
+        q = units.as_quantity(time_increment, TIME_DEFAULT)
+        check_dimensionality({}, q)
+        changes["time_increment"] = units.measure(q)
+    if origin is not None:
+        given = {axis: origin_value(axis, value) for axis, value in checked_keys(origin, "XYZT", "origin").items()}
+        record = record.without_origin(axis for axis, value in given.items() if value is None)
+        changes["origin"] = {**record.origin, **{a: v for a, v in given.items() if v is not None}}
+    if channel_names is not None:
+        if len(channel_names) != n_channels:
+            raise MetadataError(f"{len(channel_names)} channel names given for {n_channels} channels")
+        changes["channel_names"] = tuple(n or None for n in channel_names)
+    if not isinstance(name, Keep):
+        changes["name"] = name or None
+    return record.replace(**changes)

@@ -39,6 +39,7 @@ class UsageError(Exception):
 
 def _info(args: argparse.Namespace) -> int:
     import omio
+    from omio._display import flat_metadata
 
     path = Path(args.path)
     if path.is_dir() and not _opens_as_one(path):
@@ -47,7 +48,7 @@ def _info(args: argparse.Namespace) -> int:
     ds = omio.open(path, scene=args.scene)
     on_disk = _disk_size(path)
     if args.json:
-        md = ds._flat_metadata(annotations=False)
+        md = flat_metadata(ds, annotations=False)
         md.update(scenes=names, scene=args.scene, size_on_disk=on_disk)
         print(json.dumps(md, default=str, indent=2))
     else:

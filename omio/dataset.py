@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import enum
 import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,54 +14,25 @@ import pandas as pd
 import xarray as xr
 
 from omio import units
+from omio._constructors import Constructors, SourceInfo
+from omio._pint_accessor import with_pint_accessor
 from omio._scheduler import scheduler
-from omio._values import LENGTH_DEFAULT, TIME_DEFAULT, check_dimensionality, checked_keys, indexer, origin_value
-from omio.dims import DIMS, normalize_axes, to_tzcyx
-from omio.errors import DimensionError, MetadataError
+from omio._values import KEEP, Keep, indexer, stated_record
+from omio.dims import DIMS, plane_chunks
+from omio.errors import DimensionError
 from omio.lazy_ome import LazyOME
-from omio.record import ImageRecord, build_xarray, record_from_xarray
+from omio.record import ImageRecord, build_xarray
 
 if TYPE_CHECKING:
     import pint
     from ome_types import OME
 
-    from omio.readers._base import ImageSource
     from omio.writers.ometiff import Compression
 
 __all__ = ["KEEP", "MicroscopyDataset", "SourceInfo"]
 
-SOURCE_NAMESPACE = "omio:source"
-ORIGINAL_NAMESPACE = "omio:original-metadata"
 
-
-class _Keep(enum.Enum):
-    """The default of :meth:`MicroscopyDataset.with_metadata` arguments: keep the value."""
-
-    KEEP = "keep"
-
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-KEEP = _Keep.KEEP
-"""The default of :meth:`MicroscopyDataset.with_metadata` arguments that ``None`` clears: keep the value."""
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """Where a dataset came from and how its axes were mapped."""
-
-    path: Path | str | None = None
-    format: str = "array"
-    scenes: tuple[str | None, ...] = (None,)
-    scene: int = 0
-    axes_rule: str = ""
-    levels: tuple[tuple[int, ...], ...] = ()
-    direct_read: tuple[str, Callable[[np.ndarray[Any, Any]], None]] | None = field(default=None, compare=False)
-    """The reader's fast whole-array read and the dask name of the array it reproduces."""
-
-
-class MicroscopyDataset:
+class MicroscopyDataset(Constructors):
     """An immutable, lazy TZCYX image with physical units and an OME model.
 
     It wraps (never subclasses) one ``xarray.DataArray`` with dims exactly
@@ -107,302 +76,6 @@ class MicroscopyDataset:
         return self._meta.model()
 
     # ------------------------------------------------------------------ constructors
-    @classmethod
-    def from_source(cls, source: ImageSource) -> MicroscopyDataset:
-        """Build a dataset from what a reader returned (used by :func:`omio.open`)."""
-        info = SourceInfo(
-            path=source.path,
-            format=source.format,
-            scenes=tuple(source.scenes),
-            scene=source.scene,
-            axes_rule=source.axes_rule,
-            levels=tuple(tuple(s) for s in source.levels),
-            direct_read=None if source.read_into is None else (source.data.name, source.read_into),
-        )
-        extra = [
-            (
-                SOURCE_NAMESPACE,
-                {
-                    "path": str(source.path),
-                    "format": source.format,
-                    "scene": str(source.scene),
-                    "scene_name": str(source.scenes[source.scene]) if source.scenes else "None",
-                    "axes_rule": source.axes_rule,
-                },
-            )
-        ]
-        replaced = [SOURCE_NAMESPACE]
-        if source.original_metadata:
-            extra.append((ORIGINAL_NAMESPACE, dict(source.original_metadata)))
-            replaced.append(ORIGINAL_NAMESPACE)
-
-        meta = source.ome if isinstance(source.ome, LazyOME) else LazyOME.ready(source.ome)
-        record, shape = meta.record, source.data.shape
-
-        def finish(ome: OME) -> OME:
-            from omio import ome_update
-
-            ome_update.check_ome_matches(ome, shape, source.path)
-            ome = ome_update.add_annotations(ome_update.keep_history(ome), extra, replace_namespaces=replaced)
-            if record.planes or not ome.images[0].pixels.planes:  # else: Planes the reader gave the model only
-                ome = ome_update.apply_record(ome, record, shape)
-            return ome
-
-        return cls(build_xarray(source.data, record), meta.then(finish), info)
-
-    @classmethod
-    def _from_reader(
-        cls,
-        reader: str,
-        path: str | Path,
-        *,
-        scene: int | str,
-        axes: str | None,
-        level: int,
-        formats: tuple[str, ...] = (),
-    ) -> MicroscopyDataset:
-        """Open ``path`` with the reader called ``reader`` only; ``formats`` narrows the formats it may be."""
-        from omio.errors import UnsupportedFormatError
-        from omio.readers import open_source
-
-        source = open_source(path, scene=scene, axes=axes, level=level, reader=reader)
-        if formats and source.format not in formats:
-            raise UnsupportedFormatError(
-                f"{path}: a {source.format} file, not {' or '.join(formats)}; omio.open(path) opens it as what it is"
-            )
-        return cls.from_source(source)
-
-    @classmethod
-    def from_tiff(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a TIFF-family file (OME-TIFF, ImageJ hyperstack, LSM or plain TIFF) with the TIFF reader.
-
-        Parameters
-        ----------
-        path
-            The file; anything that is not a TIFF is an :class:`~omio.errors.UnsupportedFormatError`.
-        scene
-            The series (an OME-TIFF image) by index or OME image name.
-        axes
-            The file's axes, one letter per axis of the stored series (``"ZYX"`` makes a
-            plain multi-page TIFF a Z stack instead of a time series).
-        level
-            The SubIFD resolution level (0 = full resolution).
-        """
-        return cls._from_reader("tiff", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_lsm(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a Zeiss LSM file (the TIFF reader, refusing other TIFFs); options as :meth:`from_tiff`."""
-        return cls._from_reader("tiff", path, scene=scene, axes=axes, level=level, formats=("lsm",))
-
-    @classmethod
-    def from_czi(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a Zeiss CZI file with the CZI reader.
-
-        Parameters
-        ----------
-        path
-            The ``.czi`` file.
-        scene
-            The scene by index (S order) or by its name in the metadata; a mosaic scene is stitched.
-        axes
-            Not used by CZI files (their dimensions are named); must be ``None``.
-        level
-            The pyramid level (0 = full resolution).
-        """
-        return cls._from_reader("czi", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_thorlabs_raw(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a Thorlabs ThorImageLS acquisition (RAW or TIFF mode) with the Thorlabs reader.
-
-        Parameters
-        ----------
-        path
-            The acquisition folder, its ``.raw`` file or its ``Experiment.xml``.
-        scene, axes, level
-            As :meth:`from_tiff`; an acquisition is one image of one level.
-        """
-        return cls._from_reader("thorlabs", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_nd2(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a Nikon ND2 file with the ND2 reader (needs the ``nd2`` package).
-
-        Parameters
-        ----------
-        path
-            The ``.nd2`` file.
-        scene
-            The XY position by index or by its position name.
-        axes, level
-            As :meth:`from_tiff`.
-        """
-        return cls._from_reader("nd2", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_lif(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open a Leica LIF, LOF or XLIF file with the Leica reader (needs the ``liffile`` package).
-
-        Parameters
-        ----------
-        path
-            The file.
-        scene
-            The image element by index or by its path in the file (``"Collection/Image 1"``).
-        axes, level
-            As :meth:`from_tiff`.
-        """
-        return cls._from_reader("lif", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_oif(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open an Olympus OIB or OIF file with the Olympus reader (needs the ``oiffile`` package).
-
-        Options as :meth:`from_tiff`.
-        """
-        return cls._from_reader("olympus", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_ome_zarr(
-        cls, path: str | Path, *, scene: int | str = 0, axes: str | None = None, level: int = 0
-    ) -> MicroscopyDataset:
-        """Open an OME-Zarr (NGFF 0.4 or 0.5) folder or URL with the OME-Zarr reader.
-
-        Parameters
-        ----------
-        path
-            The store: a local folder or a URL zarr reaches through fsspec (``"s3://..."``).
-        scene
-            The series of a bioformats2raw layout by index or name.
-        axes
-            The axes, one letter per array dimension, where the NGFF axes are missing or wrong.
-        level
-            The multiscale level (0 = full resolution).
-        """
-        return cls._from_reader("ome-zarr", path, scene=scene, axes=axes, level=level)
-
-    @classmethod
-    def from_array(
-        cls,
-        array: Any,
-        axes: str = "TZCYX",
-        *,
-        physical_pixel_sizes: Mapping[str, Any] | None = None,
-        time_increment: Any = None,
-        channel_names: Sequence[str | None] | None = None,
-        channel_colors: Sequence[Any] | None = None,
-        name: str | None = None,
-    ) -> MicroscopyDataset:
-        """Wrap a numpy or dask array.
-
-        Parameters
-        ----------
-        array
-            A numpy or dask array (kept lazy; a numpy array is wrapped, not copied).
-        axes
-            One letter per axis of ``array``, any order and any subset of TZCYX that
-            includes Y and X (``"ZYX"``, ``"YXC"``...). Missing axes get size 1.
-        physical_pixel_sizes
-            ``{"X": 0.2, "Y": 0.2, "Z": 1.0}``: numbers are micrometres; pint
-            quantities or strings such as ``"200 nm"`` keep their unit. Missing keys
-            stay unknown (``None``).
-        time_increment
-            Seconds as a number, or a quantity / string with a time unit.
-        channel_names, channel_colors
-            One per channel.
-        name
-            The image name.
-        """
-        up = normalize_axes(axes, len(np.shape(array)))
-        arr = (
-            array
-            if isinstance(array, da.Array)
-            else da.from_array(np.asarray(array), chunks=_plane_chunks(np.shape(array), up))
-        )
-        mapping = to_tzcyx(arr, up, stated_by="user")
-        sizes = {k.upper(): units.as_quantity(v, LENGTH_DEFAULT) for k, v in (physical_pixel_sizes or {}).items()}
-        unknown = set(sizes) - {"X", "Y", "Z"}
-        if unknown:
-            raise DimensionError(f"physical_pixel_sizes has keys {sorted(unknown)}; use X, Y and Z")
-        increment = units.as_quantity(time_increment, TIME_DEFAULT)
-        check_dimensionality(sizes, increment)
-        n_c = mapping.data.shape[2]
-        names = list(channel_names) if channel_names is not None else None
-        if names is not None and len(names) != n_c:
-            raise MetadataError(f"{len(names)} channel names given for {n_c} channels")
-        from omio import metadata
-
-        ome = metadata.make_ome(
-            mapping.data.shape,
-            mapping.data.dtype,
-            physical_sizes=sizes,
-            time_increment=increment,
-            channel_names=names,
-            channel_colors=channel_colors,
-            name=name,
-        )
-        info = SourceInfo(axes_rule=mapping.rule)
-        meta = LazyOME.ready(ome)
-        return cls(build_xarray(mapping.data, meta.record), meta, info)
-
-    @classmethod
-    def from_xarray(cls, data: xr.DataArray, *, like: MicroscopyDataset | None = None) -> MicroscopyDataset:
-        """Wrap a DataArray whose dims are a subset of TZCYX (any order).
-
-        Physical sizes, origins and the time increment come from evenly spaced
-        X/Y/Z/T coordinates with a ``units`` attribute (the origin is the first
-        value); channel names from string C labels. With ``like``, coordinates that
-        are some of ``like``'s (a selection, a reduction) select ``like``'s record
-        (sizes, origin, plane table: see :meth:`isel`), and everything the array does
-        not state (sizes of collapsed axes, channel details, annotations,
-        instrument) is taken from that dataset.
-
-        Raises
-        ------
-        omio.errors.DimensionError
-            For X, Y or Z coordinates that are not evenly spaced: no pixel size
-            describes them (select a range or a step, or interpolate onto a grid).
-        """
-        dims = [str(d) for d in data.dims]
-        bad = [d for d in dims if d not in DIMS]
-        if bad:
-            raise DimensionError(f"from_xarray needs dims from {DIMS}, got {tuple(dims)}; rename or transpose first")
-        arr = data.expand_dims([d for d in DIMS if d not in dims]).transpose(*DIMS)
-        if not isinstance(arr.data, da.Array):
-            arr = arr.chunk(dict(zip(DIMS, _plane_chunks(arr.shape, "TZCYX"), strict=True)))
-        from omio import ome_update
-
-        shape, dtype = tuple(int(s) for s in arr.shape), np.dtype(arr.dtype)
-        if like is None:
-            record, _ = record_from_xarray(arr, None)
-            ome = ome_update.ome_from_record(record, shape, dtype)
-            info = SourceInfo(axes_rule="dims as named in the DataArray")
-            return cls(build_xarray(arr.data, record), LazyOME.ready(ome, record), info)
-        record, channels = record_from_xarray(arr, like._meta.record, like.shape)
-        if channels is None and len(like.channel_names) != shape[2]:  # channels the template cannot describe
-            fresh = ome_update.ome_from_record(record, shape, dtype)
-            meta = like._meta.then(lambda ome: ome_update.with_pixels_of(ome, fresh), record)
-        else:
-            meta = like._meta.then(
-                lambda ome: ome_update.apply_record(ome, record, shape, channels=channels, dtype=dtype), record
-            )
-        return cls(build_xarray(arr.data, record), meta, like._info)
-
     # ------------------------------------------------------------------ properties
     @property
     def xarray(self) -> xr.DataArray:
@@ -410,13 +83,13 @@ class MicroscopyDataset:
 
         Its coordinates' ``attrs["units"]`` work with pint-xarray's ``.pint`` accessor.
         """
-        return _with_pint_accessor(self._data)
+        return with_pint_accessor(self._data)
 
     @property
     def data(self) -> da.Array:
         """The dask array behind :attr:`xarray`."""
         arr = self._data.data
-        return arr if isinstance(arr, da.Array) else da.from_array(arr, chunks=_plane_chunks(arr.shape, "TZCYX"))
+        return arr if isinstance(arr, da.Array) else da.from_array(arr, chunks=plane_chunks(arr.shape, "TZCYX"))
 
     @property
     def ome(self) -> OME:
@@ -562,33 +235,9 @@ class MicroscopyDataset:
         ``channel_names``, ``name``, ``Annotations`` (namespace -> key -> value),
         ``source``, ``format``, ``axes_rule``. Missing values are ``None``.
         """
-        return self._flat_metadata()
+        from omio._display import flat_metadata
 
-    def _flat_metadata(self, *, annotations: bool = True) -> dict[str, Any]:
-        """:attr:`metadata`, without ``Annotations`` when ``annotations`` is false.
-
-        Without annotations, the OME model is not built (see :attr:`ome`).
-        """
-        record = self._meta.record
-        out: dict[str, Any] = {"axes": "".join(DIMS), "shape": self.shape}
-        for axis in ("X", "Y", "Z"):
-            m = record.physical_sizes.get(axis)
-            out[f"PhysicalSize{axis}"] = None if m is None else float(m.magnitude)
-            out[f"PhysicalSize{axis}Unit"] = None if m is None else units.ome_length_symbol(m.units)
-        inc = record.time_increment
-        out["TimeIncrement"] = None if inc is None else float(inc.magnitude)
-        out["TimeIncrementUnit"] = None if inc is None else units.ome_time_symbol(inc.units)
-        for d, n in self.sizes.items():
-            out[f"Size{d}"] = n
-        out["dtype"] = self.dtype.name
-        out["channel_names"] = self.channel_names
-        out["name"] = self.name
-        if annotations:
-            out["Annotations"] = self.annotations
-        out["source"] = None if self.path is None else str(self.path)
-        out["format"] = self._info.format
-        out["axes_rule"] = self.axes_rule
-        return out
+        return flat_metadata(self)
 
     # ------------------------------------------------------------------ selection
     def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> MicroscopyDataset:
@@ -661,7 +310,7 @@ class MicroscopyDataset:
         This leaves the TZCYX model on purpose: the result is an ``xarray.DataArray``
         whose remaining dims and coordinates (with units) are still labelled.
         """
-        return _with_pint_accessor(self._data.squeeze())
+        return with_pint_accessor(self._data.squeeze())
 
     # ------------------------------------------------------------------ computing
     def compute(self) -> MicroscopyDataset:
@@ -707,7 +356,7 @@ class MicroscopyDataset:
         >>> ds.pipe(lambda a: a.max("Z")).sizes["Z"]
         1
         """
-        result = func(_with_pint_accessor(self._data), *args, **kwargs)
+        result = func(with_pint_accessor(self._data), *args, **kwargs)
         if isinstance(result, xr.DataArray) and set(map(str, result.dims)) <= set(DIMS):
             return MicroscopyDataset.from_xarray(result, like=self)
         return result
@@ -737,7 +386,7 @@ class MicroscopyDataset:
         physical_pixel_sizes: Mapping[str, Any] | None = None,
         time_increment: Any = KEEP,
         channel_names: Sequence[str | None] | None = None,
-        name: str | _Keep | None = KEEP,
+        name: str | Keep | None = KEEP,
         origin: Mapping[str, Any] | None = None,
     ) -> MicroscopyDataset:
         """Return a copy with metadata stated explicitly (what the file did not say, or said wrongly).
@@ -777,30 +426,15 @@ class MicroscopyDataset:
         >>> ds.with_metadata(physical_pixel_sizes={"Z": None}).physical_pixel_sizes["Z"] is None
         True
         """
-        record = self._meta.record
-        changes: dict[str, Any] = {}
-        if physical_pixel_sizes is not None:
-            sizes = dict(record.physical_sizes)
-            for axis, value in checked_keys(physical_pixel_sizes, "XYZ", "physical_pixel_sizes").items():
-                q = units.as_quantity(value, LENGTH_DEFAULT)
-                check_dimensionality({axis: q}, None)
-                sizes[axis] = units.measure(q)
-            changes["physical_sizes"] = sizes
-        if not isinstance(time_increment, _Keep):
-            q = units.as_quantity(time_increment, TIME_DEFAULT)
-            check_dimensionality({}, q)
-            changes["time_increment"] = units.measure(q)
-        if origin is not None:
-            given = {axis: origin_value(axis, value) for axis, value in checked_keys(origin, "XYZT", "origin").items()}
-            record = record.without_origin(axis for axis, value in given.items() if value is None)
-            changes["origin"] = {**record.origin, **{a: v for a, v in given.items() if v is not None}}
-        if channel_names is not None:
-            if len(channel_names) != self.sizes["C"]:
-                raise MetadataError(f"{len(channel_names)} channel names given for {self.sizes['C']} channels")
-            changes["channel_names"] = tuple(n or None for n in channel_names)
-        if not isinstance(name, _Keep):
-            changes["name"] = name or None
-        new = record.replace(**changes)
+        new = stated_record(
+            self._meta.record,
+            self.sizes["C"],
+            physical_pixel_sizes=physical_pixel_sizes,
+            time_increment=time_increment,
+            channel_names=channel_names,
+            name=name,
+            origin=origin,
+        )
         shape = self.shape
 
         def update(ome: OME) -> OME:
@@ -976,16 +610,3 @@ def _hold_files(ds: MicroscopyDataset) -> None:
     if files:
         hold_files(files)
         weakref.finalize(ds, release_files, files)
-
-
-def _plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
-    """Chunks of whole Y/X planes, one per index of the other axes."""
-    up = axes.upper()
-    return tuple(int(n) if a in "YX" else 1 for a, n in zip(up, shape, strict=True))
-
-
-def _with_pint_accessor(data: xr.DataArray) -> xr.DataArray:
-    """``data``, with pint-xarray imported so that its ``.pint`` accessor exists (imported on first use)."""
-    import pint_xarray  # noqa: F401 - registers the accessor
-
-    return data

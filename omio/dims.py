@@ -184,3 +184,9 @@ def _suffix(axis: str, index: int, size: int) -> str:
     if axis == "S" and size in (3, 4):
         return SAMPLE_NAMES[index]
     return f"{axis}{index}"
+
+
+def plane_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
+    """Chunks of whole Y/X planes, one per index of the other axes."""
+    up = axes.upper()
+    return tuple(int(n) if a in "YX" else 1 for a, n in zip(up, shape, strict=True))

@@ -99,3 +99,33 @@ def test_unit_symbols_are_those_of_pint_and_ome() -> None:
             assert units.ome_time_symbol(name) == units.ome_time_unit(name).value, name
     assert units.symbol("reference_frame") == "reference_frame"
     assert units.ome_length_symbol("foot") == "ft"
+
+
+XARRAY_PLANE = """
+import sys
+import warnings
+import omio
+
+warnings.simplefilter("error")  # importing pint-xarray later must not warn about an overridden accessor
+ds = omio.open(sys.argv[1])
+plane = ds.xarray.isel(T=0, Z=0, C=0).values
+assert (plane == ds.isel(T=0, Z=0, C=0).to_numpy()[0, 0, 0]).all()
+print(sorted(m for m in ("pint", "pint_xarray", "ome_types") if m in sys.modules))
+if sys.argv[2] == "accessor":
+    quantified = ds.xarray.pint.quantify()  # imports pint-xarray on first use
+    print(quantified["X"].data.units)
+import pint_xarray
+import xarray as xr
+assert type(vars(xr.DataArray)["pint"]).__module__ == "xarray.core.extensions", vars(xr.DataArray)["pint"]
+print(type(ds.xarray.pint).__name__, type(ds.xarray.to_dataset(name="a").pint).__name__)
+"""
+
+
+@pytest.mark.parametrize("first", ["accessor", "import"])
+def test_xarray_path_imports_pint_xarray_only_for_its_accessor(samples: Path, first: str) -> None:
+    path = samples / SAMPLE_FILES["czi"]
+    lines = run(XARRAY_PLANE, str(path), first)
+    assert lines[0] == "[]"  # reading through ds.xarray imports neither pint nor pint-xarray
+    if first == "accessor":
+        assert lines[1] == "micrometer"
+    assert lines[-1] == "PintDataArrayAccessor PintDatasetAccessor"
