@@ -53,6 +53,14 @@ def seconds(plane: Any) -> float | None:
     return float(plane.delta_t) * factor
 
 
+def exposure_seconds(plane: Any) -> float | None:
+    """A plane's ExposureTime in seconds (``None`` where unset)."""
+    if plane.exposure_time is None:
+        return None
+    factor = {"s": 1.0, "ms": 1e-3}[plane.exposure_time_unit.value]
+    return float(plane.exposure_time) * factor
+
+
 # --------------------------------------------------------------------------- CZI (czifile)
 
 
@@ -62,7 +70,13 @@ def czi_subblock_tags(czi: Any, entry: Any) -> dict[str, str]:
     if not text or not text.strip():
         return {}
     tags = ET.fromstring(text).find("Tags")
-    return {} if tags is None else {el.tag: (el.text or "").strip() for el in tags}
+    if tags is None:
+        return {}
+    # a tag holds text, or (as czifile unescapes some files' metadata) XML elements
+    return {
+        el.tag: (el.text or "").strip() or "".join(ET.tostring(child, encoding="unicode") for child in el)
+        for el in tags
+    }
 
 
 def czi_expected(path: Path, scene: int) -> dict[str, Any]:
@@ -79,12 +93,25 @@ def czi_expected(path: Path, scene: int) -> dict[str, Any]:
             index = tuple(at.get(d, 0) - start.get(d, 0) for d in "TZC")
             if index not in first:
                 first[index] = czi_subblock_tags(czi, entry)
+        channels = ET.fromstring(czi.metadata()).findall("Metadata/Information/Image/Dimensions/Channels/Channel")
         return {
             "offsets": {axis: image.coord_offsets.get(axis) for axis in "XY"},
             "first": first,
+            "channel_exposure_ns": [float(el.findtext("ExposureTime") or 0) for el in channels],
             "timestamps": czi.timestamps,
             "samples": int(image.pixeltype.samples),
         }
+
+
+def camera_exposure_seconds(first: dict[tuple[int, int, int], dict[str, str]]) -> dict[tuple[int, int, int], float]:
+    """The camera ExposureTime (nanoseconds) in each plane's first subblock's DetectorState, in seconds."""
+    out = {}
+    for index, tags in first.items():
+        state = tags.get("DetectorState")
+        text = ET.fromstring(state).findtext("ExposureTime") if state else None
+        if text and float(text) > 0:
+            out[index] = float(text) * 1e-9
+    return out
 
 
 def acquisition_seconds(first: dict[tuple[int, int, int], dict[str, str]]) -> dict[tuple[int, int, int], float]:
@@ -110,7 +137,8 @@ def test_czi_planes_match_czifile(samples: Path, key: str, scene: int) -> None:
     stated_size = expected_image["physical_size_um"]
     times = acquisition_seconds(want["first"])
     focus = {k: float(v["FocusPosition"]) for k, v in want["first"].items() if "FocusPosition" in v}
-    if stated_size["X"] is None and not times and not focus:
+    exposures = camera_exposure_seconds(want["first"])
+    if stated_size["X"] is None and not times and not focus and not exposures and not any(want["channel_exposure_ns"]):
         assert planes == {}, "no pixel size and no subblock metadata: no planes may be invented"
         return
     n_t, n_z, n_c = ds.sizes["T"], ds.sizes["Z"], ds.sizes["C"]
@@ -130,6 +158,9 @@ def test_czi_planes_match_czifile(samples: Path, key: str, scene: int) -> None:
         index = (t, z, c // samples_per_pixel)
         assert seconds(plane) == (pytest.approx(times[index], abs=1e-6) if index in times else None)
         assert um(plane, "z") == (pytest.approx(focus[index]) if index in focus else None)
+        channel_ns = want["channel_exposure_ns"][index[2]] if index[2] < len(want["channel_exposure_ns"]) else 0
+        exposure = exposures.get(index, channel_ns * 1e-9 or None)
+        assert exposure_seconds(plane) == (None if exposure is None else pytest.approx(exposure, rel=1e-12))
 
 
 def test_czi_time_points_agree_with_the_timestamps_attachment(samples: Path) -> None:
@@ -167,6 +198,20 @@ def test_czi_opening_reads_plane_metadata_not_pixels(samples: Path, monkeypatch:
     assert seconds(planes_of(ds)[(1, 0, 0)]) == pytest.approx(33.412)
 
 
+CELLS_EXPOSURE = b"&lt;ExposureTime&gt;100000000"
+
+
+def test_czi_exposure_is_the_subblock_camera_setting_in_nanoseconds(samples: Path, tmp_path: Path) -> None:
+    """The experiment's camera settings (milliseconds) confirm the unit of the image's ExposureTime (nanoseconds)."""
+    ds = omio.open(samples / "czi/zen_celldivision_T3_Z5_C2.czi")
+    table = ds.planes
+    assert table.attrs["units"]["ExposureTime"] == "second"
+    assert table["ExposureTime"].groupby(level="C").unique().map(list).to_dict() == {0: [0.1], 1: [0.2]}
+    part = ds.isel(T=slice(0, 2))
+    for written in (part.to_ometiff(tmp_path / "a.ome.tif"), part.to_omezarr(tmp_path / "a.ome.zarr")):
+        assert omio.open(written).planes["ExposureTime"].tolist() == part.planes["ExposureTime"].tolist()
+
+
 def _damaged_copy(source: Path, tmp_path: Path, old: bytes, new: bytes) -> Path:
     assert len(old) == len(new)
     data = source.read_bytes()
@@ -181,12 +226,16 @@ def _damaged_copy(source: Path, tmp_path: Path, old: bytes, new: bytes) -> Path:
     [
         (b"2021-06-15T06:09:43.0304818Z", b"2021-06-15T06:09:4x.0304818Z", "AcquisitionTime"),
         (b"<FocusPosition>-000000000001.0000<", b"<FocusPosition>-0000000000x1.0000<", "FocusPosition"),
+        (b"<ExposureTime>2000000</ExposureTime>", b"<ExposureTime>-000001</ExposureTime>", "ExposureTime"),
+        (CELLS_EXPOSURE, CELLS_EXPOSURE.replace(b"100000000", b"10000x000"), "ExposureTime"),
+        (CELLS_EXPOSURE, CELLS_EXPOSURE.replace(b"&lt;ExposureTime&gt;", b"&lt;ExposureTime&lt;"), "DetectorState"),
     ],
 )
 def test_czi_unparsable_plane_value_is_an_error(
     samples: Path, tmp_path: Path, old: bytes, new: bytes, what: str
 ) -> None:
-    path = _damaged_copy(samples / MOSAIC, tmp_path, old, new)
+    source = samples / ("czi/zen_celldivision_T3_Z5_C2.czi" if old == CELLS_EXPOSURE else MOSAIC)
+    path = _damaged_copy(source, tmp_path, old, new)
     with pytest.raises(MetadataError, match=rf"{path.name}.*{what}"):
         omio.open(path)
 

@@ -753,6 +753,39 @@ def _subblock_tags(czi: czifile.CziFile, entry: Any, path: str) -> ElementTree.E
     return root.find("Tags")
 
 
+def _camera_exposure(tags: ElementTree.Element | None, where: str, path: str) -> float | None:
+    """Seconds of the camera ``ExposureTime`` (nanoseconds) in a subblock's ``DetectorState``; ``None`` if unstated.
+
+    Raises
+    ------
+    MetadataError
+        Where the ``DetectorState`` is not XML or the exposure is not a number >= 0.
+    """
+    state = _text(tags, "DetectorState")
+    if state is None:
+        return None
+    try:
+        detector = ElementTree.fromstring(state)
+    except ElementTree.ParseError:
+        raise MetadataError(f"{path}: {where} a DetectorState that is not XML; the subblock is damaged") from None
+    nanoseconds = finite(_text(detector, "ExposureTime"), f"{where} ExposureTime", path)
+    if nanoseconds is not None and nanoseconds < 0:
+        raise MetadataError(f"{path}: {where} ExposureTime {nanoseconds!r}, not a number >= 0")
+    return nanoseconds * 1e-9 if nanoseconds else None
+
+
+def _channel_exposures(root: ElementTree.Element | None, layout: _Layout) -> list[float | None]:
+    """Seconds of each layout channel's ``Information/Image/.../Channel/ExposureTime`` (nanoseconds; 0 = unset)."""
+    elements = _channels(root)
+    c0 = layout.start.get("C", 0)
+    exposures: list[float | None] = []
+    for c in range(layout.n_c):
+        el = elements[c0 + c] if 0 <= c0 + c < len(elements) else None
+        nanoseconds = _stated(_text(el, "ExposureTime"), f"channel {c} ExposureTime")
+        exposures.append(None if nanoseconds is None else nanoseconds * 1e-9)
+    return exposures
+
+
 def _plane_values(
     czi: czifile.CziFile,
     path: str,
@@ -760,6 +793,7 @@ def _plane_values(
     by_plane: dict[Coords, list[Any]],
     bbox: tuple[int, int, int, int],
     physical_sizes: dict[str, Measure | None],
+    channel_exposures: Sequence[float | None],
 ) -> tuple[list[PlaneValues], str]:
     """Return what the file states about each plane of a scene, and the rule saying where it comes from.
 
@@ -773,8 +807,12 @@ def _plane_values(
     - ``position_z``: the ``FocusPosition`` (micrometres) of the plane's first subblock.
     - ``delta_t``: the ``AcquisitionTime`` of the plane's first subblock minus the
       earliest of the scene, in seconds.
+    - ``exposure_time``: the camera ``ExposureTime`` in the ``DetectorState`` of the
+      plane's first subblock, else the channel's ``ExposureTime``
+      (``channel_exposures``, one per channel of the layout, seconds). ZEN states both
+      in nanoseconds (the experiment's camera setting, in milliseconds, says the same).
 
-    The last two need the metadata of one subblock per plane (a small read each, never
+    The last three need the metadata of one subblock per plane (a small read each, never
     pixel data); a scene of more than ``MAX_PLANE_METADATA`` planes is opened without
     them, and the rule says so.
 
@@ -793,20 +831,22 @@ def _plane_values(
     if skipped:
         return [], skipped
     read = len(firsts) <= MAX_PLANE_METADATA
-    stated: dict[tuple[int, int, int], tuple[datetime | None, float | None]] = {}
+    stated: dict[tuple[int, int, int], tuple[datetime | None, float | None, float | None]] = {}
     for t, z, k, entry in firsts if read else ():
         tags = _subblock_tags(czi, entry, path)
         where = f"the subblock at offset {entry.file_position} states"
         when = parse_time(_text(tags, "AcquisitionTime"), f"{where} AcquisitionTime", path)
         focus = finite(_text(tags, "FocusPosition"), f"{where} FocusPosition", path)
-        stated[(t, z, k)] = (when, focus)
-    times = [when for when, _ in stated.values() if when is not None]
+        stated[(t, z, k)] = (when, focus, _camera_exposure(tags, where, path))
+    times = [when for when, _, _ in stated.values() if when is not None]
     start = min(times) if times else None
     values: list[PlaneValues] = []
     for t, z, k in planes:
-        when, focus = stated.get((t, z, k), (None, None))
+        when, focus, exposure = stated.get((t, z, k), (None, None, None))
         delta = None if when is None or start is None else (when - start).total_seconds()
-        values.extend(PlaneValues(t, z, k * samples + s, delta, None, x0, y0, focus) for s in range(samples))
+        if exposure is None:  # the folded index k runs over the channels (outer) and the extra dims (inner)
+            exposure = channel_exposures[k // layout.n_extra]
+        values.extend(PlaneValues(t, z, k * samples + s, delta, exposure, x0, y0, focus) for s in range(samples))
     parts = []
     if x0 is not None or y0 is not None:
         parts.append(
@@ -818,11 +858,13 @@ def _plane_values(
             f"plane DeltaT and PositionZ not read: {len(firsts)} planes, more than {MAX_PLANE_METADATA} subblock "
             "metadata segments"
         )
-    elif any(value is not None for pair in stated.values() for value in pair):
+    elif any(value is not None for values_of in stated.values() for value in values_of):
         parts.append(
-            "plane PositionZ = the FocusPosition and DeltaT = the AcquisitionTime (minus the scene's earliest) "
-            "of each plane's first subblock, where its metadata states them"
+            "plane PositionZ = the FocusPosition, DeltaT = the AcquisitionTime (minus the scene's earliest) and "
+            "ExposureTime = the camera ExposureTime (ns) of each plane's first subblock, where its metadata states them"
         )
+    if any(exposure is not None for exposure in channel_exposures):
+        parts.append("plane ExposureTime, where no subblock states it = the channel's ExposureTime (ns)")
     return values, ("Plane metadata: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -1004,7 +1046,8 @@ class CziReader:
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
         physical_sizes = _physical_sizes(root)
-        plane_values, plane_rule = _plane_values(czi, os.fspath(path), layout, full, bbox, physical_sizes)
+        exposures = _channel_exposures(root, layout)
+        plane_values, plane_rule = _plane_values(czi, os.fspath(path), layout, full, bbox, physical_sizes, exposures)
 
         def later() -> dict[str, Any]:
             instruments, objective_settings = _instrument(root)
