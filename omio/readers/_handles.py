@@ -178,12 +178,15 @@ def files_read_by(data: object) -> frozenset[str]:
 
     Reader tasks are ``(guarded_call, source, what, function, *args)`` tuples
     (:mod:`omio.readers._lazy`): their files are ``source`` and the path-like
-    arguments. Only materialised graph layers are looked at, each once per process
-    (layers are shared by every array derived from a reader's array).
+    arguments. Materialised graph layers are looked at, and the blockwise layers
+    whose function is an :class:`~omio.readers._lazy.IndexedChunkReader`, each once
+    per process (layers are shared by every array derived from a reader's array).
     """
+    from dask.blockwise import Blockwise
     from dask.highlevelgraph import HighLevelGraph
 
     from omio.readers._guard import guarded_call
+    from omio.readers._lazy import IndexedChunkReader
 
     graph = getattr(data, "dask", None)
     if not isinstance(graph, HighLevelGraph):
@@ -194,7 +197,10 @@ def files_read_by(data: object) -> frozenset[str]:
             known = _layer_files.get(name)
         if known is None:
             known = frozenset()
-            if layer.is_materialized():
+            if isinstance(layer, Blockwise):  # before materialised layers: a computed one may be both
+                readers = [v for v, i in layer.indices if i is None and isinstance(v, IndexedChunkReader)]
+                known = frozenset(f for r in readers for f in _task_files((None, r.source, None, *r.args)))
+            elif layer.is_materialized():
                 first = next(iter(layer.values()), None)
                 if isinstance(first, tuple) and first and first[0] is guarded_call:
                     known = frozenset(f for task in layer.values() for f in _task_files(task))

@@ -4,6 +4,9 @@ Opening reads the TIFF structure and metadata only. The dask array has one chunk
 TIFF page (a plane, or a plane of colour samples); each task captures the file path
 and the page index and reads through a per-process handle cache. Reduced-resolution
 levels stored as SubIFDs (``level=``) are read the same way, each page at its IFD offset.
+When the pages are pages ``k, k + 1, ...`` of one file, as writers store them, a
+chunk's page is ``k`` plus the chunk's number and the graph is not materialised (a
+file of 100,000 pages opens without building 100,000 tasks).
 
 Axis rules
 ----------
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import logging
 import math
 import operator
@@ -42,7 +46,7 @@ from omio.lazy_ome import LazyOME
 from omio.pyramid import LevelGeometry, level_factors, level_geometry, level_origin
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
-from omio.readers._lazy import array_from_chunks
+from omio.readers._lazy import array_from_chunks, array_from_indexed_chunks
 from omio.readers._pread import fill_from_file
 from omio.record import ImageRecord, PlaneInfo, planes_from_xml
 from omio.units import Measure
@@ -147,7 +151,7 @@ class TiffReader:
                 )
             series = base.levels[level]
             kind = _kind(tif)
-            raw, file_axes = _lazy_series(path, series)
+            raw, file_axes, table = _lazy_series(path, series)
             if user_axes is not None:
                 mapping = to_tzcyx(raw, user_axes, stated_by="user")
             else:
@@ -156,7 +160,7 @@ class TiffReader:
             _check_stated_values(info, path)
             geometry = _level_geometry(info.physical_sizes, levels[0], levels[level])
             info.physical_sizes = geometry.physical_sizes
-            read_into = _direct_reader(tif, series_list[index], series, mapping.keeps_order, level)
+            read_into = _direct_reader(tif, series_list[index], series, table, mapping.keeps_order, level)
             opener.check()
         labels = ImageRecord.stated(
             mapping.data.shape[2],
@@ -271,6 +275,7 @@ def _direct_reader(
     tif: tifffile.TiffFile,
     top: tifffile.TiffPageSeries,
     series: tifffile.TiffPageSeries,
+    table: _PageTable,
     keeps_order: bool,
     level: int,
 ) -> Callable[[np.ndarray[Any, Any]], None] | None:
@@ -284,7 +289,7 @@ def _direct_reader(
     """
     if not keeps_order:
         return None
-    if any(page is None or page.parent is not tif for page in series.pages):
+    if table.files != [tif]:  # (``table``: the series' pages, all present)
         return None
     path = str(tif.filehandle.path)
     decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
@@ -461,13 +466,8 @@ def _check_structure(tif: tifffile.TiffFile, path: Path) -> None:
             "and calibration"
         )
     _check_layout_tags(series, path)
-    used = {
-        page.index
-        for s in series
-        for level in s.levels
-        for page in level.pages
-        if page is not None and page.parent is tif and len(page.treeindex) == 1
-    }
+    chains = [_chain_indices(tif, list(level.pages)) for s in series for level in s.levels]
+    used = np.unique(np.concatenate(chains)) if chains else ()
     n_pages = len(tif.pages)
     if len(used) != n_pages:
         raise FileFormatError(
@@ -633,9 +633,14 @@ def _series_name(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> str
     return None
 
 
-def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]:
-    """Return the series as a lazy array (one chunk per page) and its axes."""
-    pages = list(series.pages)
+def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str, _PageTable]:
+    """Return the series as a lazy array (one chunk per page), its axes and its pages' table.
+
+    Every page is checked first, with numpy over the offsets and byte counts tifffile
+    parsed: an uncompressed page must store the bytes its size takes, no strip or tile
+    may end beyond its file, and none may overlap another or the first page's directory.
+    """
+    pages: list[Any] = list(series.pages)
     shape = tuple(int(s) for s in series.shape)
     page_shape = tuple(int(s) for s in series.keyframe.shape)
     n_lead = len(shape) - len(page_shape)
@@ -643,55 +648,35 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         raise FileFormatError(f"{path}: series shape {shape} does not end with the page shape {page_shape}")
     lead = shape[:n_lead]
     expected = math.prod(lead)
-    present = [p for p in pages if p is not None]
-    if len(pages) != expected or len(present) != expected:
+    present = len(pages) - pages.count(None)
+    if len(pages) != expected or present != expected:
         raise FileFormatError(
             f"{path}: the metadata declares {expected} planes of {page_shape} but the file holds "
-            f"{len(present)}; the file is truncated or its metadata is wrong"
+            f"{present}; the file is truncated or its metadata is wrong"
         )
-    sizes: dict[str, int] = {}
-    args = np.empty(len(pages), dtype=object)
     dtype = np.dtype(series.dtype).newbyteorder("=")
-    paths: dict[int, str] = {}  # id(file handle) -> path; building a path per page is slow
-    needed = _uncompressed_bytes(series.keyframe)
-    extents: dict[str, list[tuple[int, int]]] = {}  # path -> (offset, byte count) of every strip or tile
-    for i, page in enumerate(present):
-        fh = page.parent.filehandle
-        file_path = paths.get(id(fh))
-        if file_path is None:
-            file_path = paths[id(fh)] = str(Path(fh.dirname) / fh.name)
-            sizes[file_path] = int(fh.size)
-            extents[file_path] = []
-        offsets, counts = page.dataoffsets, page.databytecounts
-        extents[file_path].extend(zip(offsets, counts, strict=False))
-        if len(offsets) == 1 and len(counts) == 1:  # one strip per page, the common case: no generator per page
-            end, stored = offsets[0] + counts[0], counts[0]
-        else:
-            end, stored = max(map(operator.add, offsets, counts), default=0), sum(counts)
-        _check_stored_bytes(file_path, page.index, page_shape, stored, needed)
-        if end > sizes[file_path]:
-            raise FileFormatError(
-                f"{file_path}: page {page.index} needs bytes up to {end} but the file has {sizes[file_path]}; "
-                "the file is truncated"
-            )
+    table = _PageTable(pages)
+    table.check(page_shape, _uncompressed_bytes(series.keyframe), series.keyframe)
+    first = table.first_of_run()
+    if first is not None:  # pages one after another in one file, as writers store them: no table per page
+        array = array_from_indexed_chunks(
+            _read_page,
+            (table.paths[0],),
+            first,
+            (page_shape, dtype.str),
+            lead,
+            page_shape,
+            dtype,
+            name="omio-tiff",
+            source=str(path),
+            token=(str(path), table.stamps(), first, len(pages), page_shape, dtype.str),
+        )
+        return array, str(series.axes), table
+    args = np.empty(len(pages), dtype=object)
+    for i, page in enumerate(pages):
         tree = page.treeindex  # (page,) or (page, level) for a SubIFD
         subifd = () if len(tree) == 1 else ((tree[1], int(page.offset)),)
-        args[i] = (file_path, tree[0], page_shape, dtype.str, *subifd)
-    keyframe = series.keyframe
-    if keyframe.parent is not None:  # the first page's directory and tag values: no strip may lie on them
-        fh = keyframe.parent.filehandle
-        own = extents.get(str(Path(fh.dirname) / fh.name))
-        if own is not None:
-            entry, frame = (20, 16) if keyframe.parent.is_bigtiff else (12, 6)  # entry size, count + next offset
-            start, end = int(keyframe.offset), int(keyframe.offset) + frame + entry * len(keyframe.tags)
-            own.append((start, end - start))
-            own.extend(
-                (int(tag.valueoffset), int(tag.valuebytecount))
-                for tag in keyframe.tags
-                if not start <= tag.valueoffset < end and tag.code not in _POINTER_TAGS
-            )
-    for file_path, file_extents in extents.items():
-        _check_disjoint(file_path, file_extents)
+        args[i] = (table.paths[table.codes[i]], tree[0], page_shape, dtype.str, *subifd)
     array = array_from_chunks(
         _read_page,
         args.reshape(lead) if lead else args.reshape(()),
@@ -700,13 +685,126 @@ def _lazy_series(path: Path, series: tifffile.TiffPageSeries) -> tuple[Any, str]
         name="omio-tiff",
         source=str(path),
         # stable across processes (a cache keyed by graph names finds the same array again); a str hashes fast
-        token=(
-            str(path),
-            sorted((p, n, os.stat(p).st_mtime_ns) for p, n in sizes.items()),
-            repr([a[1:] for a in args]),
-        ),
+        token=(str(path), table.stamps(), repr([a[1:] for a in args])),
     )
-    return array, str(series.axes)
+    return array, str(series.axes), table
+
+
+class _PageTable:
+    """Which file holds each page of a series, and every strip or tile's offset and byte count, as numpy arrays.
+
+    Gathered once from tifffile's pages (TiffPage or TiffFrame objects, all present),
+    so that the checks of every page are numpy operations, not Python per page.
+    """
+
+    def __init__(self, pages: list[Any]) -> None:
+        self.pages = pages
+        n = len(pages)
+        parents = list(map(operator.attrgetter("parent"), pages))
+        files = list(dict.fromkeys(parents))
+        if len(files) == 1:
+            self.codes: np.ndarray[Any, Any] = np.zeros(n, dtype=np.intp)
+        else:
+            number = {f: i for i, f in enumerate(files)}
+            self.codes = np.fromiter(map(number.__getitem__, parents), dtype=np.intp, count=n)
+        self.files = files
+        self.paths = [str(Path(f.filehandle.dirname) / f.filehandle.name) for f in files]
+        self.sizes = np.array([int(f.filehandle.size) for f in files], dtype=np.int64)
+        offsets = list(map(operator.attrgetter("dataoffsets"), pages))
+        counts = list(map(operator.attrgetter("databytecounts"), pages))
+        n_offsets = np.fromiter(map(len, offsets), dtype=np.intp, count=n)
+        n_counts = np.fromiter(map(len, counts), dtype=np.intp, count=n)
+        flat_counts = _flat(counts, int(n_counts.sum()))
+        bounds = np.concatenate(([0], np.cumsum(n_counts)))
+        sums = np.concatenate(([0], np.cumsum(flat_counts)))
+        self.stored = sums[bounds[1:]] - sums[bounds[:-1]]  # bytes each page stores
+        paired = np.minimum(n_offsets, n_counts)  # an offset without a byte count (or one more) has no extent
+        if not np.array_equal(paired, n_offsets):
+            offsets = [o[:k] for o, k in zip(offsets, paired.tolist(), strict=True)]
+        if not np.array_equal(paired, n_counts):
+            counts = [c[:k] for c, k in zip(counts, paired.tolist(), strict=True)]
+            flat_counts = _flat(counts, int(paired.sum()))
+        self.offsets = _flat(offsets, int(paired.sum()))
+        self.counts = flat_counts
+        self.page_of = np.repeat(np.arange(n, dtype=np.intp), paired)  # the page of each strip or tile
+
+    def check(self, page_shape: tuple[int, ...], needed: tuple[int, int] | None, keyframe: Any) -> None:
+        """Raise FileFormatError for the first damaged page, then for overlapping extents in any file.
+
+        ``needed``: see :func:`_uncompressed_bytes`. No strip or tile may overlap the
+        directory and tag values of ``keyframe``, the series' first page, in its file.
+        """
+        n = len(self.pages)
+        bad_size = np.flatnonzero((self.stored < needed[0]) | (self.stored > needed[1])) if needed else self.stored[:0]
+        ends = self.offsets + self.counts
+        beyond = np.flatnonzero(ends > self.sizes[self.codes[self.page_of]])
+        first_size = int(bad_size[0]) if len(bad_size) else n
+        first_end = int(self.page_of[beyond[0]]) if len(beyond) else n
+        if first_size < n and first_size <= first_end:
+            page = self.pages[first_size]
+            path = self.paths[self.codes[first_size]]
+            _check_stored_bytes(path, page.index, page_shape, int(self.stored[first_size]), needed)
+        if first_end < n:
+            page = self.pages[first_end]
+            path = self.paths[self.codes[first_end]]
+            end = int(ends[self.page_of == first_end].max())
+            size = int(self.sizes[self.codes[first_end]])
+            raise FileFormatError(
+                f"{path}: page {page.index} needs bytes up to {end} but the file has {size}; the file is truncated"
+            )
+        seg_file = self.codes[self.page_of]
+        for code, path in enumerate(self.paths):
+            mask = seg_file == code
+            extents = np.stack([self.offsets[mask], self.counts[mask]], axis=1)
+            if keyframe.parent is not None and self.files[code] is keyframe.parent:
+                directory = np.asarray(_directory_extents(keyframe), dtype=np.int64).reshape(-1, 2)
+                extents = np.concatenate([extents, directory])
+            _check_disjoint(path, extents)
+
+    def first_of_run(self) -> int | None:
+        """The first page's index when the pages are pages ``k, k + 1, ...`` of one file's main IFD chain."""
+        if len(self.files) != 1:
+            return None
+        trees = list(map(operator.attrgetter("treeindex"), self.pages))
+        if max(map(len, trees), default=1) != 1:  # a SubIFD
+            return None
+        indices = np.fromiter(map(operator.itemgetter(0), trees), dtype=np.int64, count=len(trees))
+        first = int(indices[0]) if len(indices) else 0
+        if not np.array_equal(indices, np.arange(first, first + len(indices))):
+            return None
+        return first
+
+    def stamps(self) -> list[tuple[str, int, int]]:
+        """Each file's path, size and modification time (for the dask graph's name)."""
+        return sorted((p, int(n), os.stat(p).st_mtime_ns) for p, n in zip(self.paths, self.sizes, strict=True))
+
+
+def _chain_indices(tif: tifffile.TiffFile, pages: list[Any]) -> np.ndarray[Any, Any]:
+    """The main IFD chain indices of the pages that are ``tif``'s own (not SubIFDs, not other files' pages)."""
+    if None in pages:
+        pages = [p for p in pages if p is not None]
+    trees = list(map(operator.attrgetter("treeindex"), pages))
+    parents = list(map(operator.attrgetter("parent"), pages))
+    if max(map(len, trees), default=1) == 1 and parents.count(tif) == len(parents):
+        return np.fromiter(map(operator.itemgetter(0), trees), dtype=np.int64, count=len(trees))
+    own = [t[0] for t, parent in zip(trees, parents, strict=True) if parent is tif and len(t) == 1]
+    return np.asarray(own, dtype=np.int64)
+
+
+def _flat(values: list[tuple[int, ...]], count: int) -> np.ndarray[Any, Any]:
+    """The concatenated tuples as one int64 array."""
+    return np.fromiter(itertools.chain.from_iterable(values), dtype=np.int64, count=count)
+
+
+def _directory_extents(keyframe: Any) -> list[tuple[int, int]]:
+    """The bytes of a page's directory and of its tag values stored outside it (offset, byte count)."""
+    entry, frame = (20, 16) if keyframe.parent.is_bigtiff else (12, 6)  # entry size, count + next offset
+    start, end = int(keyframe.offset), int(keyframe.offset) + frame + entry * len(keyframe.tags)
+    return [(start, end - start)] + [
+        (int(tag.valueoffset), int(tag.valuebytecount))
+        for tag in keyframe.tags
+        if not start <= tag.valueoffset < end and tag.code not in _POINTER_TAGS
+    ]
 
 
 _POINTER_TAGS = {273, 279, 324, 325, 330}
@@ -724,15 +822,19 @@ def _check_stored_bytes(
         )
 
 
-def _check_disjoint(path: str, extents: list[tuple[int, int]]) -> None:
+def _check_disjoint(path: str, extents: list[tuple[int, int]] | np.ndarray[Any, Any]) -> None:
     """Refuse strips or tiles whose bytes overlap (a damaged offset reads another plane's pixels).
 
     The same extent given twice is allowed (writers store identical empty tiles once).
     """
     if len(extents) < 2:
         return
-    table = np.unique(np.asarray(extents, dtype=np.int64).reshape(-1, 2), axis=0)  # sorted by offset
+    table = np.asarray(extents, dtype=np.int64).reshape(-1, 2)
     table = table[table[:, 1] > 0]
+    if not np.all(table[1:, 0] > table[:-1, 0]):  # not in order of offset already (as pages are mostly written)
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        repeated = np.all(table[1:] == table[:-1], axis=1)
+        table = table[np.concatenate(([True], ~repeated))]
     ends = table[:-1, 0] + table[:-1, 1]
     clash = np.flatnonzero(ends > table[1:, 0])
     if clash.size:
