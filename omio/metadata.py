@@ -35,7 +35,8 @@ from ome_types.model import (
 from ome_types.model import Color as OMEColor
 
 from omio import units
-from omio.errors import MetadataError, PixelTypeError
+from omio._pixel_types import OME_PIXEL_TYPES, numeric_name, ome_name
+from omio.errors import MetadataError
 from omio.readers._base import as_text
 
 __all__ = [
@@ -88,19 +89,7 @@ def parse_ome_xml(xml: str | bytes) -> OME:
     return from_xml(xml, validate=False, parser_kwargs=_xml_parser_kwargs())  # type: ignore[arg-type]
 
 
-_PIXEL_TYPES: dict[str, PixelType] = {
-    "int8": PixelType.INT8,
-    "int16": PixelType.INT16,
-    "int32": PixelType.INT32,
-    "uint8": PixelType.UINT8,
-    "uint16": PixelType.UINT16,
-    "uint32": PixelType.UINT32,
-    "float32": PixelType.FLOAT,
-    "float64": PixelType.DOUBLE,
-    "complex64": PixelType.COMPLEXFLOAT,
-    "complex128": PixelType.COMPLEXDOUBLE,
-    "bool": PixelType.BIT,
-}
+_PIXEL_TYPES: dict[str, PixelType] = {name: PixelType(value) for name, value in OME_PIXEL_TYPES.items()}
 
 
 def pixel_type(dtype: np.dtype[Any] | str | type) -> PixelType | str:
@@ -122,52 +111,16 @@ def pixel_type(dtype: np.dtype[Any] | str | type) -> PixelType | str:
     >>> pixel_type(">u2").value, pixel_type("int64")
     ('uint16', 'int64')
     """
-    dt = np.dtype(dtype)
-    name = dt.name
-    if name in _PIXEL_TYPES:
-        return _PIXEL_TYPES[name]
-    if dt.kind in "biufc" and dt.fields is None and not dt.subdtype:
-        return name
-    raise MetadataError(f"pixels must be numbers or booleans, not dtype {dt}")
-
-
-_CASTS = {
-    "i": "'int32' (or 'int16', 'int8') if the values fit, or 'float64', which holds integers up to 2**53 exactly",
-    "u": "'uint32' (or 'uint16', 'uint8') if the values fit, or 'float64', which holds integers up to 2**53 exactly",
-    "f": "'float32' (exact for float16) or 'float64'",
-    "c": "'complex128'",
-}
+    name = numeric_name(dtype)
+    return _PIXEL_TYPES.get(name, name)
 
 
 def ome_pixel_type(dtype: np.dtype[Any] | str | type, *, writing: str) -> PixelType:
-    """Return the OME pixel type of ``dtype``, or refuse a dtype OME cannot name.
+    """Return the OME pixel type of ``dtype``, or refuse a dtype OME cannot name (:func:`omio._pixel_types.ome_name`).
 
     Writers call this before they write anything.
-
-    Parameters
-    ----------
-    dtype
-        The pixels' dtype.
-    writing
-        What is being written, for the message (``"out.ome.tif: OME-TIFF"``).
-
-    Raises
-    ------
-    PixelTypeError
-        For int64, uint64, float16 and the other dtypes OME's ``PixelType`` lacks;
-        the message names the dtype, a cast and the formats that keep it.
     """
-    found = pixel_type(dtype)
-    if isinstance(found, PixelType):
-        return found
-    dt = np.dtype(dtype)
-    cast = _CASTS.get(dt.kind, "one of " + ", ".join(_PIXEL_TYPES))
-    raise PixelTypeError(
-        f"{writing} cannot store {dt.name} pixels: OME's PixelType has no {dt.name} (it names "
-        f"{', '.join(_PIXEL_TYPES)}); nothing was written. Cast first with "
-        f"ds.apply(lambda a: a.astype(T), dtype=T), T being {cast}; or keep {dt.name}: ds.to_omezarr() "
-        f"stores integer and float16 pixels as they are, ds.xarray and ds.to_numpy() hold any dtype"
-    )
+    return PixelType(ome_name(dtype, writing=writing))
 
 
 def _color(value: Any) -> OMEColor | None:

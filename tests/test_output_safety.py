@@ -406,3 +406,33 @@ def test_permission_denied_stays_a_permission_error_naming_the_target(
         _small().to_ometiff(target)
     assert str(target) in str(info.value) and "omio-partial" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fails", ["metadata", "pixels"])
+def test_ometiff_error_while_pixels_and_metadata_are_made_together_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """The OME-XML is made in a thread while the first pixels are read and encoded: either failing stops both."""
+    import threading
+
+    from omio.errors import MetadataError
+    from omio.writers import ometiff
+
+    def broken(*args: Any) -> Any:
+        raise MetadataError("cannot describe this")
+
+    def unreadable(block: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        raise OSError("the source went away")
+
+    ds = omio.MicroscopyDataset.from_array(np.arange(8 * 64 * 64, dtype="uint16").reshape(8, 64, 64), axes="ZYX")
+    if fails == "metadata":
+        monkeypatch.setattr(ometiff, "_described", broken)
+        expected: tuple[type[BaseException], str] = (MetadataError, "cannot describe")
+    else:
+        ds = ds.apply(unreadable, dtype="uint16")
+        expected = (OSError, "went away")
+    target = tmp_path / "out.ome.tif"
+    with pytest.raises(expected[0], match=expected[1]):
+        ds.to_ometiff(target)
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith(("omio-encode", "omio-read", "omio-metadata"))]

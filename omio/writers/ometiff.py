@@ -6,8 +6,10 @@ read while the current one is compressed). Compressed output is cut into segment
 the compression tag, keeping a bounded window of segments in flight so that no core
 waits at a batch boundary; tifffile is handed the encoded bytes in file order.
 Peak memory is a few slabs whatever the image size. The OME-XML comes from
-ome-types and goes, UTF-8, into the first page's ImageDescription. The file appears
-at its final path only when complete.
+ome-types and goes, UTF-8, into the first page's ImageDescription; it is made in a
+thread while the first segments are read and encoded (up to ``_HEAD_BYTES`` of them
+are held meanwhile), so that its second or so of one-core work does not leave the
+other cores idle. The file appears at its final path only when complete.
 
 Resolution pyramids are stored as SubIFDs of every full-resolution page (the layout
 Bio-Formats, QuPath, tifffile and napari read): the levels of a slab are averaged
@@ -35,6 +37,7 @@ import dask.local
 import numpy as np
 
 from omio import pyramid as pyramids
+from omio._pixel_types import ome_name
 from omio._scheduler import cpu_count, scheduler
 from omio.errors import DimensionError, MetadataError
 from omio.writers._output import atomic_output
@@ -58,6 +61,7 @@ _TAGS = {"zlib": 8, "zstd": 50000, "lzw": 5}  # TIFF Compression tag values (zli
 # segments cost less per-segment work (futures, GIL hand-overs, TIFF bookkeeping) and compress a little better.
 _STRIP_BYTES = 256 * 1024
 _WINDOW_BYTES = 8 * 2**20  # pixels of the segments in flight (32 strips of 256 KB): a few ms of work per core
+_HEAD_BYTES = 64 * 2**20  # most encoded bytes held while the OME-XML is made (about a second of encoding)
 
 
 def _codec(compression: str | None, level: int) -> tuple[str | None, dict[str, Any]]:
@@ -329,9 +333,7 @@ def write_ometiff(
     import tifffile
 
     codec, codec_args = _codec(compression, level)
-    from omio.metadata import ome_pixel_type
-
-    ome_pixel_type(ds.dtype, writing=f"{path}: OME-TIFF")  # before anything is written
+    ome_name(ds.dtype, writing=f"{path}: OME-TIFF")  # before anything is written
     if tile is not None and (len(tile) != 2 or any(int(n) % 16 for n in tile)):
         raise DimensionError(f"tile must be two multiples of 16 (Y, X), got {tile!r}")
     t, z, c, y, x = ds.shape
@@ -345,7 +347,6 @@ def write_ometiff(
     level_shapes = [(y >> i, x >> i) for i in range(n_levels)]  # floor(n / 2**i), as omio.pyramid
     stored = n_planes * sum(_stored_plane(shape, tiles) for shape in level_shapes) * ds.dtype.itemsize
     use_bigtiff = stored > _BIGTIFF_LIMIT if bigtiff is None else bigtiff
-    xml = _tiff_ome(ds).to_xml().encode("utf-8")
     arr = ds.data
     dtype = np.dtype(ds.dtype).newbyteorder("=")
     bar = None
@@ -366,9 +367,14 @@ def write_ometiff(
         "tile": tiles,
         "metadata": None,
     }
-    tags: dict[str, Any] = {"description": xml, "software": f"omio {_version()}"}
     try:
-        with atomic_output(path, overwrite=overwrite) as (tmp, result):
+        # The OME-XML and the resolution tags (ome-types and pint: about a second, one core) are made in a thread
+        # while the first pixels are read and encoded on the other cores.
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="omio-metadata") as metadata,
+            atomic_output(path, overwrite=overwrite) as (tmp, result),
+        ):
+            described = metadata.submit(_described, ds, n_levels)
             with tifffile.TiffWriter(tmp, bigtiff=use_bigtiff, byteorder="<") as tw:
                 planes: Iterator[np.ndarray[Any, Any]]
                 if n_levels == 1:  # all planes in one write
@@ -380,7 +386,10 @@ def write_ometiff(
                     planes, sizes = (p for levels in slabs for stack in levels for p in stack), _slab_sizes(arr)
                 # One stream for all writes, so that encoding runs on across them. Each write takes its share
                 # through islice: tifffile takes exactly the items of its pages and cannot close the stream.
-                with contextlib.closing(_handed(planes, tiles, encode, workers, window)) as data:
+                with contextlib.closing(_handed(planes, tiles, encode, workers, window)) as handed:
+                    data = _started(handed, described, _HEAD_BYTES)
+                    xml, resolutions = described.result()
+                    tags: dict[str, Any] = {"description": xml, "software": f"omio {_version()}"}
                     for n in sizes:
                         for index, shape in enumerate(level_shapes):
                             tw.write(
@@ -389,7 +398,7 @@ def write_ometiff(
                                 **_page_options(index, n_levels, shape, tiles, compressed, dtype.itemsize),
                                 **tags,
                                 **options,
-                                **_resolution(ds, 2**index),
+                                **resolutions[index],
                             )
                             tags = {"software": False}  # description and software on the first page only
                         if bar is not None and n_levels > 1:
@@ -398,6 +407,27 @@ def write_ometiff(
         if bar is not None:
             bar.close()
     return result[0]
+
+
+def _described(ds: MicroscopyDataset, n_levels: int) -> tuple[bytes, list[dict[str, Any]]]:
+    """The OME-XML (UTF-8) of ``ds`` and the resolution tags of each of its ``n_levels`` levels."""
+    return _tiff_ome(ds).to_xml().encode("utf-8"), [_resolution(ds, 2**index) for index in range(n_levels)]
+
+
+def _started[T](items: Iterator[T], until: Future[Any], most_bytes: int) -> Iterator[T]:
+    """``items``, with its first items taken while ``until`` runs, so the work behind them overlaps it.
+
+    Items are taken (at least one, so reading and encoding have begun) until ``until``
+    is done or they hold ``most_bytes``; the iterator returned yields them, then the rest.
+    """
+    head: list[T] = []
+    held = 0
+    for item in items:
+        head.append(item)
+        held += len(item) if isinstance(item, bytes) else getattr(item, "nbytes", 0)
+        if until.done() or held >= most_bytes:
+            break
+    return itertools.chain(head, items)
 
 
 def _handed(
