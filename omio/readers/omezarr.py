@@ -59,10 +59,10 @@ import functools
 import json
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from xml.etree import ElementTree
 
 from omio import units
@@ -437,6 +437,15 @@ def _axes_letters(file: str, axes: Any, ndim: int) -> tuple[str, list[str | None
     return "".join(letters), unit_names
 
 
+def _numbers(values: Any, ndim: int, fits: Callable[[float], bool]) -> TypeGuard[list[float]]:
+    """True for a list of ``ndim`` numbers (booleans are not numbers here) that each ``fits``."""
+    return (
+        isinstance(values, list)
+        and len(values) == ndim
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and fits(v) for v in values)
+    )
+
+
 def _scale(file: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> list[float]:
     """The product of the level's scale transforms and the multiscale-wide ones (positive and finite)."""
     out = [1.0] * ndim
@@ -452,12 +461,7 @@ def _scale(file: str, multiscale: Mapping[str, Any], level: int, ndim: int) -> l
             if t.get("type") != "scale":
                 continue
             values = t.get("scale")
-            if (
-                not isinstance(values, list)
-                or len(values) != ndim
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-                or not all(_MIN_SCALE <= v <= _MAX_SCALE for v in values)
-            ):
+            if not _numbers(values, ndim, lambda v: _MIN_SCALE <= v <= _MAX_SCALE):
                 raise FileFormatError(
                     f"{file}: the scale of level {level} must be {ndim} numbers from {_MIN_SCALE:g} to "
                     f"{_MAX_SCALE:g}, found {_brief(values)}"
@@ -487,12 +491,7 @@ def _translation(file: str, multiscale: Mapping[str, Any], level: int, ndim: int
             if t.get("type") != "translation":
                 continue
             values = t.get("translation")
-            if (
-                not isinstance(values, list)
-                or len(values) != ndim
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-                or not all(math.isfinite(v) and abs(v) <= _MAX_SCALE for v in values)
-            ):
+            if not _numbers(values, ndim, lambda v: math.isfinite(v) and abs(v) <= _MAX_SCALE):
                 raise FileFormatError(
                     f"{file}: the translation of level {level} must be {ndim} finite numbers, found {_brief(values)}"
                 )
