@@ -389,14 +389,21 @@ def test_lif_tile_scan_positions_and_times_follow_the_folded_tiles() -> None:
     sizes = {"M": 2, "C": 2, "Y": 3, "X": 3}
     values, rule = _plane_values(image, "a.lif", ["M", "C"], ["Y", "X"], sizes, (1, 1, 4))  # type: ignore[arg-type]
     by_c = {v.c: v for v in values}
+
+    def number(m: Any, unit: str) -> float:
+        assert m is not None and m.units == unit
+        return float(m.magnitude)
+
     for c_out in range(4):
         channel, tile = divmod(c_out, 2)  # M folded into C channel-major: C outer, M inner
-        assert by_c[c_out].delta_t == pytest.approx(tile * 2 + channel)
-        assert (by_c[c_out].position_x, by_c[c_out].position_z) == pytest.approx((1000 + 500 * tile, 100 + 100 * tile))
-        assert by_c[c_out].position_y == pytest.approx(2000)
+        row = by_c[c_out]
+        assert number(row.delta_t, "second") == pytest.approx(tile * 2 + channel)
+        positions = (number(row.position_x, "micrometer"), number(row.position_z, "micrometer"))
+        assert positions == pytest.approx((1000 + 500 * tile, 100 + 100 * tile))
+        assert number(row.position_y, "micrometer") == pytest.approx(2000)
     assert "TileScanInfo" in rule
 
     image = SimpleNamespace(xml_element=_lif_xml([0, 1, 2], [(1e-3, 2e-3, 1e-4)]))  # 3 stamps, 4 frames; 1 tile, 2
     values, rule = _plane_values(image, "a.lif", ["M", "C"], ["Y", "X"], sizes, (1, 1, 4))  # type: ignore[arg-type]
-    assert all(v.is_empty for v in values)
+    assert values and all(v.is_empty() for v in values)
     assert "not one per stored frame" in rule and "so no positions" in rule

@@ -1,10 +1,10 @@
 """Per-plane metadata a file states (times, exposures, stage positions), without ome-types.
 
-Readers collect :class:`PlaneValues` while opening (plain numbers: picklable, no
-ome-types import) and turn them into OME ``Plane`` elements with :func:`ome_planes`
-when the OME model is built. Units are fixed: seconds for ``delta_t`` and
-``exposure_time``, micrometres for positions. A value the file does not state is
-``None`` and stays out of the ``Plane``; a plane with no value at all is left out.
+Readers make the rows of a dataset's plane table (:class:`omio.record.PlaneInfo`) with
+:func:`plane_row` from numbers in seconds (``delta_t``, ``exposure_time``) and micrometres
+(positions), parse what files state with :func:`finite` and :func:`parse_time`, and keep
+the planes that state something (:func:`plane_infos`). A value the file does not state
+is ``None``.
 """
 
 from __future__ import annotations
@@ -12,28 +12,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from omio.errors import MetadataError
+from omio.record import PlaneInfo
 from omio.units import Measure
-
-if TYPE_CHECKING:
-    from ome_types.model import Plane
-
-    from omio.record import PlaneInfo
 
 __all__ = [
     "MAX_PLANES",
-    "PlaneValues",
     "finite",
-    "ome_planes",
     "parse_time",
     "plane_codes",
     "plane_infos",
+    "plane_row",
     "too_many_planes",
 ]
 
@@ -42,36 +36,35 @@ MAX_PLANES = 2**16
 about 50 microseconds each to build): the reader's rule says so."""
 
 
-@dataclass(frozen=True)
-class PlaneValues:
-    """What a file states about one TZC plane (``None`` where it states nothing).
+def plane_row(
+    t: int,
+    z: int,
+    c: int,
+    delta_t: float | None = None,
+    exposure_time: float | None = None,
+    position_x: float | None = None,
+    position_y: float | None = None,
+    position_z: float | None = None,
+) -> PlaneInfo:
+    """A plane table row from what a file states in seconds (times) and micrometres (positions).
 
-    Attributes
-    ----------
-    t, z, c
-        The plane's indices in the dataset's TZCYX array.
-    delta_t
-        Seconds since the image's first plane.
-    exposure_time
-        Seconds.
-    position_x, position_y, position_z
-        Micrometres.
+    ``t``, ``z``, ``c`` are the plane's indices in the dataset's TZCYX array; ``None``
+    where the file states nothing.
     """
 
-    t: int
-    z: int
-    c: int
-    delta_t: float | None = None
-    exposure_time: float | None = None
-    position_x: float | None = None
-    position_y: float | None = None
-    position_z: float | None = None
+    def m(value: float | None, unit: str) -> Measure | None:
+        return None if value is None else Measure(value, unit)
 
-    @property
-    def is_empty(self) -> bool:
-        """True when the plane states nothing."""
-        values = (self.delta_t, self.exposure_time, self.position_x, self.position_y, self.position_z)
-        return all(v is None for v in values)
+    return PlaneInfo(
+        t,
+        z,
+        c,
+        m(delta_t, "second"),
+        m(exposure_time, "second"),
+        m(position_x, "micrometer"),
+        m(position_y, "micrometer"),
+        m(position_z, "micrometer"),
+    )
 
 
 def finite(value: object, what: str, path: str | os.PathLike[str]) -> float | None:
@@ -160,45 +153,6 @@ def too_many_planes(tzc: Sequence[int]) -> str | None:
     return f"Plane metadata: not read ({n} planes, more than {MAX_PLANES})."
 
 
-def plane_infos(values: Iterable[PlaneValues]) -> list[PlaneInfo]:
-    """The plane table rows (:class:`omio.record.PlaneInfo`) of the planes that state something."""
-    from omio.record import PlaneInfo
-
-    def m(value: float | None, unit: str) -> Measure | None:
-        return None if value is None else Measure(value, unit)
-
-    return [
-        PlaneInfo(
-            v.t,
-            v.z,
-            v.c,
-            m(v.delta_t, "second"),
-            m(v.exposure_time, "second"),
-            m(v.position_x, "micrometer"),
-            m(v.position_y, "micrometer"),
-            m(v.position_z, "micrometer"),
-        )
-        for v in values
-        if not v.is_empty
-    ]
-
-
-def ome_planes(values: Iterable[PlaneValues]) -> list[Plane]:
-    """OME ``Plane`` elements for the planes that state something (seconds, micrometres)."""
-    from ome_types.model import Plane
-
-    planes = []
-    for v in values:
-        if v.is_empty:
-            continue
-        fields: dict[str, Any] = {"the_t": v.t, "the_z": v.z, "the_c": v.c}
-        if v.delta_t is not None:
-            fields |= {"delta_t": v.delta_t, "delta_t_unit": "s"}
-        if v.exposure_time is not None:
-            fields |= {"exposure_time": v.exposure_time, "exposure_time_unit": "s"}
-        for axis in "xyz":
-            value = getattr(v, f"position_{axis}")
-            if value is not None:
-                fields |= {f"position_{axis}": value, f"position_{axis}_unit": "µm"}
-        planes.append(Plane(**fields))
-    return planes
+def plane_infos(planes: Iterable[PlaneInfo]) -> list[PlaneInfo]:
+    """The rows of the planes that state something (the plane table leaves the others out)."""
+    return [p for p in planes if not p.is_empty()]

@@ -51,8 +51,8 @@ from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_tasks
 from omio.readers._optional import library_errors
-from omio.readers._planes import PlaneValues, finite, parse_time, plane_infos, too_many_planes
-from omio.record import ImageRecord
+from omio.readers._planes import finite, parse_time, plane_infos, plane_row, too_many_planes
+from omio.record import ImageRecord, PlaneInfo
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -794,7 +794,7 @@ def _plane_values(
     bbox: tuple[int, int, int, int],
     physical_sizes: dict[str, Measure | None],
     channel_exposures: Sequence[float | None],
-) -> tuple[list[PlaneValues], str]:
+) -> tuple[list[PlaneInfo], str]:
     """Return what the file states about each plane of a scene, and the rule saying where it comes from.
 
     - ``position_x``, ``position_y``: the scene's bounding-box start (the top-left pixel,
@@ -840,13 +840,13 @@ def _plane_values(
         stated[(t, z, k)] = (when, focus, _camera_exposure(tags, where, path))
     times = [when for when, _, _ in stated.values() if when is not None]
     start = min(times) if times else None
-    values: list[PlaneValues] = []
+    values: list[PlaneInfo] = []
     for t, z, k in planes:
         when, focus, exposure = stated.get((t, z, k), (None, None, None))
         delta = None if when is None or start is None else (when - start).total_seconds()
         if exposure is None:  # the folded index k runs over the channels (outer) and the extra dims (inner)
             exposure = channel_exposures[k // layout.n_extra]
-        values.extend(PlaneValues(t, z, k * samples + s, delta, exposure, x0, y0, focus) for s in range(samples))
+        values.extend(plane_row(t, z, k * samples + s, delta, exposure, x0, y0, focus) for s in range(samples))
     parts = []
     if x0 is not None or y0 is not None:
         parts.append(

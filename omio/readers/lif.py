@@ -58,7 +58,8 @@ from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
-from omio.readers._planes import PlaneValues, finite, plane_codes, plane_infos, too_many_planes
+from omio.readers._planes import finite, plane_codes, plane_infos, plane_row, too_many_planes
+from omio.record import PlaneInfo
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -455,7 +456,7 @@ def _plane_values(
     frame_dims: Sequence[str],
     sizes: Mapping[str, int],
     tzc: Sequence[int],
-) -> tuple[list[PlaneValues], str]:
+) -> tuple[list[PlaneInfo], str]:
     """Return what an image states about each TZC plane, and the rule saying so.
 
     The stored frames are numbered in C order over the dims outside the frame (liffile's
@@ -497,7 +498,7 @@ def _plane_values(
         if positions:
             tile = np.unravel_index(int(frame), grid)[list(outer).index("M")] if len(positions) > 1 else 0
             x, y, pz = positions[int(tile)]
-        values.append(PlaneValues(int(t), int(z), int(c), delta, None, x, y, pz))
+        values.append(plane_row(int(t), int(z), int(c), delta, None, x, y, pz))
     return values, ("Plane metadata: " + "; ".join(notes) + ".") if notes else ""
 
 

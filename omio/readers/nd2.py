@@ -49,7 +49,8 @@ from omio.readers._base import ImageSource, SceneSelector, select_scene
 from omio.readers._handles import cached_handle
 from omio.readers._lazy import array_from_chunks
 from omio.readers._optional import library_errors, require
-from omio.readers._planes import PlaneValues, finite, plane_codes, plane_infos, too_many_planes
+from omio.readers._planes import finite, plane_codes, plane_infos, plane_row, too_many_planes
+from omio.record import PlaneInfo
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def _exposures(f: nd2.ND2File, n_channels: int, path: Path) -> list[float | None
 
 def _plane_values(
     f: nd2.ND2File, path: Path, codes: np.ndarray[Any, Any], n_channels: int
-) -> tuple[list[PlaneValues], str]:
+) -> tuple[list[PlaneInfo], str]:
     """Return what the file states about each TZC plane, and the rule saying so.
 
     ``codes`` holds, per T, Z, C index of the dataset, ``frame * n_channels + channel``
@@ -255,12 +256,12 @@ def _plane_values(
                 exposures[c],
                 *(finite(v, f"{where} stagePositionUm {a}", path) for a, v in zip("xyz", stage, strict=True)),
             )
-    values: list[PlaneValues] = []
+    values: list[PlaneInfo] = []
     n_t, n_z, n_c = codes.shape
     for t, z, c in itertools.product(range(n_t), range(n_z), range(n_c)):
         row = stated.get(int(codes[t, z, c]))
         if row is not None:
-            values.append(PlaneValues(t, z, c, *row))
+            values.append(plane_row(t, z, c, *row))
     rule = (
         "Plane metadata: DeltaT = relativeTimeMs, PositionX/Y/Z = stagePositionUm of each frame's channel "
         "(frame_metadata), ExposureTime = the channel's SampleSetting ExposureTime."
