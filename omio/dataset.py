@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import dask.array as da
+import dask.local
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -334,7 +335,8 @@ class MicroscopyDataset(Constructors):
         if direct is not None and direct[0] == arr.name:
             direct[1](out)  # the reader's own whole-array read: no task per chunk
         else:
-            da.store(arr, out, lock=False, scheduler=scheduler())
+            one_chunk = arr.npartitions == 1  # in this thread: a pool's hand-overs cost more than one task
+            da.store(arr, out, lock=False, scheduler=scheduler(local=dask.local.get_sync if one_chunk else None))
         return out
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
