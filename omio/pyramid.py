@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LevelGeometry",
+    "block_mean",
     "downsample",
     "level_count",
     "level_factors",
@@ -93,6 +94,40 @@ def _block_sum(block: np.ndarray[Any, Any], factors: dict[int, int], acc: np.dty
             summed += part
         total = summed
     return total
+
+
+def block_mean(block: np.ndarray[Any, Any], factors: Mapping[int, int]) -> np.ndarray[Any, Any]:
+    """Average non-overlapping blocks of a numpy array, as :func:`downsample` does a level.
+
+    Trailing elements that do not fill a whole block are dropped (``floor(n / f)``);
+    a part of an array whose start along each reduced axis is a multiple of its factor
+    averages to the same values as that part of the whole array's mean.
+
+    Parameters
+    ----------
+    block
+        The array.
+    factors
+        Factor per axis index (axes left out, or with factor 1, are kept).
+
+    Returns
+    -------
+    numpy.ndarray
+        The means, same dtype (integers rounded half up, exactly).
+
+    Examples
+    --------
+    >>> block_mean(np.arange(10, dtype="uint8").reshape(2, 5), {1: 2})
+    array([[1, 3],
+           [6, 8]], dtype=uint8)
+    """
+    used = {a: int(f) for a, f in factors.items() if f > 1}
+    keep = tuple(slice(0, (n // used.get(a, 1)) * used.get(a, 1)) for a, n in enumerate(block.shape))
+    trimmed = block[keep]
+    if trimmed.size == 0 or not used:
+        shape = tuple(n // used.get(a, 1) for a, n in enumerate(block.shape))
+        return trimmed.copy() if not used else np.empty(shape, block.dtype)
+    return _block_mean(trimmed, used)
 
 
 def downsample(data: da.Array, factor: int = 2, *, z: bool = False) -> da.Array:

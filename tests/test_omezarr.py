@@ -279,6 +279,116 @@ def test_progress_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "writing a.ome.zarr" in capsys.readouterr().err
 
 
+# ---------------------------------------------------------------------- bounded memory
+
+
+def _written_by_dask(ds: omio.MicroscopyDataset, path: Path, **options: Any) -> Path:
+    """The same image written by one ``dask.array.store`` call (the path taken with a dask.distributed client)."""
+    from omio.writers import omezarr
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(omezarr, "_distributed_client", lambda: True)
+        return write_omezarr(ds, path, **options)
+
+
+def _stored_keys(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.parent != path)
+
+
+def _assert_same_store(ours: Path, theirs: Path) -> None:
+    """Same files (chunks or shards, metadata), same array metadata and pixels at every level."""
+    assert _stored_keys(ours) == _stored_keys(theirs)
+    assert attrs_of(ours) == attrs_of(theirs)
+    group = zarr.open_group(str(theirs), mode="r")
+    for name, theirs_array in group.arrays():
+        ours_array = zarr.open_array(str(ours / name), mode="r")
+        assert ours_array.metadata.to_dict() == theirs_array.metadata.to_dict()
+        np.testing.assert_array_equal(ours_array[...], theirs_array[...])
+
+
+@pytest.mark.parametrize(
+    ("shape", "options"),
+    [
+        ((2, 5, 3, 70, 50), {"levels": 3}),
+        ((1, 9, 2, 75, 43), {"levels": 3, "downsample_z": True, "chunks": {"Z": 2, "Y": 18, "X": 10}}),
+        ((1, 9, 2, 75, 43), {"levels": 2, "chunks": {"Y": 18, "X": 20}, "shards": {"Z": 3, "Y": 54, "C": 2}}),
+        ((2, 4, 1, 64, 64), {"levels": 3, "version": "0.4", "chunks": {"Y": 20, "X": 24}}),
+        ((1, 3, 1, 33, 17), {"levels": 2, "compression": "zstd"}),
+        ((1, 3, 1, 33, 17), {"levels": 2, "compression": "none"}),
+    ],
+)
+@pytest.mark.parametrize("budget", [1, 2**20])
+def test_pieces_within_a_budget_give_the_layout_and_pixels_of_one_dask_store(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shape: tuple[int, int, int, int, int],
+    options: dict[str, Any],
+    budget: int,
+) -> None:
+    from omio.writers import omezarr
+
+    ds = make(shape, "uint16", sizes={"X": 0.5, "Y": 0.5, "Z": 0.5})
+    expected = _written_by_dask(ds, tmp_path / "dask.ome.zarr", **options)
+    monkeypatch.setattr(omezarr, "_MEMORY_BUDGET", budget)  # 1 byte: one plane row per piece, one write at a time
+    ours = write_omezarr(ds, tmp_path / "pieces.ome.zarr", **options)
+    _assert_same_store(ours, expected)
+    for level, array in enumerate(
+        pyramid(ds.data, len(omio.open(ours).source.levels), z=bool(options.get("downsample_z")))
+    ):
+        np.testing.assert_array_equal(omio.open(ours, level=level).to_numpy(), array.compute())
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int64", "float32", "complex64", ">u2"])
+def test_shard_files_written_chunk_by_chunk_hold_every_dtype(tmp_path: Path, dtype: str) -> None:
+    values = np.abs(np.random.default_rng(4).normal(size=(1, 6, 2, 40, 36)) * 1000)
+    if dtype == "bool":
+        pixels = values > 500
+    else:
+        pixels = (values + 1j * values[..., ::-1] if "complex" in dtype else values % 250).astype(dtype)
+    pixels[:, :3] = 0  # whole chunks and shards of fill value are not stored, as Zarr leaves them out
+    ds = omio.MicroscopyDataset.from_array(pixels, axes="TZCYX")
+    options: dict[str, Any] = {"levels": 2, "chunks": {"Y": 16, "X": 16}, "shards": {"Z": 3, "Y": 32, "X": 32}}
+    expected = _written_by_dask(ds, tmp_path / "dask.ome.zarr", **options)
+    ours = write_omezarr(ds, tmp_path / "ours.ome.zarr", **options)
+    _assert_same_store(ours, expected)
+    np.testing.assert_array_equal(omio.open(ours).to_numpy(), pixels)
+
+
+def test_other_shard_codecs_are_written_whole_by_zarr(tmp_path: Path) -> None:
+    from omio.writers.omezarr import _ShardWriter
+
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    start = group.create_array(
+        "a",
+        shape=(4, 4),
+        dtype="uint8",
+        chunks=(2, 2),
+        shards=(4, 4),
+        fill_value=0,
+        serializer=zarr.codecs.ShardingCodec(chunk_shape=(2, 2), index_location="start"),
+    )
+    plain = group.create_array("b", shape=(4, 4), dtype="uint8", chunks=(2, 2), fill_value=0)
+    assert _ShardWriter.create(start, tmp_path / "g.zarr" / "a") is None
+    assert _ShardWriter.create(plain, tmp_path / "g.zarr" / "b") is None
+
+
+def test_memory_held_does_not_grow_with_the_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from omio.writers import omezarr
+
+    peaks: list[int] = []
+
+    class Recorded(omezarr._LevelWriter):
+        def write(self, *args: Any, **kwargs: Any) -> None:
+            super().write(*args, **kwargs)
+            peaks.append(self.peak)
+
+    monkeypatch.setattr(omezarr, "_LevelWriter", Recorded)
+    monkeypatch.setattr(omezarr, "_MEMORY_BUDGET", 64 * 2**10)
+    for t in (1, 6):
+        write_omezarr(make((t, 8, 2, 96, 80)), tmp_path / f"t{t}.ome.zarr", levels=3, chunks={"Y": 32, "X": 32})
+    assert peaks[0] == peaks[1] <= 64 * 2**10
+
+
 # ---------------------------------------------------------------------- independent tools
 
 

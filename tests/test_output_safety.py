@@ -151,13 +151,20 @@ def test_disk_full_names_the_requested_path_and_leaves_nothing(tmp_path: Path, m
     assert list(tmp_path.iterdir()) == []
 
 
-def test_disk_full_in_omezarr_names_the_requested_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+def test_disk_full_in_omezarr_names_the_requested_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    import zarr
+
     from omio.writers import omezarr
 
-    monkeypatch.setattr(omezarr, "_store", _disk_full)
+    monkeypatch.setattr(omezarr._ShardWriter, "put", _disk_full)  # NGFF 0.5: chunks appended to shard files
+    monkeypatch.setattr(zarr.Array, "__setitem__", _disk_full)  # NGFF 0.4: chunks written by Zarr
+    monkeypatch.setattr(omezarr, "_store", _disk_full)  # with a dask.distributed client
     target = tmp_path / "full.ome.zarr"
     with pytest.raises(OutputError, match=r"full\.ome\.zarr: No space left") as info:
-        _small().to_omezarr(target)
+        _small().to_omezarr(target, version=version)
     assert info.value.errno == errno.ENOSPC and "omio-partial" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
 

@@ -22,20 +22,33 @@ in Y and X; Z is averaged too with ``downsample_z=True``, or with ``"auto"`` at 
 step where the Z spacing is not coarser than the Y/X spacing at that level (so a
 typical confocal stack keeps its Z planes until the levels are about isotropic).
 
-All levels are written by one ``dask.array.store`` call: each level-0 block is read
-once and feeds the next level while it is in memory. Dask blocks are aligned to whole
-shards (Zarr v3) or chunks (Zarr v2), so no two tasks write the same object and no
-lock is needed; the same graph runs on the local threads or, unchanged, on the
-active ``dask.distributed`` client. The folder is written under a hidden temporary
-name and renamed when complete (:func:`omio.writers._output.atomic_directory`).
+Level 0 is read once, in pieces, and every piece feeds all levels while it is in
+memory (:class:`_LevelWriter`): its pixels go to the chunks of level 0 it falls in, its
+block means to those of level 1, and so on. A Zarr v3 chunk is encoded and appended to
+its shard's file as soon as it is complete (:class:`_ShardWriter`; Zarr itself would
+hold the whole shard, its encoded chunks and the assembled file in memory), a Zarr v2
+chunk written by Zarr, by a few threads. The pieces are taken in an order that
+completes the shards of every level one after the other, and the pixels held at once
+are bounded by ``_MEMORY_BUDGET``, so the memory used does not grow with the image.
+With an active ``dask.distributed`` client, all levels are written by one
+``dask.array.store`` call on the cluster instead (dask blocks aligned to whole shards
+or chunks, so no two tasks write the same object). The folder is written under a
+hidden temporary name and renamed when complete
+(:func:`omio.writers._output.atomic_directory`).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import json
 import math
 import os
+import sys
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,7 +57,7 @@ import numpy as np
 from omio import units
 from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError, MetadataNotStoredWarning, PixelTypeError
-from omio.pyramid import downsample, level_count, level_geometry
+from omio.pyramid import block_mean, downsample, level_count, level_geometry
 from omio.writers._output import atomic_directory
 
 if TYPE_CHECKING:
@@ -63,7 +76,12 @@ NGFF_AXES = "TCZYX"
 _TO_STORED = (0, 2, 1, 3, 4)  # TZCYX -> TCZYX (its own inverse)
 _AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 _PLANE_CHUNK = 1024
-_SHARD_BYTES = 16 * 2**20  # larger shards cost memory (two 64 MB shards in flight: ~470 MB peak) for no speed
+_SHARD_BYTES = 16 * 2**20  # larger shards cost memory (each level holds one while it fills) for no speed
+_MEMORY_BUDGET = 32 * 2**20
+"""Bytes of pixels the writer holds at most (pieces being read, incomplete chunks or shards,
+those being written; see :class:`_LevelWriter`), unless the layout needs more: one per
+level, a piece and one being written are always allowed."""
+_WRITE_THREADS = 2
 _NGFF_LENGTH_UNITS = frozenset(
     "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer inch kilometer "
     "megameter meter micrometer mile millimeter nanometer parsec petameter picometer terameter yard "
@@ -178,7 +196,7 @@ def write_omezarr(
     if n_levels < 1:
         raise DimensionError(f"levels must be >= 1 or 'auto', got {levels!r}")
     steps = _steps(ds)
-    arrays, scales, translations = _levels(ds.data, steps, n_levels, downsample_z)
+    arrays, scales, translations, with_z = _levels(ds.data, steps, n_levels, downsample_z)
     codecs = _compressor(version, compression, compression_level, ds.dtype)
     xml = _ome_xml(ds.ome) if with_xml else None
     with atomic_directory(path, overwrite=overwrite) as (tmp, result):
@@ -210,7 +228,16 @@ def write_omezarr(
             ome_group = root.create_group("OME")
             ome_group.attrs.update({"ome": {"version": version}} if version == "0.5" else {})
             (tmp / "OME" / "METADATA.ome.xml").write_text(xml, encoding="utf-8")
-        _store(sources, targets, progress=progress, name=Path(path).name)
+        stored0 = arrays[0].transpose(_TO_STORED)
+        stored0 = stored0.astype(stored0.dtype.newbyteorder("<"), copy=False)
+        if _distributed_client():
+            _store(sources, targets, progress=progress, name=Path(path).name)
+        else:
+            factors = [(1, 1, 2 if z else 1, 2, 2) for z in with_z]
+            folders = [tmp / str(index) for index in range(len(targets))]
+            _LevelWriter(targets, factors, budget=_MEMORY_BUDGET, folders=folders).write(
+                stored0, progress=progress, name=Path(path).name
+            )
     return result[0]
 
 
@@ -340,15 +367,18 @@ def _levels(
     steps: Mapping[str, tuple[float, str | None]],
     n_levels: int,
     downsample_z: bool | Literal["auto"],
-) -> tuple[list[da.Array], list[dict[str, float]], list[dict[str, float]]]:
-    """The lazy levels (TZCYX) and their per-axis scale and translation (:func:`omio.pyramid.level_geometry`).
+) -> tuple[list[da.Array], list[dict[str, float]], list[dict[str, float]], list[bool]]:
+    """The lazy levels (TZCYX), their per-axis scale and translation, and whether each step halves Z.
 
-    The translation of a level is where its first pixel centre lies relative to level
-    0's: ``(f - 1) / 2`` level-0 pixels along an axis reduced by ``f``.
+    Scales and translations come from :func:`omio.pyramid.level_geometry`: the
+    translation of a level is where its first pixel centre lies relative to level 0's,
+    ``(f - 1) / 2`` level-0 pixels along an axis reduced by ``f``. The last list has one
+    entry per step from a level to the next.
     """
     base = {axis: steps[axis][0] for axis in NGFF_AXES}
     factors = {"Z": 1, "Y": 1, "X": 1}
     arrays, scales, translations = [data], [dict(base)], [dict.fromkeys(NGFF_AXES, 0.0)]
+    halves_z: list[bool] = []
     for _ in range(n_levels - 1):
         previous, scale = arrays[-1], scales[-1]
         if min(previous.shape[3], previous.shape[4]) < 2:
@@ -357,11 +387,12 @@ def _levels(
             downsample_z is True or (downsample_z == "auto" and scale["Z"] <= max(scale["Y"], scale["X"]))
         )
         arrays.append(downsample(previous, 2, z=with_z))
+        halves_z.append(bool(with_z))
         factors = {"Z": factors["Z"] * (2 if with_z else 1), "Y": factors["Y"] * 2, "X": factors["X"] * 2}
         geometry = level_geometry({axis: base[axis] for axis in factors}, factors)
         scales.append({**base, **geometry.physical_sizes})
         translations.append({**dict.fromkeys(NGFF_AXES, 0.0), **geometry.offsets})
-    return arrays, scales, translations
+    return arrays, scales, translations, halves_z
 
 
 def _layout(
@@ -532,6 +563,439 @@ def _ome_xml(ome: OME) -> str:
     out = ome.model_copy(update={"images": [image.model_copy(update={"pixels": pixels})]})
     xml: str = out.to_xml()
     return xml
+
+
+def _distributed_client() -> bool:
+    """Whether a ``dask.distributed`` client is active (never imports ``distributed`` to find out)."""
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import default_client
+
+    try:
+        default_client()  # type: ignore[no-untyped-call, unused-ignore]
+    except ValueError:
+        return False
+    return True
+
+
+class _LevelWriter:
+    """Write all levels of a pyramid from level-0 pieces, holding a bounded amount of pixels.
+
+    Level 0 is read in pieces: the dataset's dask chunks where they fit in a quarter of
+    ``budget``, split along Z, Y and X where they do not, each starting at a multiple
+    of the product of all the factors along every axis, so that the block means of a
+    piece are exactly those of the level. A piece feeds level 0, its means level 1, and
+    so on. Each level collects what it is fed in the blocks it is written in (chunks
+    where :class:`_ShardWriter` appends them to the shard files, else shards or Zarr v2
+    chunks, written whole by Zarr): a block a piece covers whole is written from the
+    piece, a block fed in parts is copied into a buffer until complete. Pieces are taken
+    in the order of the shards of the last level, then of the level before it, and so
+    on (then of their chunks), so each level has about one incomplete shard and block at
+    a time. Complete blocks are encoded and written by ``_WRITE_THREADS`` threads while
+    the next pieces are read.
+
+    The pixels held are counted: the piece being read (twice, for its means), the
+    incomplete blocks, and the blocks being written (twice, for their encoded bytes).
+    Reading a piece, opening a block or writing one waits for writes to finish while
+    the count would exceed ``budget``, so the memory used is at most about ``budget``
+    (or, where the layout needs more, a piece, one incomplete block per level and one
+    block being written), whatever the size of the image.
+
+    Parameters
+    ----------
+    targets
+        The Zarr arrays of the levels (TCZYX), full resolution first.
+    factors
+        For each level but the last, the factor along each TCZYX axis to the next.
+    budget
+        Bytes of pixels to hold at most (see above).
+    folders
+        The folders of the arrays on the local disk: their shards are then written chunk
+        by chunk where :meth:`_ShardWriter.create` allows (by Zarr otherwise).
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Any],
+        factors: Sequence[tuple[int, ...]],
+        *,
+        budget: int,
+        folders: Sequence[Path] | None = None,
+    ) -> None:
+        self.targets = list(targets)
+        self.shapes = [tuple(int(n) for n in t.shape) for t in targets]
+        self.shards = [
+            None if folders is None else _ShardWriter.create(t, folder)
+            for t, folder in zip(targets, folders or targets, strict=True)
+        ]
+        """Per level, the writer of its shards chunk by chunk (or None: whole shards or chunks through Zarr)."""
+        self.blocks = [
+            tuple(int(n) for n in (t.chunks if shards is not None else (t.shards or t.chunks)))
+            for t, shards in zip(targets, self.shards, strict=True)
+        ]
+        """Per level, the blocks written at once: chunks where its shards are written chunk by chunk."""
+        self.factors = [tuple(int(f) for f in step) for step in factors]
+        self.budget = int(budget)
+        self.open: dict[tuple[int, ...], list[Any]] = {}
+        """Incomplete blocks by (level, block index...): [buffer, pixels still missing]."""
+        self.cumulative: list[tuple[int, ...]] = [(1,) * 5]
+        """Per level, its factor along each TCZYX axis from level 0."""
+        for step in self.factors:
+            self.cumulative.append(tuple(a * b for a, b in zip(self.cumulative[-1], step, strict=True)))
+        self.held = 0
+        """Bytes counted now (see the class docstring)."""
+        self.peak = 0
+        """The most bytes counted at once."""
+        self._lock = threading.Condition()
+        self._writing = 0
+        self._error: BaseException | None = None
+        self._pending: list[Future[None]] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    # ---------------------------------------------------------------- pieces
+    def piece_shape(self, chunks: Sequence[int], itemsize: int) -> tuple[int, ...]:
+        """The shape of the level-0 pieces (TCZYX): ``chunks`` aligned to all factors, halved to a quarter budget."""
+        align = self.cumulative[-1]
+        size = self.shapes[0]
+        piece = [1, 1] + [
+            min(_round_up(c, a), _round_up(n, a)) for c, a, n in zip(chunks[2:], align[2:], size[2:], strict=True)
+        ]
+        while math.prod(piece) * itemsize > self.budget // 4:
+            axis = max((2, 3, 4), key=lambda i: piece[i] / align[i])
+            if piece[axis] <= align[axis]:
+                break
+            piece[axis] = _round_up(piece[axis] // 2, align[axis])
+        return tuple(piece)
+
+    def order(self, piece: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """The starts of the pieces (level-0 TCZYX), sorted by the blocks they feed, last level first."""
+        grid = [range(0, n, p) for n, p in zip(self.shapes[0], piece, strict=True)]
+
+        outer = [tuple(int(n) for n in (t.shards or t.chunks)) for t in self.targets]
+
+        def key(start: tuple[int, ...]) -> tuple[int, ...]:
+            out: list[int] = []
+            for blocks in (outer, self.blocks):  # shards first, then their chunks
+                for cumulative, block in zip(reversed(self.cumulative), reversed(blocks), strict=True):
+                    out.extend(s // f // b for s, f, b in zip(start, cumulative, block, strict=True))
+            return (*out, *start)
+
+        return sorted(itertools.product(*grid), key=key)
+
+    # ---------------------------------------------------------------- writing
+    def write(self, source: da.Array, *, progress: bool = False, name: str = "") -> None:
+        """Write every level from ``source`` (level 0, TCZYX, the targets' dtype)."""
+        from dask.base import optimize
+        from dask.optimization import cull
+
+        itemsize = source.dtype.itemsize
+        piece = self.piece_shape([max(c) for c in source.chunks], itemsize)
+        nbytes = 2 * math.prod(piece) * itemsize  # the piece and its means
+        (pieces,) = optimize(source.rechunk(piece))  # type: ignore[no-untyped-call, unused-ignore]
+        graph = dict(pieces.__dask_graph__())  # once: culling the high-level graph per piece costs O(chunks)
+        get = _local_get(pieces)
+        starts = self.order(piece)
+        bar = _progress_bar(len(starts), f"writing {name}") if progress else None
+        try:
+            with ThreadPoolExecutor(_WRITE_THREADS, thread_name_prefix="omio-zarr") as self._pool:
+                for start in starts:
+                    key = (pieces.name, *(s // p for s, p in zip(start, piece, strict=True)))
+                    self._reserve(nbytes)
+                    try:
+                        (data,) = get(cull(graph, [key])[0], [key])
+                        self.feed(0, start, np.asarray(data))
+                    finally:
+                        data = None
+                        self._release(nbytes)
+                    _release_freed_memory()
+                    if bar is not None:
+                        bar.update()
+                for future in self._pending:
+                    future.result()
+        finally:
+            if bar is not None:
+                bar.close()
+            for shards in self.shards:
+                if shards is not None:
+                    shards.close()
+        if self.open:  # cannot happen: every pixel of every level is fed exactly once
+            raise RuntimeError(f"blocks {sorted(self.open)} were never completed")
+
+    def feed(self, level: int, start: tuple[int, ...], data: np.ndarray[Any, Any]) -> None:
+        """Put ``data`` (TCZYX, at ``start`` of ``level``) into that level's blocks, its means into the next level."""
+        shape, block = self.shapes[level], self.blocks[level]
+        stop = tuple(s + n for s, n in zip(start, data.shape, strict=True))
+        spans = [range(s // b, (e - 1) // b + 1) for s, e, b in zip(start, stop, block, strict=True)]
+        for index in itertools.product(*spans):
+            lo = tuple(i * b for i, b in zip(index, block, strict=True))
+            hi = tuple(min(a + b, n) for a, b, n in zip(lo, block, shape, strict=True))
+            first = tuple(max(a, s) for a, s in zip(lo, start, strict=True))
+            last = tuple(min(b, e) for b, e in zip(hi, stop, strict=True))
+            part = data[tuple(slice(a - s, b - s) for a, b, s in zip(first, last, start, strict=True))]
+            if first == lo and last == hi:
+                self._submit(level, lo, part, 0)
+                continue
+            entry = self.open.get((level, *index))
+            if entry is None:
+                size = tuple(b - a for a, b in zip(lo, hi, strict=True))
+                self._reserve(math.prod(size) * data.itemsize)
+                entry = self.open[(level, *index)] = [np.empty(size, data.dtype), math.prod(size)]
+            entry[0][tuple(slice(a - o, b - o) for a, b, o in zip(first, last, lo, strict=True))] = part
+            entry[1] -= part.size
+            if entry[1] == 0:
+                del self.open[(level, *index)]
+                self._submit(level, lo, entry[0], entry[0].nbytes)
+        if level + 1 < len(self.targets):
+            step = self.factors[level]
+            means = block_mean(data, {axis: f for axis, f in enumerate(step) if f > 1})
+            if means.size:
+                self.feed(level + 1, tuple(s // f for s, f in zip(start, step, strict=True)), means)
+
+    def _submit(self, level: int, lo: tuple[int, ...], data: np.ndarray[Any, Any], held: int) -> None:
+        """Write a complete block in a thread (``held``: the bytes of it counted already, those of its buffer)."""
+        counted = 2 * data.nbytes
+        self._reserve(counted - held)
+        with self._lock:
+            self._writing += 1
+        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+        assert self._pool is not None  # set by write()
+        self._pending.append(self._pool.submit(self._put, level, lo, data, counted))
+
+    def _put(self, level: int, lo: tuple[int, ...], data: np.ndarray[Any, Any], counted: int) -> None:
+        try:
+            shards = self.shards[level]
+            if shards is not None:
+                shards.put(lo, data)
+            else:
+                self.targets[level][tuple(slice(a, a + n) for a, n in zip(lo, data.shape, strict=True))] = data
+        except BaseException as error:
+            with self._lock:
+                self._error = self._error or error
+            raise
+        finally:
+            del data
+            _release_freed_memory()
+            with self._lock:
+                self._writing -= 1
+            self._release(counted)
+
+    def _reserve(self, nbytes: int) -> None:
+        """Count ``nbytes`` more, first waiting for writes while the count would exceed the budget."""
+        with self._lock:
+            while self._writing and self.held + nbytes > self.budget and self._error is None:
+                self._lock.wait()
+            self.held += nbytes
+            self.peak = max(self.peak, self.held)
+        if self._error is not None:  # a block write failed: stop reading (the other writes are not waited for)
+            raise self._error
+
+    def _release(self, nbytes: int) -> None:
+        with self._lock:
+            self.held -= nbytes
+            self._lock.notify_all()
+
+
+class _ShardWriter:
+    """Write the shards of a Zarr v3 array chunk by chunk, as its sharding codec lays them out.
+
+    A shard is a file of encoded chunks followed by its index: for each chunk of the
+    shard (C order), its offset and length as little-endian uint64 (both ``2**64 - 1``
+    for a chunk not stored), then the CRC32C of the index. Zarr encodes a whole shard
+    in memory (the pixels, the encoded chunks and the file); here each chunk is encoded
+    (padded with the fill value at the array's edge, left out when all fill, as Zarr
+    does) and appended to its shard's file as soon as it is complete, so a shard costs
+    the memory of one chunk. Used only for the codecs omio writes (bytes, then blosc or
+    zstd or nothing; the index in bytes and CRC32C at the end), read from the array's
+    metadata; :meth:`create` returns None for any other.
+    """
+
+    def __init__(self, folder: Path, metadata: Any, encode: Callable[[np.ndarray[Any, Any]], bytes], crc: Any) -> None:
+        self.folder = folder
+        self.metadata = metadata
+        self.shape = tuple(int(n) for n in metadata.shape)
+        self.shard = tuple(int(n) for n in metadata.chunk_grid.chunk_shape)
+        self.chunk = tuple(int(n) for n in metadata.codecs[0].chunk_shape)
+        self.per_shard = tuple(s // c for s, c in zip(self.shard, self.chunk, strict=True))
+        self.encode = encode
+        self.crc = crc
+        self.fill = metadata.fill_value
+        self._lock = threading.Lock()
+        self._open: dict[tuple[int, ...], _OpenShard] = {}
+
+    @classmethod
+    def create(cls, target: Any, folder: Path | None) -> _ShardWriter | None:
+        """A writer for the sharded array ``target`` stored in ``folder``, or None where the codecs are others."""
+        if folder is None or target.shards is None:
+            return None
+        try:
+            import google_crc32c
+
+            crc: Any = google_crc32c.value
+        except ImportError:  # pragma: no cover - zarr requires one of the two
+            try:
+                import crc32c as crc32c_module
+
+                crc = crc32c_module.crc32c
+            except ImportError:
+                return None
+        codecs = json.loads(json.dumps(target.metadata.to_dict().get("codecs", [])))  # tuples to lists
+        if len(codecs) != 1 or codecs[0].get("name") != "sharding_indexed":
+            return None
+        config = codecs[0].get("configuration", {})
+        little = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "bytes"}]
+        index = config.get("index_codecs")
+        if config.get("index_location", "end") != "end" or index not in (
+            [little[0], {"name": "crc32c"}],
+            [little[1], {"name": "crc32c"}],
+        ):
+            return None
+        inner = config.get("codecs", [])
+        if not inner or inner[0] not in little or len(inner) > 2:
+            return None
+        encode = _chunk_encoder(inner[1] if len(inner) == 2 else None)
+        if encode is None:
+            return None
+        return cls(folder, target.metadata, encode, crc)
+
+    def put(self, lo: tuple[int, ...], data: np.ndarray[Any, Any]) -> None:
+        """Encode the chunk at ``lo`` (its pixels ``data``, cut at the array's edge) and append it to its shard."""
+        coords = tuple(a // c for a, c in zip(lo, self.chunk, strict=True))
+        if data.shape != self.chunk:  # Zarr stores an edge chunk whole, filled
+            full = np.full(self.chunk, self.fill, data.dtype)
+            full[tuple(slice(0, n) for n in data.shape)] = data
+            data = full
+        empty = bool(np.all(data == self.fill))
+        encoded = None if empty else self.encode(np.ascontiguousarray(data))
+        del data
+        shard_index = tuple(c // p for c, p in zip(coords, self.per_shard, strict=True))
+        within = tuple(c % p for c, p in zip(coords, self.per_shard, strict=True))
+        with self._lock:
+            shard = self._open.get(shard_index)
+            if shard is None:
+                shard = self._open[shard_index] = _OpenShard(self._chunks_in(shard_index), self.per_shard)
+        with shard.lock:
+            if encoded is not None:
+                if shard.file is None:
+                    path = self.folder / self.metadata.encode_chunk_key(shard_index)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    shard.file = open(path, "wb")  # closed when the shard is complete
+                shard.index[within] = (shard.end, len(encoded))
+                shard.file.write(encoded)
+                shard.end += len(encoded)
+            shard.missing -= 1
+            if shard.missing:
+                return
+            if shard.file is not None:
+                table = shard.index.astype("<u8").tobytes()
+                shard.file.write(table + int(self.crc(table)).to_bytes(4, "little"))
+                shard.file.close()
+        with self._lock:
+            del self._open[shard_index]
+
+    def _chunks_in(self, shard_index: tuple[int, ...]) -> int:
+        """How many chunks of a shard hold pixels of the array (a shard at the edge may reach past it)."""
+        counts = []
+        for i, p, c, n in zip(shard_index, self.per_shard, self.chunk, self.shape, strict=True):
+            first = i * p
+            counts.append(max(0, min(first + p, -(-n // c)) - first))
+        return math.prod(counts)
+
+    def close(self) -> None:
+        """Close the files of incomplete shards (after a failure)."""
+        with self._lock:
+            for shard in self._open.values():
+                if shard.file is not None:
+                    shard.file.close()
+            self._open.clear()
+
+
+class _OpenShard:
+    """A shard being written: its file (once a chunk is stored), index, end offset and chunks still to come."""
+
+    def __init__(self, missing: int, per_shard: tuple[int, ...]) -> None:
+        self.file: Any = None
+        self.index = np.full((*per_shard, 2), 2**64 - 1, np.uint64)
+        self.end = 0
+        self.missing = missing
+        self.lock = threading.Lock()
+
+
+def _chunk_encoder(codec: Mapping[str, Any] | None) -> Callable[[np.ndarray[Any, Any]], bytes] | None:
+    """Encode a chunk's little-endian pixels as the Zarr v3 codec ``codec`` does (None: bytes only)."""
+    if codec is None:
+        return lambda a: a.tobytes()
+    name, config = codec.get("name"), dict(codec.get("configuration", {}))
+    if name == "blosc":
+        import numcodecs
+
+        shuffles = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+        options = {
+            "cname": config["cname"],
+            "clevel": config["clevel"],
+            "shuffle": shuffles[config["shuffle"]],
+            "blocksize": config.get("blocksize", 0),
+        }
+        try:
+            blosc = numcodecs.Blosc(**options, typesize=config["typesize"])  # numcodecs >= 0.16, as Zarr passes it
+        except TypeError:  # pragma: no cover - older numcodecs takes the type size from the array
+            blosc = numcodecs.Blosc(**options)
+        return lambda a: bytes(blosc.encode(a.reshape(-1).view(np.uint8)))
+    if name == "zstd":
+        import numcodecs
+
+        zstd = numcodecs.Zstd(level=config.get("level", 0), checksum=config.get("checksum", False))
+        return lambda a: bytes(zstd.encode(a.reshape(-1).view(np.uint8)))
+    return None
+
+
+def _release_freed_memory() -> None:
+    """Return the memory freed by a block write to the system where the C library can (glibc's ``malloc_trim``).
+
+    Compressing a shard frees many buffers of a few MB; glibc keeps such freed memory in
+    its per-thread arenas, where it adds up to tens of MB of resident memory that later
+    allocations do not reuse. Elsewhere this does nothing.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
+        return None
+    return trim
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _local_get(collection: Any) -> Callable[..., Any]:
+    """The local scheduler's ``get`` (omio's threads, or the scheduler set in ``dask.config``)."""
+    from dask.base import get_scheduler
+
+    chosen = scheduler()
+    if chosen is not None:
+        return chosen
+    found: Callable[..., Any] | None = get_scheduler(collections=[collection])
+    if found is None:  # pragma: no cover - dask always names one for a local collection
+        import dask.threaded
+
+        return dask.threaded.get
+    return found
+
+
+def _progress_bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="piece")
 
 
 def _store(sources: list[da.Array], targets: list[Any], *, progress: bool, name: str) -> None:
