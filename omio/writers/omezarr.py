@@ -47,7 +47,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -82,6 +82,8 @@ _MEMORY_BUDGET = 32 * 2**20
 those being written; see :class:`_LevelWriter`), unless the layout needs more: one per
 level, a piece and one being written are always allowed."""
 _WRITE_THREADS = 2
+_GRAPH_BATCH = 4096
+"""Level-0 pieces whose dask tasks are taken from the graph at once (see :func:`_with_tasks`)."""
 _NGFF_LENGTH_UNITS = frozenset(
     "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer inch kilometer "
     "megameter meter micrometer mile millimeter nanometer parsec petameter picometer terameter yard "
@@ -667,10 +669,12 @@ class _LevelWriter:
             piece[axis] = _round_up(piece[axis] // 2, align[axis])
         return tuple(piece)
 
-    def order(self, piece: tuple[int, ...]) -> list[tuple[int, ...]]:
-        """The starts of the pieces (level-0 TCZYX), sorted by the blocks they feed, last level first."""
-        grid = [range(0, n, p) for n, p in zip(self.shapes[0], piece, strict=True)]
+    def order(self, piece: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        """The starts of the pieces (level-0 TCZYX), sorted by the blocks they feed, last level first.
 
+        Made one shard of the last level at a time (its pieces sorted by the shards and
+        chunks of the levels before it), so the list never holds all the pieces at once.
+        """
         outer = [tuple(int(n) for n in (t.shards or t.chunks)) for t in self.targets]
 
         def key(start: tuple[int, ...]) -> tuple[int, ...]:
@@ -680,7 +684,14 @@ class _LevelWriter:
                     out.extend(s // f // b for s, f, b in zip(start, cumulative, block, strict=True))
             return (*out, *start)
 
-        return sorted(itertools.product(*grid), key=key)
+        span = [b * f for b, f in zip(outer[-1], self.cumulative[-1], strict=True)]  # a last-level shard, in level 0
+        grid = [range(-(-n // w)) for n, w in zip(self.shapes[0], span, strict=True)]
+        for index in itertools.product(*grid):
+            ranges = [
+                range(_round_up(i * w, p), min((i + 1) * w, n), p)
+                for i, w, n, p in zip(index, span, self.shapes[0], piece, strict=True)
+            ]
+            yield from sorted(itertools.product(*ranges), key=key)
 
     # ---------------------------------------------------------------- writing
     def write(self, source: da.Array, *, progress: bool = False, name: str = "") -> None:
@@ -692,14 +703,12 @@ class _LevelWriter:
         piece = self.piece_shape([max(c) for c in source.chunks], itemsize)
         nbytes = 2 * math.prod(piece) * itemsize  # the piece and its means
         (pieces,) = optimize(source.rechunk(piece))  # type: ignore[no-untyped-call, unused-ignore]
-        graph = dict(pieces.__dask_graph__())  # once: culling the high-level graph per piece costs O(chunks)
         get = _local_get(pieces)
-        starts = self.order(piece)
-        bar = _progress_bar(len(starts), f"writing {name}") if progress else None
+        total = math.prod(-(-n // p) for n, p in zip(self.shapes[0], piece, strict=True))
+        bar = _progress_bar(total, f"writing {name}") if progress else None
         try:
             with ThreadPoolExecutor(_WRITE_THREADS, thread_name_prefix="omio-zarr") as self._pool:
-                for start in starts:
-                    key = (pieces.name, *(s // p for s, p in zip(start, piece, strict=True)))
+                for start, key, graph in _with_tasks(pieces, piece, self.order(piece)):
                     self._reserve(nbytes)
                     try:
                         (data,) = get(cull(graph, [key])[0], [key])
@@ -971,6 +980,24 @@ def _malloc_trim() -> Callable[[int], int] | None:
     except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
         return None
     return trim
+
+
+def _with_tasks(
+    pieces: da.Array, piece: tuple[int, ...], starts: Iterator[tuple[int, ...]]
+) -> Iterator[tuple[tuple[int, ...], tuple[Any, ...], Mapping[Any, Any]]]:
+    """Each start with its block's key and the tasks of ``_GRAPH_BATCH`` blocks that include it.
+
+    Culling the high-level graph costs time in proportion to all its blocks, and the
+    low-level graph of all blocks memory in proportion to them (about 1 kB each), so
+    the tasks are taken for a batch of blocks at a time.
+    """
+    whole = pieces.__dask_graph__()
+    for batch in itertools.batched(starts, _GRAPH_BATCH):
+        keys = [(pieces.name, *(s // p for s, p in zip(start, piece, strict=True))) for start in batch]
+        graph = dict(whole.cull(set(keys))) if hasattr(whole, "cull") else whole
+        for start, key in zip(batch, keys, strict=True):
+            yield start, key, graph
+        del graph
 
 
 def _round_up(n: int, multiple: int) -> int:
