@@ -57,6 +57,7 @@ import numpy as np
 from omio import units
 from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError, MetadataNotStoredWarning, PixelTypeError
+from omio.ome_update import SOURCE_NAMESPACE
 from omio.pyramid import block_mean, downsample, level_count, level_geometry
 from omio.writers._output import atomic_directory
 
@@ -96,7 +97,6 @@ _NGFF_TIME_UNITS = frozenset(
 )
 _LEVELS = {"blosc-zstd": (1, 9, 1), "blosc-lz4": (1, 9, 5), "zstd": (1, 22, 3), "none": (0, 0, 0)}
 _DEFAULT_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00")
-_SOURCE_NAMESPACE = "omio:source"
 _ZARR_DTYPES = frozenset(
     "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 complex64 complex128".split()
 )
@@ -301,7 +301,7 @@ def _not_in_ngff(ds: MicroscopyDataset) -> list[str]:
         out.append(f"the plane table (ds.planes: {len(table)} planes with {', '.join(table.columns)})")
     ome = ds.ome
     image = ome.images[0]
-    annotations = [a for a in ome.structured_annotations or [] if a.namespace != _SOURCE_NAMESPACE]
+    annotations = [a for a in ome.structured_annotations or [] if a.namespace != SOURCE_NAMESPACE]
     if annotations:
         namespaces = sorted({a.namespace or "(no namespace)" for a in annotations})
         noun = "annotation" if len(annotations) == 1 else "annotations"
