@@ -38,6 +38,7 @@ from omio import units
 from omio._pixel_types import OME_PIXEL_TYPES, numeric_name, ome_name
 from omio.errors import MetadataError
 from omio.readers._base import as_text
+from omio.record import misplaced_plane
 
 __all__ = [
     "MapAnnotationData",
@@ -139,12 +140,9 @@ def _color(value: Any) -> OMEColor | None:
 def _checked_planes(planes: Iterable[Plane], tzc: tuple[int, int, int]) -> list[Plane]:
     """The planes, each within the image's T, Z and C sizes and none twice."""
     out = list(planes)
-    seen: set[tuple[int, int, int]] = set()
-    for plane in out:
-        index = (int(plane.the_t), int(plane.the_z), int(plane.the_c))
-        if any(not 0 <= i < n for i, n in zip(index, tzc, strict=True)) or index in seen:
-            raise MetadataError(f"Plane T={index[0]} Z={index[1]} C={index[2]} is outside T, Z, C sizes {tzc} or twice")
-        seen.add(index)
+    index = misplaced_plane(((int(p.the_t), int(p.the_z), int(p.the_c)) for p in out), tzc)
+    if index is not None:
+        raise MetadataError(f"Plane T={index[0]} Z={index[1]} C={index[2]} is outside T, Z, C sizes {tzc} or twice")
     return out
 
 

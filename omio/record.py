@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omio import units
+from omio.dims import DIMS
 from omio.errors import DimensionError
 from omio.units import Measure, measure
 
@@ -60,6 +61,7 @@ __all__ = [
     "PlaneInfo",
     "build_xarray",
     "concat_records",
+    "misplaced_plane",
     "origin_from_planes",
     "planes_from_ome",
     "planes_from_xml",
@@ -67,7 +69,6 @@ __all__ = [
     "xarray_coords",
 ]
 
-DIMS = ("T", "Z", "C", "Y", "X")
 PLANE_FIELDS = ("DeltaT", "ExposureTime", "PositionX", "PositionY", "PositionZ")
 """The columns of a plane table, named as the OME ``Plane`` attributes."""
 _ATTRIBUTE = {
@@ -444,6 +445,22 @@ def _unit(member: Any, time: bool) -> str:
         return units.time_name_from_ome(text) if time else units.length_name_from_ome(text)
     except (AttributeError, ValueError, TypeError, SyntaxError):  # pint's errors for a name it does not know
         return str(text)
+
+
+def misplaced_plane(indices: Iterable[tuple[int, int, int]], tzc: Sequence[int]) -> tuple[int, int, int] | None:
+    """The first plane index ``(t, z, c)`` outside the T, Z and C sizes ``tzc`` or given twice, else ``None``.
+
+    Examples
+    --------
+    >>> misplaced_plane([(0, 0, 0), (0, 1, 0)], (1, 2, 1)), misplaced_plane([(0, 0, 0), (0, 0, 0)], (1, 1, 1))
+    (None, (0, 0, 0))
+    """
+    seen: set[tuple[int, int, int]] = set()
+    for index in indices:
+        if any(not 0 <= i < n for i, n in zip(index, tzc, strict=True)) or index in seen:
+            return index
+        seen.add(index)
+    return None
 
 
 def planes_from_ome(planes: Iterable[Plane]) -> tuple[PlaneInfo, ...]:

@@ -40,6 +40,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from omio import units
+from omio._pixel_types import OME_PIXEL_TYPES
 from omio.dims import SAMPLE_COLORS, ChannelPart, normalize_axes, to_tzcyx
 from omio.errors import DimensionError, FileFormatError, MetadataError, OmioError
 from omio.lazy_ome import LazyOME
@@ -48,7 +49,7 @@ from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks, array_from_indexed_chunks
 from omio.readers._pread import fill_from_file
-from omio.record import ImageRecord, PlaneInfo, planes_from_xml
+from omio.record import ImageRecord, PlaneInfo, misplaced_plane, planes_from_xml
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -254,8 +255,6 @@ def _build_ome(
 
 def _channel_planes(planes: tuple[PlaneInfo, ...], parts: tuple[ChannelPart, ...]) -> tuple[PlaneInfo, ...]:
     """The file's planes on the dataset's channels: a file channel's plane for each channel made from it."""
-    import dataclasses
-
     out = []
     for plane in planes:
         for c, part in enumerate(parts):
@@ -1038,10 +1037,8 @@ def _ome_info(tif: tifffile.TiffFile, index: int, path: Path, series: tifffile.T
     return _Info(sizes, increment, names, {}, ome_xml=xml, planes=planes)
 
 
-_OME_TYPES = {
-    "int8": "i1", "int16": "i2", "int32": "i4", "uint8": "u1", "uint16": "u2", "uint32": "u4",
-    "float": "f4", "double": "f8", "complex": "c8", "double-complex": "c16", "bit": "?",
-}  # fmt: skip
+_OME_TYPES = {ome: numpy for numpy, ome in OME_PIXEL_TYPES.items()}
+"""The numpy dtype name of each OME pixel ``Type``."""
 
 
 def _check_ome_pixel_type(pixels: ElementTree.Element, series: tifffile.TiffPageSeries, index: int, path: Path) -> None:
@@ -1099,15 +1096,13 @@ def _ome_planes(pixels: ElementTree.Element, index: int, path: Path) -> tuple[Pl
         sizes = tuple(int(pixels.get(f"Size{d}") or 1) for d in "TZC")
     except ValueError as exc:
         raise MetadataError(f"{where} has a Plane with an unreadable value ({exc})") from exc
-    seen: set[tuple[int, int, int]] = set()
-    for plane in planes:
-        if any(not 0 <= i < n for i, n in zip(plane.index, sizes, strict=True)) or plane.index in seen:
-            t, z, c = plane.index
-            raise MetadataError(
-                f"{where} has a Plane TheT={t} TheZ={z} TheC={c} outside SizeT, SizeZ, SizeC {sizes} or twice; "
-                "the OME-XML is damaged"
-            )
-        seen.add(plane.index)
+    misplaced = misplaced_plane((plane.index for plane in planes), sizes)
+    if misplaced is not None:
+        t, z, c = misplaced
+        raise MetadataError(
+            f"{where} has a Plane TheT={t} TheZ={z} TheC={c} outside SizeT, SizeZ, SizeC {sizes} or twice; "
+            "the OME-XML is damaged"
+        )
     return planes
 
 
