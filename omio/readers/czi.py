@@ -21,7 +21,8 @@ scene's bounding-box start times the ``Scaling`` pixel size (micrometres, in the
 frame all scenes share, so scenes lie side by side as acquired); ``PositionZ`` = the
 ``FocusPosition`` and ``DeltaT`` = the ``AcquisitionTime`` (minus the scene's earliest)
 of each plane's first subblock, read from its metadata bytes only (never its pixels),
-for scenes of at most ``MAX_PLANE_METADATA`` planes.
+for scenes of at most ``MAX_PLANE_METADATA`` planes; ``ExposureTime`` = the camera
+``ExposureTime`` in that subblock's ``DetectorState``, else the channel's (both nanoseconds).
 """
 
 from __future__ import annotations
@@ -650,6 +651,13 @@ def _channels(root: ElementTree.Element | None) -> list[ElementTree.Element]:
     return root.findall("Metadata/Information/Image/Dimensions/Channels/Channel")
 
 
+def _layout_channels(root: ElementTree.Element | None, layout: _Layout) -> list[ElementTree.Element | None]:
+    """The ``Channel`` element of each C index of the layout (``None`` where the XML lists none for it)."""
+    elements = _channels(root)
+    c0 = layout.start.get("C", 0)
+    return [elements[c0 + c] if 0 <= c0 + c < len(elements) else None for c in range(layout.n_c)]
+
+
 def _channel_color(el: ElementTree.Element | None) -> tuple[int, int, int] | None:
     """Parse a CZI ``#AARRGGBB`` (or ``#RRGGBB``) colour."""
     text = _text(el, "Color")
@@ -776,11 +784,8 @@ def _camera_exposure(tags: ElementTree.Element | None, where: str, path: str) ->
 
 def _channel_exposures(root: ElementTree.Element | None, layout: _Layout) -> list[float | None]:
     """Seconds of each layout channel's ``Information/Image/.../Channel/ExposureTime`` (nanoseconds; 0 = unset)."""
-    elements = _channels(root)
-    c0 = layout.start.get("C", 0)
     exposures: list[float | None] = []
-    for c in range(layout.n_c):
-        el = elements[c0 + c] if 0 <= c0 + c < len(elements) else None
+    for c, el in enumerate(_layout_channels(root, layout)):
         nanoseconds = _stated(_text(el, "ExposureTime"), f"channel {c} ExposureTime")
         exposures.append(None if nanoseconds is None else nanoseconds * 1e-9)
     return exposures
@@ -1205,8 +1210,6 @@ def _channel_fields(
     root: ElementTree.Element | None, layout: _Layout
 ) -> tuple[list[str | None], list[Any], list[dict[str, Any]]]:
     """Return names, colours and extra fields for every folded C index."""
-    elements = _channels(root)
-    c0 = layout.start.get("C", 0)
     names: list[str | None] = []
     colors: list[Any] = []
     extras: list[dict[str, Any]] = []
@@ -1215,8 +1218,7 @@ def _channel_fields(
         for combo in itertools.product(*(range(layout.sizes[d]) for d in layout.extra))
     ]
     rgb = layout.samples > 1
-    for c in range(layout.n_c):
-        el = elements[c0 + c] if 0 <= c0 + c < len(elements) else None
+    for el in _layout_channels(root, layout):
         base = (el.get("Name") or None) if el is not None else None
         color = _channel_color(el) if el is not None else None
         extra = _channel_extra(el)
