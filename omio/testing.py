@@ -15,9 +15,10 @@ import numpy as np
 
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
-from omio.lazy_ome import Labels, LazyOME
+from omio.lazy_ome import LazyOME
 from omio.readers._base import ImageSource, Reader, is_url
 from omio.readers._handles import close_cached_handles
+from omio.record import ImageRecord
 
 __all__ = ["assert_dataset_equal", "check_reader_conformance", "open_files"]
 
@@ -116,7 +117,7 @@ def check_reader_conformance(reader: Reader, path: str | os.PathLike[str], **opt
     assert not open_files(p), f"{reader.name}.open left files open: {open_files(p)}"
     assert source.data.ndim == len(DIMS), f"{reader.name} returned {source.data.ndim} dims, not TZCYX"
     if isinstance(source.ome, LazyOME):
-        stated, built = source.ome.labels, Labels.of(ome)
+        stated, built = source.ome.record, ImageRecord.of(ome)
         assert stated == built, f"{reader.name}: labels stated before the OME model {stated} != the model's {built}"
     px = ome.images[0].pixels
     declared = (px.size_t, px.size_z, px.size_c, px.size_y, px.size_x)

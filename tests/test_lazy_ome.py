@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 import omio
 from omio import metadata
 from omio.errors import MetadataError
-from omio.lazy_ome import Labels, LazyOME
+from omio.lazy_ome import LazyOME
+from omio.record import ImageRecord
 
 OME_METADATA = {
     "axes": "TZCYX",
@@ -41,8 +42,8 @@ def ome_tiff(tmp_path: Path) -> Path:
     return path
 
 
-def model_labels(ds: omio.MicroscopyDataset) -> Labels:
-    return Labels.of(ds.ome)
+def model_labels(ds: omio.MicroscopyDataset) -> ImageRecord:
+    return ImageRecord.of(ds.ome)
 
 
 def test_reading_pixels_never_imports_ome_types_or_pint(ome_tiff: Path) -> None:
@@ -69,7 +70,7 @@ print("ok")
 
 def test_ome_tiff_labels_match_the_model(ome_tiff: Path) -> None:
     ds = omio.open(ome_tiff)
-    stated = ds._meta.labels
+    stated = ds._meta.record
     assert not ds._meta.is_built
     assert stated == model_labels(ds)
     x = ds.physical_pixel_sizes["X"]
@@ -93,7 +94,7 @@ def test_selection_labels_match_the_selected_model(ome_tiff: Path, t: Any, z: An
     eager.ome  # noqa: B018 - build the model first: the selection then updates it directly
     built = eager.isel(T=t, Z=z, C=c, X=x)
     assert built._meta.is_built and not lazy._meta.is_built
-    assert lazy._meta.labels == model_labels(lazy) == built._meta.labels
+    assert lazy._meta.record == model_labels(lazy) == built._meta.record
     assert lazy.ome.images == built.ome.images
     assert lazy.ome.structured_annotations == built.ome.structured_annotations
     np.testing.assert_array_equal(lazy.xarray["C"].values, built.xarray["C"].values)
@@ -124,7 +125,7 @@ def test_other_tiff_kinds_state_the_model_labels(tmp_path: Path) -> None:
     for path in (imagej, plain, rgb):
         ds = omio.open(path)
         assert not ds._meta.is_built
-        assert ds._meta.labels == model_labels(ds), path.name
+        assert ds._meta.record == model_labels(ds), path.name
     assert omio.open(rgb).channel_colors[:3] == [(255, 0, 0, 255), (0, 255, 0, 255), (0, 0, 255, 255)]
 
 
@@ -177,9 +178,9 @@ def test_lazy_ome_then_applies_the_step_once_built() -> None:
         calls.append("build")
         return ome
 
-    lazy = LazyOME(Labels.of(ome), build)
+    lazy = LazyOME(ImageRecord.of(ome), build)
     renamed = lazy.then(lambda m: m.model_copy(update={"images": [m.images[0].model_copy(update={"name": "x"})]}))
-    assert calls == [] and renamed.labels == lazy.labels
+    assert calls == [] and renamed.record == lazy.record
     assert renamed.model().images[0].name == "x"
     assert calls == ["build"] and lazy.is_built
     assert LazyOME.ready(ome).then(lambda m: m).is_built
