@@ -56,6 +56,7 @@ __all__ = [
 
 CONVERTED_FOLDER = "omio_converted"
 """Sub-folder of an input folder that :func:`convert_to_ometiff` writes into by default."""
+_LIST_HINT = "pass return_list=True to read every scene"
 _CONVERT_HINT = (
     "convert them with omio.open(path, scene=i).to_ometiff(...), or with `omio convert`, which writes every scene"
 )
@@ -81,7 +82,6 @@ def _read(
     names the scenes left out (a folder's files warn in :func:`omio.open_folder`).
     """
     from omio._api import open as omio_open
-    from omio._api import open_all
     from omio.folders import open_folder
     from omio.merge import concat
 
@@ -95,11 +95,7 @@ def _read(
         if merge:
             return [open_folder(path, merge_along=axis, policy=policy, follow_symlinks=follow_symlinks)]
         return list(open_folder(path, follow_symlinks=follow_symlinks))
-    if all_scenes:
-        return open_all(path)
-    found = [omio_open(path)]
-    warn_scenes_left_out(found, caller=caller, hint=_CONVERT_HINT)
-    return found
+    return _scenes_of(path, all_scenes=all_scenes, caller=caller, hint=_CONVERT_HINT)
 
 
 OnErrorLegacy = Literal["raise", "return_none"]
@@ -128,18 +124,23 @@ def _folders(path: Path, recursive: bool) -> list[Path]:
     return [path, *sorted(below, key=natural_key)]
 
 
-def _open_file(path: Path, *, all_scenes: bool, caller: str, hint: str) -> list[MicroscopyDataset]:
+def _scenes_of(path: Path, *, all_scenes: bool, caller: str, hint: str) -> list[MicroscopyDataset]:
     """A file's datasets: every scene, or the first with a warning naming the others."""
     from omio._api import open as omio_open
     from omio._api import open_all
 
-    if uses_sidecar(path):
-        return [open_with_sidecar(path)]
     if all_scenes:
         return open_all(path)
     found = [omio_open(path)]
     warn_scenes_left_out(found, caller=caller, hint=hint)
     return found
+
+
+def _open_file(path: Path, *, all_scenes: bool, caller: str, hint: str) -> list[MicroscopyDataset]:
+    """A file's datasets (:func:`_scenes_of`), or the one its OMIO sidecar describes."""
+    if uses_sidecar(path):
+        return [open_with_sidecar(path)]
+    return _scenes_of(path, all_scenes=all_scenes, caller=caller, hint=hint)
 
 
 def _open_legacy(
@@ -155,7 +156,7 @@ def _open_legacy(
     physicalsize_xyz: Any = None,
     pixelunit: str = "micron",
     caller: str = "imread",
-    hint: str = "pass return_list=True to read every scene",
+    hint: str = _LIST_HINT,
 ) -> tuple[list[MicroscopyDataset], list[Path], bool]:
     """Datasets as OMIO 0.3 reads a path, their source paths, and whether a single result is expected.
 
@@ -499,7 +500,7 @@ def _legacy_read(
     if return_list and not uses_sidecar(path):
         datasets += [MicroscopyDataset.from_source(_scene_source(path, i)) for i in range(1, len(scenes(path)))]
     elif not return_list:
-        warn_scenes_left_out(datasets, caller=caller, hint="pass return_list=True to read every scene")
+        warn_scenes_left_out(datasets, caller=caller, hint=_LIST_HINT)
     if physicalsize_xyz is not None:
         sizes = {a: units.quantity(float(v), pixelunit) for a, v in zip("XYZ", physicalsize_xyz, strict=True)}
         datasets = [ds.with_metadata(physical_pixel_sizes=sizes) for ds in datasets]
