@@ -198,13 +198,12 @@ def _compute_planes(arr: da.Array, where: tuple[slice, slice]) -> list[np.ndarra
 def _compute_levels(arr: da.Array, where: tuple[slice, slice], n_levels: int) -> list[np.ndarray[Any, Any]]:
     """A slab and its ``n_levels - 1`` reduced levels, each as a stack of YX planes (T, Z, C order).
 
-    Each level is :func:`omio.pyramid.downsample` of the one before, as in
-    :func:`omio.pyramid.pyramid`, computed from the slab in memory.
+    Each level is the 2 x 2 Y/X block mean of the one before (:func:`omio.pyramid.block_mean`,
+    the means :func:`omio.pyramid.downsample` computes), taken from the slab in memory.
     """
     levels = [_compute(arr, where)]
     for _ in range(n_levels - 1):
-        previous = da.from_array(levels[-1], chunks=levels[-1].shape)
-        levels.append(np.asarray(pyramids.downsample(previous).compute(scheduler="synchronous")))
+        levels.append(pyramids.block_mean(levels[-1], {3: 2, 4: 2}))  # TZCYX: Y and X
     return [np.ascontiguousarray(level.reshape((-1, *level.shape[-2:]))) for level in levels]
 
 
