@@ -34,6 +34,7 @@ its pixels stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -394,18 +395,14 @@ def _subset(
         new_of[dim] = table
     by_index = {p.index: p for p in planes}
     if times is not None:  # every plane of the selection gets its time
-        for t in new_of["T"]:
-            for z in new_of["Z"]:
-                for c in new_of["C"]:
-                    plane = by_index.get((t, z, c), PlaneInfo(t, z, c))
-                    if plane.delta_t is None:
-                        by_index[(t, z, c)] = dataclasses.replace(plane, delta_t=times[t])
+        for t, z, c in itertools.product(new_of["T"], new_of["Z"], new_of["C"]):
+            plane = by_index.get((t, z, c), PlaneInfo(t, z, c))
+            if plane.delta_t is None:
+                by_index[(t, z, c)] = dataclasses.replace(plane, delta_t=times[t])
     out = []
     for (t, z, c), plane in by_index.items():
-        for nt in new_of["T"].get(t, ()):
-            for nz in new_of["Z"].get(z, ()):
-                for nc in new_of["C"].get(c, ()):
-                    out.append(dataclasses.replace(plane, t=nt, z=nz, c=nc))
+        for nt, nz, nc in itertools.product(new_of["T"].get(t, ()), new_of["Z"].get(z, ()), new_of["C"].get(c, ())):
+            out.append(dataclasses.replace(plane, t=nt, z=nz, c=nc))
     return _sorted(out)
 
 
