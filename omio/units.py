@@ -323,9 +323,7 @@ def ome_length_symbol(unit: str) -> str:
     >>> ome_length_symbol("micrometer")
     'µm'
     """
-    if unit in _SYMBOLS and _FACTORS[unit][0] == "[length]":
-        return symbol(unit).replace("\u03bc", "\u00b5")
-    return ome_length_unit(unit).value
+    return _usual_ome_symbol(unit, "[length]") or ome_length_unit(unit).value
 
 
 def ome_time_symbol(unit: str) -> str:
@@ -336,9 +334,13 @@ def ome_time_symbol(unit: str) -> str:
     MetadataError
         When OME has no such time unit.
     """
-    if unit in _SYMBOLS and _FACTORS[unit][0] == "[time]":
-        return symbol(unit).replace("\u03bc", "\u00b5")
-    return ome_time_unit(unit).value
+    return _usual_ome_symbol(unit, "[time]") or ome_time_unit(unit).value
+
+
+def _usual_ome_symbol(unit: str, kind: str) -> str | None:
+    """OME's string for a usual unit of dimension ``kind`` (pint's symbol with OME's micro sign), else ``None``."""
+    usual = _USUAL.get(unit)
+    return None if usual is None or usual[0] != kind else usual[2].replace("\u03bc", "\u00b5")
 
 
 def length_unit_from_ome(member: UnitsLength | str | None) -> pint.Unit:
@@ -411,42 +413,24 @@ def quantify(data: Any) -> Any:
             reg.force_ndarray_like = previous
 
 
-# Factors to metres and seconds of the canonical names readers give, so that converting a
-# position or an interval between usual units needs no pint.
-_FACTORS: dict[str, tuple[str, float]] = {
-    "meter": ("[length]", 1.0),
-    "centimeter": ("[length]", 1e-2),
-    "millimeter": ("[length]", 1e-3),
-    "micrometer": ("[length]", 1e-6),
-    "nanometer": ("[length]", 1e-9),
-    "picometer": ("[length]", 1e-12),
-    "angstrom": ("[length]", 1e-10),
-    "inch": ("[length]", 0.0254),
-    "second": ("[time]", 1.0),
-    "millisecond": ("[time]", 1e-3),
-    "microsecond": ("[time]", 1e-6),
-    "nanosecond": ("[time]", 1e-9),
-    "minute": ("[time]", 60.0),
-    "hour": ("[time]", 3600.0),
-}
-
-
-# pint's short symbols (``format(unit, "~P")``) of the canonical names readers give; a test checks them.
-_SYMBOLS: dict[str, str] = {
-    "meter": "m",
-    "centimeter": "cm",
-    "millimeter": "mm",
-    "micrometer": "\u03bcm",
-    "nanometer": "nm",
-    "picometer": "pm",
-    "angstrom": "\u00c5",
-    "inch": "in",
-    "second": "s",
-    "millisecond": "ms",
-    "microsecond": "\u03bcs",
-    "nanosecond": "ns",
-    "minute": "min",
-    "hour": "h",
+# The canonical names readers give, with their dimension, factor to metres or seconds (so that converting a
+# position or an interval between usual units needs no pint) and pint's short symbol (``format(unit, "~P")``;
+# a test checks them).
+_USUAL: dict[str, tuple[str, float, str]] = {
+    "meter": ("[length]", 1.0, "m"),
+    "centimeter": ("[length]", 1e-2, "cm"),
+    "millimeter": ("[length]", 1e-3, "mm"),
+    "micrometer": ("[length]", 1e-6, "\u03bcm"),
+    "nanometer": ("[length]", 1e-9, "nm"),
+    "picometer": ("[length]", 1e-12, "pm"),
+    "angstrom": ("[length]", 1e-10, "\u00c5"),
+    "inch": ("[length]", 0.0254, "in"),
+    "second": ("[time]", 1.0, "s"),
+    "millisecond": ("[time]", 1e-3, "ms"),
+    "microsecond": ("[time]", 1e-6, "\u03bcs"),
+    "nanosecond": ("[time]", 1e-9, "ns"),
+    "minute": ("[time]", 60.0, "min"),
+    "hour": ("[time]", 3600.0, "h"),
 }
 
 
@@ -460,7 +444,8 @@ def symbol(unit: str) -> str:
     >>> symbol("micrometer"), symbol("second"), symbol("reference_frame")
     ('μm', 's', 'reference_frame')
     """
-    return _SYMBOLS.get(unit, unit)
+    usual = _USUAL.get(unit)
+    return unit if usual is None else usual[2]
 
 
 _OWN_DIMENSION = frozenset({"reference_frame"})
@@ -484,7 +469,7 @@ def convert(value: Measure, unit: str) -> float | None:
         return float(value.magnitude)
     if value.units in _OWN_DIMENSION or unit in _OWN_DIMENSION:
         return None
-    a, b = _FACTORS.get(value.units), _FACTORS.get(unit)
+    a, b = _USUAL.get(value.units), _USUAL.get(unit)
     if a is not None and b is not None:
         return float(value.magnitude) * a[1] / b[1] if a[0] == b[0] else None
     import pint

@@ -90,9 +90,8 @@ sys.exit(status)
 
 def test_unit_symbols_are_those_of_pint_and_ome() -> None:
     reg = units.registry()
-    for name, symbol in units._SYMBOLS.items():
+    for name, (kind, _, symbol) in units._USUAL.items():
         assert format(reg.Unit(name), "~P") == symbol, name
-        kind = units._FACTORS[name][0]
         if kind == "[length]":
             assert units.ome_length_symbol(name) == units.ome_length_unit(name).value, name
         else:
