@@ -4,6 +4,7 @@ their output root; writers clean up after themselves (stale temporaries, storage
 
 from __future__ import annotations
 
+import builtins
 import errno
 import fcntl
 import json
@@ -181,6 +182,24 @@ def test_other_errors_pass_through(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError), atomic_output(tmp_path / "t.ome.tif"):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/some/input.tif")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ometiff_temporary_is_written_without_truncation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ext4 flushes a file truncated and then written to disk whole when it is closed; the new temporary needs
+    # no truncation, so it is opened "r+b" (tifffile would open a path "wb")
+    opened: list[tuple[str, str]] = []
+    real_open = builtins.open
+
+    def spy(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        opened.append((str(file), mode))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    out = _small().to_ometiff(tmp_path / "m.ome.tif")
+    monkeypatch.undo()
+    temporaries = [mode for name, mode in opened if ".omio-partial-" in name]
+    assert temporaries and all("w" not in mode and "+" in mode for mode in temporaries), temporaries
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), _small().to_numpy())
 
 
 @pytest.fixture

@@ -374,7 +374,10 @@ def write_ometiff(
             atomic_output(path, overwrite=overwrite) as (tmp, result),
         ):
             described = metadata.submit(_described, ds, n_levels)
-            with tifffile.TiffWriter(tmp, bigtiff=use_bigtiff, byteorder="<") as tw:
+            # The new, empty temporary is opened without truncation ("r+b", not tifffile's "wb"): on ext4 a file
+            # truncated and then written is flushed to disk whole when closed (auto_da_alloc), which cost
+            # about 0.2-0.3 s per GB of output with no safety gained for a file renamed into place afterwards.
+            with open(tmp, "r+b") as fh, tifffile.TiffWriter(fh, bigtiff=use_bigtiff, byteorder="<") as tw:
                 planes: Iterator[np.ndarray[Any, Any]]
                 if n_levels == 1:  # all planes in one write
                     planes, sizes = _planes(arr), [n_planes]
