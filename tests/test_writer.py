@@ -382,3 +382,39 @@ def test_an_encoding_error_propagates_and_leaves_no_file(
         ds.to_ometiff(tmp_path / "e.ome.tif", tile=tile)
     assert list(tmp_path.iterdir()) == []
     assert encoding_threads() == []
+
+
+def test_slabs_of_one_plane_chunks_read_from_the_optimized_graph_match_dask(tmp_path: Path) -> None:
+    import dask
+
+    from omio.writers import ometiff
+
+    data = np.arange(3 * 4 * 2 * 9 * 7, dtype=np.uint16).reshape(3, 4, 2, 9, 7)
+    source = omio.from_array(data, "TZCYX").to_ometiff(tmp_path / "pages.ome.tif", compression="none")
+    # a selection and arithmetic on top of the page reads: the graph is more than the reads
+    arr = (omio.open(source).isel(Z=slice(1, 4), T=slice(0, 3, 2)).data + 1).astype(np.uint16)
+    assert ometiff._one_plane_chunks(arr)
+    read = ometiff._plane_reader(arr)
+    assert read is not ometiff._compute_planes
+    expected = (data[0:3:2, 1:4] + 1).reshape(-1, 9, 7)
+    got = [plane for where in ometiff._slabs(arr, target_bytes=2 * 9 * 7 * 2) for plane in read(arr, where)]
+    assert all(plane.shape == (1, 1, 1, 9, 7) for plane in got)  # each block as it was read
+    np.testing.assert_array_equal(np.stack(got).reshape(-1, 9, 7), expected)
+    with dask.config.set(scheduler="threads"):  # the user chose a scheduler: omio computes through it
+        assert ometiff._plane_reader(arr) is ometiff._compute_planes
+        out = omio.open(source).isel(Z=slice(0, 4, 2)).to_ometiff(tmp_path / "threads.ome.tif")
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), data[:, 0:4:2])
+
+
+def test_a_failing_plane_read_from_the_optimized_graph_leaves_no_file(tmp_path: Path) -> None:
+    import dask.array as da
+
+    def broken(block_id: tuple[int, ...]) -> np.ndarray[Any, Any]:
+        if block_id[:3] == (1, 0, 1):
+            raise OSError("the disk went away")
+        return np.zeros((1, 1, 1, 8, 8), np.uint8)
+
+    arr = da.map_blocks(broken, chunks=((1, 1), (1,), (1, 1), (8,), (8,)), dtype=np.uint8)
+    with pytest.raises(OSError, match="disk went away"):
+        omio.from_array(arr, "TZCYX").to_ometiff(tmp_path / "broken.ome.tif")
+    assert list(tmp_path.iterdir()) == []
