@@ -839,8 +839,11 @@ def test_absurd_sizes_are_refused_at_once(
         (lambda x: x.replace('Type="uint16"', 'Type="int16"'), "Type=int16 but the array holds uint16"),
         (lambda x: re.sub(r"<Channel .*?</Channel>|<Channel [^>]*/>", "", x, count=1), "2 Channel elements"),
         (lambda x: re.sub(r"<Image .*</Image>", "", x, flags=re.S), "declares no Image"),
+        (lambda x: x.replace("</Pixels>", '<Plane TheT="2" TheZ="0" TheC="0"/></Pixels>'), "Plane TheT=2 TheZ=0"),
+        (lambda x: x.replace("</Pixels>", '<Plane TheT="0"/><Plane TheT="0"/></Pixels>'), "given twice"),
+        (lambda x: x.replace("</Pixels>", '<Plane TheT="0" TheZ="one" TheC="0"/></Pixels>'), "not an integer"),
     ],
-    ids=["size-x", "size-t", "type", "channel-removed", "image-removed"],
+    ids=["size-x", "size-t", "type", "channel-removed", "image-removed", "plane-outside", "plane-twice", "plane-index"],
 )
 def test_ome_xml_must_fit_the_pixels(tmp_path: Path, version: str, change: Callable[[str], str], message: str) -> None:
     out = damaged(tmp_path, version)

@@ -78,7 +78,7 @@ from omio.errors import (
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 from omio.readers._guard import GuardedArray
-from omio.record import PlaneInfo, planes_from_xml
+from omio.record import PlaneInfo, misplaced_plane, planes_from_xml
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -710,6 +710,17 @@ def _check_ome_pixels(location: Path | str, ome: _OmeXml, index: int, letters: s
     samples = sum(_count(ome, c, "SamplesPerPixel", 1) or 1 for c in channels)
     if channels and samples != declared["C"]:
         problems.append(f"{len(channels)} Channel elements hold {samples} channels, not SizeC={declared['C']}")
+    try:
+        indices = [
+            (int(p.get("TheT") or 0), int(p.get("TheZ") or 0), int(p.get("TheC") or 0))
+            for p in pixels.findall("{*}Plane")
+        ]
+    except ValueError:
+        problems.append("a Plane's TheT, TheZ or TheC is not an integer")
+    else:
+        misplaced = misplaced_plane(indices, [found[d] for d in "TZC"])
+        if misplaced is not None:
+            problems.append("a Plane TheT={} TheZ={} TheC={} outside the sizes or given twice".format(*misplaced))
     dtype = array.dtype
     if dtype.kind in "biufc" and dtype.fields is None and not dtype.subdtype:  # others are reported later
         expected = "bit" if dtype.kind == "b" else _OME_PIXEL_NAMES.get(dtype.name, dtype.name)
