@@ -303,3 +303,35 @@ def test_a_stated_size_that_is_not_a_size_is_an_error(samples: Path, tmp_path: P
     data = _edit_xml(_source(samples, name), _layout(samples / "czi" / name)["metadata"], edit)
     with pytest.raises(MetadataError, match=rf"damaged\.czi: .*{value}.*not a number >= 0"):
         _read_everything(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize("value", ["abc", "-500", "inf"])
+@pytest.mark.parametrize("what", ["ExcitationWavelength", "EmissionWavelength", "NominalMagnification", "LensNA"])
+def test_a_stated_optical_value_that_is_not_a_number_is_an_error(
+    samples: Path, tmp_path: Path, what: str, value: str
+) -> None:
+    """Wavelengths and objective values are checked on opening, not read as "unset" when damaged."""
+
+    def edit(xml: str) -> str:
+        new, count = re.subn(rf"(<{what}>)[^<]*(</{what}>)", rf"\g<1>{value}\g<2>", xml, count=1)
+        assert count == 1, f"{STACK} states no {what}"
+        return new
+
+    data = _edit_xml(_source(samples, STACK), _layout(samples / "czi" / STACK)["metadata"], edit)
+    with pytest.raises(MetadataError, match=rf"damaged\.czi: .*{what}.*{value}.*not a number >= 0"):
+        omio.open(_write(tmp_path, data))
+
+
+def test_a_zero_optical_value_is_unset(samples: Path, tmp_path: Path) -> None:
+    def edit(xml: str) -> str:
+        for what in ("ExcitationWavelength", "NominalMagnification"):
+            xml, count = re.subn(rf"(<{what}>)[^<]*(</{what}>)", r"\g<1>0\g<2>", xml)
+            assert count >= 1
+        return xml
+
+    data = _edit_xml(_source(samples, STACK), _layout(samples / "czi" / STACK)["metadata"], edit)
+    ome = omio.open(_write(tmp_path, data)).ome
+    assert all(c.excitation_wavelength is None for c in ome.images[0].pixels.channels)
+    assert ome.instruments[0].objectives[0].nominal_magnification is None
+    original = omio.open(samples / "czi" / STACK).ome
+    assert original.instruments[0].objectives[0].nominal_magnification is not None

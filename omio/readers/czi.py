@@ -588,15 +588,9 @@ def _float(text: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _positive(text: str | None) -> float | None:
-    """Parse a float that must be > 0 to mean something (0 is 'unset' in CZI)."""
-    value = _float(text)
-    return value if value is not None and value > 0 else None
-
-
 def _stated(text: str | None, what: str) -> float | None:
-    """A size the XML states: None when absent or 0 (CZI's 'unset'); a value that is not a
-    finite number >= 0 is damage, never read as 'unset'."""
+    """A size or other non-negative number the XML states: None when absent or 0 (CZI's 'unset');
+    a value that is not a finite number >= 0 is damage, never read as 'unset'."""
     if text is None or not text.strip():
         return None
     value = _float(text)
@@ -673,8 +667,8 @@ def _channel_color(el: ElementTree.Element | None) -> tuple[int, int, int] | Non
 def _channel_extra(el: ElementTree.Element | None) -> dict[str, Any]:
     """Return OME Channel fields stated by a CZI channel (wavelengths in nm, fluor)."""
     extra: dict[str, Any] = {}
-    excitation = _positive(_text(el, "ExcitationWavelength"))
-    emission = _positive(_text(el, "EmissionWavelength"))
+    excitation = _stated(_text(el, "ExcitationWavelength"), "channel ExcitationWavelength")
+    emission = _stated(_text(el, "EmissionWavelength"), "channel EmissionWavelength")
     if excitation is not None:
         extra["excitation_wavelength"] = excitation
     if emission is not None:
@@ -704,20 +698,45 @@ def _ome_id(kind: str, raw: str | None, fallback: int) -> str:
     return f"{kind}:{suffix or fallback}"
 
 
-def _instrument(root: ElementTree.Element | None) -> tuple[list[Instrument], ObjectiveSettings | None]:
-    """Return the OME instrument (microscope and objectives) and the image's objective settings."""
+_OBJECTIVES = "Metadata/Information/Instrument/Objectives/Objective"
+
+
+def _objective_numbers(root: ElementTree.Element | None) -> list[dict[str, float | None]]:
+    """The lens NA and nominal magnification of each objective, checked when the file is opened.
+
+    Raises
+    ------
+    MetadataError
+        For a value that is not a finite number >= 0 (0 is CZI's "unset").
+    """
+    found = root.findall(_OBJECTIVES) if root is not None else []
+    return [
+        {
+            "lens_na": _stated(_text(el, "LensNA"), f"objective {i} LensNA"),
+            "nominal_magnification": _stated(_text(el, "NominalMagnification"), f"objective {i} NominalMagnification"),
+        }
+        for i, el in enumerate(found)
+    ]
+
+
+def _instrument(
+    root: ElementTree.Element | None, numbers: list[dict[str, float | None]]
+) -> tuple[list[Instrument], ObjectiveSettings | None]:
+    """Return the OME instrument (microscope and objectives) and the image's objective settings.
+
+    ``numbers`` are the objectives' values from :func:`_objective_numbers`.
+    """
     from ome_types.model import Instrument, Microscope, Objective, ObjectiveSettings
 
     if root is None or root.find("Metadata/Information/Instrument") is None:
         return [], None
     objectives = []
-    for i, el in enumerate(root.findall("Metadata/Information/Instrument/Objectives/Objective")):
+    for i, (el, values) in enumerate(zip(root.findall(_OBJECTIVES), numbers, strict=True)):
         immersion = _text(el, "Immersion")
         fields: dict[str, Any] = {
             "id": _ome_id("Objective", el.get("Id"), i),
             "model": _text(el, "Manufacturer/Model") or el.get("Name") or None,
-            "lens_na": _float(_text(el, "LensNA")),
-            "nominal_magnification": _positive(_text(el, "NominalMagnification")),
+            **values,
             "immersion": immersion if immersion in _IMMERSIONS else None,
         }
         objectives.append(Objective(**fields))
@@ -1050,12 +1069,13 @@ class CziReader:
 
         root = czi.xml_element
         ch_names, ch_colors, ch_extra = _channel_fields(root, layout)
+        objective_numbers = _objective_numbers(root)
         physical_sizes = _physical_sizes(root)
         exposures = _channel_exposures(root, layout)
         plane_values, plane_rule = _plane_values(czi, os.fspath(path), layout, full, bbox, physical_sizes, exposures)
 
         def later() -> dict[str, Any]:
-            instruments, objective_settings = _instrument(root)
+            instruments, objective_settings = _instrument(root, objective_numbers)
             return {
                 "channel_colors": ch_colors,
                 "channel_extra": ch_extra,

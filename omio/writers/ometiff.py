@@ -1,7 +1,8 @@
 """Streaming OME-TIFF writer.
 
 Pixels are pulled from dask one slab of whole planes at a time (the next slab is
-read while the current one is compressed). Compressed output is cut into segments
+read while the current one is compressed; an array of one-plane chunks, as TIFF pages
+give, has its graph optimized once and each slab's tasks picked from it). Compressed output is cut into segments
 (strips or tiles) that ``maxworkers`` threads encode with tifffile's own codec for
 the compression tag, keeping a bounded window of segments in flight so that no core
 waits at a batch boundary; tifffile is handed the encoded bytes in file order.
