@@ -384,10 +384,16 @@ def test_an_encoding_error_propagates_and_leaves_no_file(
     assert encoding_threads() == []
 
 
-def test_slabs_of_one_plane_chunks_read_from_the_optimized_graph_match_dask(tmp_path: Path) -> None:
+def test_slabs_of_one_plane_chunks_read_from_the_optimized_graph_match_dask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
     import dask
 
     from omio.writers import ometiff
+
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)  # as in a process that never imported it
 
     data = np.arange(3 * 4 * 2 * 9 * 7, dtype=np.uint16).reshape(3, 4, 2, 9, 7)
     source = omio.from_array(data, "TZCYX").to_ometiff(tmp_path / "pages.ome.tif", compression="none")
