@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["cpu_count", "scheduler"]
+__all__ = ["cpu_count", "local_computations", "scheduler"]
+
+_LOCAL_ONLY: ContextVar[bool] = ContextVar("omio_local_computations", default=False)
+
+
+@contextlib.contextmanager
+def local_computations() -> Iterator[None]:
+    """Within the block, omio's own computations in this thread use a local scheduler.
+
+    For work that already runs as one task of a larger computation (a batch job on a
+    dask worker or in a thread pool): its pixels are computed where it runs, not sent
+    back to a client. Unlike ``dask.config.set(scheduler=...)``, which changes the whole
+    process's configuration and, entered and left by several threads at once, can leave
+    it changed for good, a context variable is private to the thread.
+    """
+    token = _LOCAL_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY.reset(token)
 
 
 def scheduler(*, local: Callable[..., Any] | None = None) -> Callable[..., Any] | None:
@@ -22,11 +43,12 @@ def scheduler(*, local: Callable[..., Any] | None = None) -> Callable[..., Any] 
     ----------
     local
         The scheduler ``get`` function to use when neither a client nor a configured
-        scheduler applies; default dask's threaded scheduler.
+        scheduler applies (or inside :func:`local_computations`); default dask's
+        threaded scheduler.
     """
     import dask
 
-    if "distributed" in sys.modules or dask.config.get("scheduler", None) is not None:
+    if not _LOCAL_ONLY.get() and ("distributed" in sys.modules or dask.config.get("scheduler", None) is not None):
         return None
     if local is not None:
         return local

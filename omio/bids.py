@@ -70,6 +70,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from omio._scheduler import local_computations
 from omio.errors import MetadataError, OutputExistsError
 from omio.folders import FolderListing, Skipped, list_folder, subfolders, unreadable_reason
 from omio.policies import Axis, Policy
@@ -368,8 +369,6 @@ def _open_inputs(row: BidsRow) -> MicroscopyDataset:
 
 def _convert_row(row: BidsRow, options: _Options) -> RowResult:
     """Convert one job; never raises for a problem of the job (a dask task)."""
-    import dask
-
     started = time.perf_counter()
     inputs = tuple(str(p) for p in row.inputs)
     try:
@@ -381,7 +380,7 @@ def _convert_row(row: BidsRow, options: _Options) -> RowResult:
                 f"{row.output} exists and is not a complete OME-TIFF; it is replaced only with overwrite=True "
                 "(omio batch --overwrite), or remove it"
             )
-        with dask.config.set(scheduler="threads"):  # pixels of one job: local threads, also on a worker
+        with local_computations():  # pixels of one job: computed where the job runs, also on a worker
             ds = _open_inputs(row)
             written = ds.to_ometiff(
                 row.output, compression=options.compression, level=options.level, overwrite=options.overwrite

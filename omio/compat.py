@@ -29,6 +29,7 @@ from omio import __version__, units
 from omio._compat_meta import CACHE_FOLDER, check_zarr_store, dataset_from_legacy, legacy_metadata
 from omio._compat_raw import open_with_sidecar, uses_sidecar
 from omio._scenes import warn_scenes_left_out
+from omio._scheduler import scheduler
 from omio.dataset import MicroscopyDataset
 from omio.dims import DIMS
 from omio.errors import OmioError, OutputExistsError
@@ -229,7 +230,7 @@ def _materialize(ds: MicroscopyDataset, source: Path, zarr_store: str | None, za
 
     if zarr_store == "memory":
         target = zarr.create_array({}, shape=ds.shape, dtype=ds.dtype, chunks=_zarr_chunks(ds.shape))
-        da.store(ds.data, cast(Any, target), lock=False)
+        da.store(ds.data, cast(Any, target), lock=False, scheduler=scheduler())
         return target
     base = Path(zarr_store_path) if zarr_store_path is not None else (source if source.is_dir() else source.parent)
     store = base / CACHE_FOLDER / f"{split_suffix(source)[0]}.zarr"

@@ -117,3 +117,53 @@ def test_batch_on_a_two_worker_local_cluster(project: Path, tmp_path: Path) -> N
     assert report.summary == {"converted": 10, "failed": 1}
     assert [r.output for r in report.results] == [str(r.output) for r in table]
     assert omio_open(tmp_path / "out/sub-01/exp_TP002/TAG_02/image2.ome.tif").to_numpy().max() == 3
+
+
+def test_batch_on_local_threads_leaves_the_dask_configuration_alone(project: Path, tmp_path: Path) -> None:
+    import dask
+
+    table = scan(project, exp="TP", tagfolder="TAG_", output_root=tmp_path / "out")
+    before = dask.config.get("scheduler", None)
+    for _ in range(3):  # jobs entering and leaving at once in several threads
+        report = convert(table, num_workers=4, progress=False, overwrite=True)
+        assert report.summary == {"converted": 10, "failed": 1}
+        assert dask.config.get("scheduler", None) == before
+
+
+def test_local_computations_are_private_to_their_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import threading
+
+    import dask
+    import dask.local
+    import dask.threaded
+
+    from omio._scheduler import local_computations, scheduler
+
+    monkeypatch.setitem(sys.modules, "distributed", sys.modules.get("distributed", object()))  # a client may exist
+    configured = dask.config.get("scheduler", None)
+    entered = [threading.Event(), threading.Event()]
+    leave = [threading.Event(), threading.Event()]
+    seen: list[object] = []
+
+    def job(i: int) -> None:
+        with local_computations():
+            entered[i].set()
+            leave[i].wait(5)
+            seen.append(scheduler(local=dask.local.get_sync))
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    threads[0].start()
+    entered[0].wait(5)
+    threads[1].start()
+    entered[1].wait(5)
+    assert scheduler() is None  # this thread is not inside the block: dask (and a client) choose
+    leave[0].set()  # the first to enter leaves first
+    threads[0].join(5)
+    leave[1].set()
+    threads[1].join(5)
+    assert seen == [dask.local.get_sync, dask.local.get_sync]
+    assert scheduler() is None
+    assert dask.config.get("scheduler", None) == configured
+    monkeypatch.delitem(sys.modules, "distributed")
+    assert scheduler() is dask.threaded.get
