@@ -288,26 +288,36 @@ def annotation_dicts(ome: OME) -> list[tuple[str, MapAnnotationData]]:
     return out
 
 
-def physical_pixel_sizes(image: Image) -> dict[str, pint.Quantity | None]:
-    """Return ``{"X": q, "Y": q, "Z": q}`` from an OME Image (``None`` where unset or zero)."""
+def physical_pixel_measures(image: Image) -> dict[str, units.Measure | None]:
+    """Return ``{"X": m, "Y": m, "Z": m}`` from an OME Image (``None`` where unset or zero), without pint."""
     px = image.pixels
-    out: dict[str, pint.Quantity | None] = {}
+    out: dict[str, units.Measure | None] = {}
     for axis in SPATIAL:
         value = getattr(px, f"physical_size_{axis.lower()}")
-        if value is None or value <= 0:
-            out[axis] = None
-            continue
-        unit = units.length_unit_from_ome(getattr(px, f"physical_size_{axis.lower()}_unit"))
-        out[axis] = units.registry().Quantity(float(value), unit)
+        unit = getattr(px, f"physical_size_{axis.lower()}_unit")
+        out[axis] = (
+            None if value is None or value <= 0 else units.Measure(float(value), units.length_name_from_ome(unit))
+        )
     return out
+
+
+def physical_pixel_sizes(image: Image) -> dict[str, pint.Quantity | None]:
+    """Return ``{"X": q, "Y": q, "Z": q}`` from an OME Image (``None`` where unset or zero)."""
+    return {axis: None if m is None else m.quantity() for axis, m in physical_pixel_measures(image).items()}
+
+
+def time_increment_measure(image: Image) -> units.Measure | None:
+    """Return the time increment of an OME Image (``None`` where unset or zero), without pint."""
+    px = image.pixels
+    if px.time_increment is None or px.time_increment <= 0:
+        return None
+    return units.Measure(float(px.time_increment), units.time_name_from_ome(px.time_increment_unit))
 
 
 def time_increment(image: Image) -> pint.Quantity | None:
     """Return the time increment of an OME Image, or ``None`` where unset or zero."""
-    px = image.pixels
-    if px.time_increment is None or px.time_increment <= 0:
-        return None
-    return units.registry().Quantity(float(px.time_increment), units.time_unit_from_ome(px.time_increment_unit))
+    m = time_increment_measure(image)
+    return None if m is None else m.quantity()
 
 
 def channel_names(image: Image) -> list[str | None]:

@@ -134,16 +134,16 @@ def apply_record(
     for axis in "XYZ":
         key = f"physical_size_{axis.lower()}"
         m = record.physical_sizes.get(axis)
-        current = metadata.physical_pixel_sizes(image).get(axis)
+        current = metadata.physical_pixel_measures(image).get(axis)
         if m is None:
             update[key] = None
-        elif current is None or units.measure(current) != m:
+        elif current != m:
             update[key] = float(m.magnitude)
             update[f"{key}_unit"] = units.ome_length_unit(m.units)
     increment = record.time_increment
     if increment is None:
         update["time_increment"] = None
-    elif units.measure(metadata.time_increment(image)) != increment:
+    elif metadata.time_increment_measure(image) != increment:
         update["time_increment"] = float(increment.magnitude)
         update["time_increment_unit"] = units.ome_time_unit(increment.units)
     kept = list(px.channels) if channels is None else [px.channels[int(i)] for i in channels]

@@ -191,8 +191,8 @@ class ImageRecord:
         return cls.stated(
             len(image.pixels.channels),
             name=image.name,
-            physical_sizes=metadata.physical_pixel_sizes(image),
-            time_increment=metadata.time_increment(image),
+            physical_sizes=metadata.physical_pixel_measures(image),
+            time_increment=metadata.time_increment_measure(image),
             channel_names=metadata.channel_names(image),
             planes=planes_from_ome(image.pixels.planes),
         )

@@ -282,6 +282,8 @@ def ome_length_unit(unit: pint.Unit | str) -> UnitsLength:
     """
     from ome_types.model import UnitsLength
 
+    if isinstance(unit, str) and (usual := _usual_ome_symbol(_alias(unit), "[length]")) is not None:
+        return UnitsLength(usual)  # a usual unit: no pint registry (building it takes a core ~0.2 s)
     u = parse_unit(unit) if isinstance(unit, str) else unit
     try:  # OME's unit strings are mostly pint's symbols (with the micro sign): skip building the table
         return UnitsLength(_ome_symbol(u))
@@ -298,6 +300,8 @@ def ome_time_unit(unit: pint.Unit | str) -> UnitsTime:
     """Return the OME time-unit enum member for a pint unit."""
     from ome_types.model import UnitsTime
 
+    if isinstance(unit, str) and (usual := _usual_ome_symbol(_alias(unit), "[time]")) is not None:
+        return UnitsTime(usual)
     u = parse_unit(unit) if isinstance(unit, str) else unit
     try:
         return UnitsTime(_ome_symbol(u))

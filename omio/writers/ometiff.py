@@ -38,6 +38,7 @@ import dask.local
 import numpy as np
 
 from omio import pyramid as pyramids
+from omio import units
 from omio._pixel_types import ome_name
 from omio._scheduler import cpu_count, scheduler
 from omio.errors import DimensionError, MetadataError
@@ -538,13 +539,13 @@ def _resolution(ds: MicroscopyDataset, factor: int = 1) -> dict[str, Any]:
     ``factor`` is the level's reduction in Y and X (``2 ** level``); its pixel sizes come
     from :func:`omio.pyramid.level_geometry`, as every reader and writer computes them.
     """
-    sizes = pyramids.level_geometry(ds.physical_pixel_sizes, {"Y": factor, "X": factor}).physical_sizes
-    qx, qy = sizes["X"], sizes["Y"]
-    if qx is None or qy is None:
-        return {}
-    px_per_cm = [1.0 / float(q.to("centimeter").magnitude) for q in (qx, qy)]
-    if not all(math.isfinite(v) and v > 0 for v in px_per_cm):
-        return {}
+    sizes = pyramids.level_geometry(ds.record.physical_sizes, {"Y": factor, "X": factor}).physical_sizes
+    px_per_cm: list[float] = []
+    for m in (sizes["X"], sizes["Y"]):
+        cm = units.convert(m, "centimeter") if m is not None else None
+        if cm is None or not (math.isfinite(cm) and cm > 0):
+            return {}  # unknown, or in a unit that is not a length
+        px_per_cm.append(1.0 / cm)
     return {"resolution": (px_per_cm[0], px_per_cm[1]), "resolutionunit": "CENTIMETER"}
 
 
