@@ -52,9 +52,11 @@ __all__ = [
     "map_annotation",
     "ome_pixel_type",
     "parse_ome_xml",
+    "physical_pixel_measures",
     "physical_pixel_sizes",
     "pixel_type",
     "time_increment",
+    "time_increment_measure",
 ]
 
 SPATIAL = ("X", "Y", "Z")

@@ -64,6 +64,7 @@ __all__ = [
     "concat_records",
     "misplaced_plane",
     "origin_from_planes",
+    "plane_index",
     "planes_from_ome",
     "planes_from_xml",
     "record_from_xarray",
@@ -475,6 +476,17 @@ def planes_from_ome(planes: Iterable[Plane]) -> tuple[PlaneInfo, ...]:
     return _sorted(out)
 
 
+def plane_index(plane: Element) -> tuple[int, int, int]:
+    """The ``(TheT, TheZ, TheC)`` of an OME-XML ``Plane`` element parsed with ElementTree (0 where absent).
+
+    Raises
+    ------
+    ValueError
+        For an index that is not an integer.
+    """
+    return int(plane.get("TheT") or 0), int(plane.get("TheZ") or 0), int(plane.get("TheC") or 0)
+
+
 def planes_from_xml(pixels: Element) -> tuple[PlaneInfo, ...]:
     """The plane table of an OME-XML ``Pixels`` element parsed with ElementTree (no ome-types needed).
 
@@ -497,8 +509,7 @@ def planes_from_xml(pixels: Element) -> tuple[PlaneInfo, ...]:
                 if not math.isfinite(value):
                     raise ValueError(f"{name}={text!r} is not a finite number")
                 values[attribute] = Measure(value, _unit(plane.get(f"{name}Unit"), name in _TIME_FIELDS))
-        index = (int(plane.get("TheT") or 0), int(plane.get("TheZ") or 0), int(plane.get("TheC") or 0))
-        out.append(PlaneInfo(*index, **values))
+        out.append(PlaneInfo(*plane_index(plane), **values))
     return _sorted(out)
 
 

@@ -78,7 +78,7 @@ from omio.errors import (
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector, is_url, select_scene
 from omio.readers._guard import GuardedArray
-from omio.record import PlaneInfo, misplaced_plane, planes_from_xml
+from omio.record import PlaneInfo, misplaced_plane, plane_index, planes_from_xml
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -711,10 +711,7 @@ def _check_ome_pixels(location: Path | str, ome: _OmeXml, index: int, letters: s
     if channels and samples != declared["C"]:
         problems.append(f"{len(channels)} Channel elements hold {samples} channels, not SizeC={declared['C']}")
     try:
-        indices = [
-            (int(p.get("TheT") or 0), int(p.get("TheZ") or 0), int(p.get("TheC") or 0))
-            for p in pixels.findall("{*}Plane")
-        ]
+        indices = [plane_index(p) for p in pixels.findall("{*}Plane")]
     except ValueError:
         problems.append("a Plane's TheT, TheZ or TheC is not an integer")
     else:
