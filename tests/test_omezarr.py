@@ -325,12 +325,13 @@ def test_pieces_within_a_budget_give_the_layout_and_pixels_of_one_dask_store(
     options: dict[str, Any],
     budget: int,
 ) -> None:
+    from omio import _block_tasks
     from omio.writers import omezarr
 
     ds = make(shape, "uint16", sizes={"X": 0.5, "Y": 0.5, "Z": 0.5})
     expected = _written_by_dask(ds, tmp_path / "dask.ome.zarr", **options)
     monkeypatch.setattr(omezarr, "_MEMORY_BUDGET", budget)  # 1 byte: one plane row per piece, one write at a time
-    monkeypatch.setattr(omezarr, "_GRAPH_BATCH", 5)  # the dask tasks of 5 pieces at a time
+    monkeypatch.setattr(_block_tasks, "BATCH", 5)  # the dask tasks of 5 pieces at a time
     ours = write_omezarr(ds, tmp_path / "pieces.ome.zarr", **options)
     _assert_same_store(ours, expected)
     for level, array in enumerate(

@@ -403,7 +403,7 @@ def test_slabs_of_one_plane_chunks_read_from_the_optimized_graph_match_dask(
     read = ometiff._plane_reader(arr)
     assert read is not ometiff._compute_planes
     expected = (data[0:3:2, 1:4] + 1).reshape(-1, 9, 7)
-    got = [plane for where in ometiff._slabs(arr, target_bytes=2 * 9 * 7 * 2) for plane in read(arr, where)]
+    got = [plane for where in ometiff._slabs(arr) for plane in read(arr, where)]
     assert all(plane.shape == (1, 1, 1, 9, 7) for plane in got)  # each block as it was read
     np.testing.assert_array_equal(np.stack(got).reshape(-1, 9, 7), expected)
     with dask.config.set(scheduler="threads"):  # the user chose a scheduler: omio computes through it

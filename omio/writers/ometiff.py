@@ -39,6 +39,7 @@ import numpy as np
 
 from omio import pyramid as pyramids
 from omio import units
+from omio._block_tasks import block_tasks
 from omio._pixel_types import ome_name
 from omio._scheduler import cpu_count, scheduler
 from omio.errors import DimensionError, MetadataError
@@ -199,25 +200,29 @@ def _plane_reader(arr: da.Array) -> Callable[[da.Array, tuple[slice, slice]], li
     Computing each slab as its own dask collection optimizes the whole graph again
     every time (about 3 ms of Python per slab, holding the GIL that the encoding threads
     need between segments; 0.7 CPU-s for 1 GB of 2 MB planes). So, when omio picks the
-    scheduler, the graph is optimized once and each slab's tasks are picked from it
-    (``cull``) and run in the reading thread. With a distributed client or a
-    configured scheduler each slab goes through ``compute`` as before.
+    scheduler, the array is optimized once and each slab's tasks are taken from it
+    (:func:`omio._block_tasks.block_tasks`, a batch of planes at a time) and run in the
+    reading thread, which reads the slabs in :func:`_slabs` order. With a distributed
+    client or a configured scheduler each slab goes through ``compute`` as before.
     """
     if scheduler(local=dask.local.get_sync) is not dask.local.get_sync:
         return _compute_planes
-    from dask.optimization import cull
+    from dask.base import optimize
 
-    graph = dict(arr.__dask_optimize__(arr.__dask_graph__(), arr.__dask_keys__()))
+    (optimized,) = optimize(arr)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def keys_of(where: tuple[slice, slice]) -> list[tuple[Any, ...]]:
+        t, z = where  # one-plane chunks: the block index is the plane index
+        ranges = range(t.start, t.stop), range(z.start, z.stop), range(arr.shape[2])
+        return [(optimized.name, *index, 0, 0) for index in itertools.product(*ranges)]
+
+    tasks = block_tasks(optimized, _slabs(arr), keys_of)
 
     def read(arr: da.Array, where: tuple[slice, slice]) -> list[np.ndarray[Any, Any]]:
-        keys = [
-            (arr.name, t, z, c, 0, 0)  # one-plane chunks: the block index is the plane index
-            for t, z, c in itertools.product(
-                range(where[0].start, where[0].stop), range(where[1].start, where[1].stop), range(arr.shape[2])
-            )
-        ]
-        planes = dask.local.get_sync(cull(graph, keys)[0], keys)
-        return [_native(p) for p in planes]
+        slab, keys, graph = next(tasks)
+        if slab != where:  # cannot happen: the slabs are read one after another, in order
+            raise RuntimeError(f"slab {where} read out of order (expected {slab})")
+        return [_native(p) for p in dask.local.get_sync(graph, keys)]
 
     return read
 

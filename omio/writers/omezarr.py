@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from omio import units
+from omio._block_tasks import block_tasks
 from omio._scheduler import scheduler
 from omio.errors import DimensionError, MetadataError, MetadataNotStoredWarning, PixelTypeError
 from omio.ome_update import SOURCE_NAMESPACE
@@ -83,8 +84,6 @@ _MEMORY_BUDGET = 32 * 2**20
 those being written; see :class:`_LevelWriter`), unless the layout needs more: one per
 level, a piece and one being written are always allowed."""
 _WRITE_THREADS = 2
-_GRAPH_BATCH = 4096
-"""Level-0 pieces whose dask tasks are taken from the graph at once (see :func:`_with_tasks`)."""
 _NGFF_LENGTH_UNITS = frozenset(
     "angstrom attometer centimeter decimeter exameter femtometer foot gigameter hectometer inch kilometer "
     "megameter meter micrometer mile millimeter nanometer parsec petameter picometer terameter yard "
@@ -697,7 +696,6 @@ class _LevelWriter:
     def write(self, source: da.Array, *, progress: bool = False, name: str = "") -> None:
         """Write every level from ``source`` (level 0, TCZYX, the targets' dtype)."""
         from dask.base import optimize
-        from dask.optimization import cull
 
         itemsize = source.dtype.itemsize
         piece = self.piece_shape([max(c) for c in source.chunks], itemsize)
@@ -708,10 +706,14 @@ class _LevelWriter:
         bar = _progress_bar(total, f"writing {name}") if progress else None
         try:
             with ThreadPoolExecutor(_WRITE_THREADS, thread_name_prefix="omio-zarr") as self._pool:
-                for start, key, graph in _with_tasks(pieces, piece, self.order(piece)):
+
+                def keys_of(start: tuple[int, ...]) -> list[tuple[Any, ...]]:
+                    return [(pieces.name, *(s // p for s, p in zip(start, piece, strict=True)))]
+
+                for start, keys, tasks in block_tasks(pieces, self.order(piece), keys_of):
                     self._reserve(nbytes)
                     try:
-                        (data,) = get(cull(graph, [key])[0], [key])
+                        (data,) = get(tasks, keys)
                         self.feed(0, start, np.asarray(data))
                     finally:
                         data = None
@@ -980,24 +982,6 @@ def _malloc_trim() -> Callable[[int], int] | None:
     except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
         return None
     return trim
-
-
-def _with_tasks(
-    pieces: da.Array, piece: tuple[int, ...], starts: Iterator[tuple[int, ...]]
-) -> Iterator[tuple[tuple[int, ...], tuple[Any, ...], Mapping[Any, Any]]]:
-    """Each start with its block's key and the tasks of ``_GRAPH_BATCH`` blocks that include it.
-
-    Culling the high-level graph costs time in proportion to all its blocks, and the
-    low-level graph of all blocks memory in proportion to them (about 1 kB each), so
-    the tasks are taken for a batch of blocks at a time.
-    """
-    whole = pieces.__dask_graph__()
-    for batch in itertools.batched(starts, _GRAPH_BATCH):
-        keys = [(pieces.name, *(s // p for s, p in zip(start, piece, strict=True))) for start in batch]
-        graph = dict(whole.cull(set(keys))) if hasattr(whole, "cull") else whole
-        for start, key in zip(batch, keys, strict=True):
-            yield start, key, graph
-        del graph
 
 
 def _round_up(n: int, multiple: int) -> int:
