@@ -31,10 +31,30 @@ if TYPE_CHECKING:
 
     from omio.dataset import MicroscopyDataset
     from omio.readers._base import ImageSource
+    from omio.readers._pread import PlaneRun
 
-__all__ = ["ORIGINAL_NAMESPACE", "Constructors", "SourceInfo", "source_parts"]
+__all__ = ["ORIGINAL_NAMESPACE", "Constructors", "DirectRead", "SourceInfo", "source_parts"]
 
 ORIGINAL_NAMESPACE = "omio:original-metadata"
+
+
+@dataclass(frozen=True)
+class DirectRead:
+    """The reader's own reads of the array it returned, used while a dataset's pixels are still that array.
+
+    Attributes
+    ----------
+    name
+        The dask name of that array.
+    whole
+        Fills a TZCYX buffer with the whole array (one read instead of a task per chunk).
+    run
+        The planes as one run of bytes in the file, if they are stored so.
+    """
+
+    name: str
+    whole: Callable[[np.ndarray[Any, Any]], None]
+    run: PlaneRun | None
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,8 @@ class SourceInfo:
     scene: int = 0
     axes_rule: str = ""
     levels: tuple[tuple[int, ...], ...] = ()
-    direct_read: tuple[str, Callable[[np.ndarray[Any, Any]], None]] | None = field(default=None, compare=False)
-    """The reader's fast whole-array read and the dask name of the array it reproduces."""
+    direct_read: DirectRead | None = field(default=None, compare=False)
+    """The reader's own reads of the array it returned."""
 
 
 def source_parts(source: ImageSource) -> tuple[xr.DataArray, LazyOME, SourceInfo]:
@@ -65,7 +85,9 @@ def source_parts(source: ImageSource) -> tuple[xr.DataArray, LazyOME, SourceInfo
         scene=source.scene,
         axes_rule=source.axes_rule,
         levels=tuple(tuple(s) for s in source.levels),
-        direct_read=None if source.read_into is None else (source.data.name, source.read_into),
+        direct_read=None
+        if source.read_into is None
+        else DirectRead(source.data.name, source.read_into, source.plane_run),
     )
     extra = [
         (

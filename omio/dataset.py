@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from omio import units
-from omio._constructors import Constructors, SourceInfo
+from omio._constructors import Constructors, DirectRead, SourceInfo
 from omio._pint_accessor import with_pint_accessor
 from omio._scheduler import scheduler
 from omio._values import KEEP, Keep, indexer, stated_record
@@ -331,13 +331,19 @@ class MicroscopyDataset(Constructors):
         # Uninitialised (every element is written below): numpy asks the kernel for transparent huge pages for
         # large empty arrays, not for zeroed ones, and page faults dominate the read of data in the page cache.
         out = np.empty(arr.shape, dtype=arr.dtype)
-        direct = self._info.direct_read
-        if direct is not None and direct[0] == arr.name:
-            direct[1](out)  # the reader's own whole-array read: no task per chunk
+        direct = self._direct_read()
+        if direct is not None:
+            direct.whole(out)  # the reader's own whole-array read: no task per chunk
         else:
             one_chunk = arr.npartitions == 1  # in this thread: a pool's hand-overs cost more than one task
             da.store(arr, out, lock=False, scheduler=scheduler(local=dask.local.get_sync if one_chunk else None))
         return out
+
+    def _direct_read(self) -> DirectRead | None:
+        """The reader's own reads of the pixels, while they are still exactly the array it returned."""
+        direct = self._info.direct_read
+        arr = self._data.data
+        return direct if direct is not None and isinstance(arr, da.Array) and direct.name == arr.name else None
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         out = self.to_numpy()

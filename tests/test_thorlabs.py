@@ -16,6 +16,7 @@ import pytest
 
 import omio
 from omio.errors import DimensionError, FileFormatError, MetadataError
+from omio.readers import _pread as pread_module
 from omio.readers import thorlabs
 from omio.readers._base import ImageSource
 from omio.readers.thorlabs import ThorlabsReader
@@ -570,8 +571,8 @@ def test_whole_file_read_matches_the_chunked_graph(
         xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=3)
     write_raw(tmp_path, stored, xml)
     calls: list[str] = []
-    real = thorlabs._read_raw_into
-    monkeypatch.setattr(thorlabs, "_read_raw_into", lambda path, out: (calls.append(path), real(path, out)))
+    real = pread_module.fill_from_file
+    monkeypatch.setattr(pread_module, "fill_from_file", lambda path, *a: (calls.append(path), real(path, *a)))
     ds = omio.open(tmp_path)
     np.testing.assert_array_equal(ds.to_numpy(), ds.data.compute(scheduler="sync"))
     assert bool(calls) is direct

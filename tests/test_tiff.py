@@ -11,6 +11,7 @@ import tifffile
 
 import omio
 from omio.errors import DimensionError, FileFormatError
+from omio.readers import _pread as pread_module
 from omio.readers import tiff as tiff_reader
 
 
@@ -221,8 +222,8 @@ def test_whole_read_fast_path_matches_the_chunked_graph(
 
     monkeypatch.setattr(omio.dataset.da, "store", counting_store)
     pread_calls: list[int] = []
-    real_fill = tiff_reader.fill_from_file
-    monkeypatch.setattr(tiff_reader, "fill_from_file", lambda *a, **k: (pread_calls.append(1), real_fill(*a, **k))[1])
+    real_fill = pread_module.fill_from_file
+    monkeypatch.setattr(pread_module, "fill_from_file", lambda *a, **k: (pread_calls.append(1), real_fill(*a, **k))[1])
     np.testing.assert_array_equal(ds.to_numpy(), expected)
     assert bool(store_calls) is not direct
     assert bool(pread_calls) is pread

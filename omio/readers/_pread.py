@@ -1,4 +1,4 @@
-"""Fill an array with a byte range of a file, read by several threads at once.
+"""Fill an array with a byte range of a file, read by several threads at once, and runs of planes stored so.
 
 A whole-array read of uncompressed, contiguous pixels (a plain or OME-TIFF series,
 a Thorlabs RAW file) is one copy from the page cache into fresh memory. Most of
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from omio._scheduler import cpu_count
 from omio.errors import FileFormatError
+from omio.readers._handles import file_identity
 
-__all__ = ["fill_from_file"]
+__all__ = ["PlaneRun", "fill_from_file"]
 
 _MIN_PART = 32 << 20  # below this a thread costs more than it saves
 _MAX_THREADS = 8
@@ -79,3 +81,46 @@ def fill_from_file(path: str, offset: int, out: np.ndarray[Any, Any], *, threads
         with ThreadPoolExecutor(len(bounds), thread_name_prefix="omio-pread") as pool:
             for future in [pool.submit(read, part) for part in bounds]:
                 future.result()
+
+
+@dataclass(frozen=True)
+class PlaneRun:
+    """An image's TZCYX planes stored uncompressed, one after another in T, Z, C order, in one file.
+
+    Found by a reader on opening (a contiguous TIFF series, a Thorlabs RAW file without
+    flyback frames); any run of consecutive planes is then one byte range, read with
+    :func:`fill_from_file` and no task per plane.
+
+    Attributes
+    ----------
+    path
+        The file.
+    offset
+        Where the first plane's bytes start.
+    swap
+        The file's byte order is not the machine's.
+    identity
+        The file's size and modification time on opening (:func:`~omio.readers._handles.file_identity`).
+    """
+
+    path: str
+    offset: int
+    swap: bool
+    identity: tuple[int, int]
+
+    def unchanged(self) -> bool:
+        """True while the file is the one opened (same size and modification time)."""
+        return file_identity(self.path) == self.identity
+
+    def read(self, out: np.ndarray[Any, Any], first: int = 0) -> None:
+        """Fill ``out`` (C-contiguous, ending in Y, X) with consecutive planes from plane ``first`` (T, Z, C order).
+
+        Raises
+        ------
+        FileFormatError
+            The file ends before the planes do.
+        """
+        plane_bytes = out.shape[-1] * out.shape[-2] * out.itemsize
+        fill_from_file(self.path, self.offset + first * plane_bytes, out)
+        if self.swap:
+            out.byteswap(inplace=True)

@@ -27,7 +27,6 @@ Time increment
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import os
@@ -45,8 +44,9 @@ from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.lazy_ome import deferred_make_ome
 from omio.readers._base import ImageSource, SceneSelector
 from omio.readers._guard import reading
+from omio.readers._handles import file_identity
 from omio.readers._lazy import array_from_tasks
-from omio.readers._pread import fill_from_file
+from omio.readers._pread import PlaneRun
 from omio.units import Measure
 
 if TYPE_CHECKING:
@@ -177,10 +177,10 @@ class ThorlabsReader:
         layout = _layout(root, xml_path)
         date, unreadable = _date(root, xml_path)
         data = raw if raw is not None else _find_data(xml_path.parent, layout, xml_path)
-        read_into = None
+        plane_run = None
         if isinstance(data, Path):
             array, rule, fmt = _raw_array(data, layout), layout.rule, "thorlabs-raw"
-            read_into = _raw_direct_reader(data, layout, int(array.nbytes))
+            plane_run = _raw_plane_run(data, layout, int(array.nbytes))
         else:
             array, rule, fmt = _tiff_array(data, layout, xml_path), layout.rule, "thorlabs-tiff"
         shape = tuple(int(s) for s in array.shape)
@@ -207,7 +207,8 @@ class ThorlabsReader:
             original_metadata={f"thorlabs:{XML_NAME}": text}
             | ({"thorlabs:unreadable": unreadable} if unreadable else {}),
             levels=(shape,),
-            read_into=read_into,
+            read_into=None if plane_run is None else plane_run.read,
+            plane_run=plane_run,
         )
 
 
@@ -595,22 +596,15 @@ def _raw_array(path: Path, layout: _Layout) -> da.Array:
     raise FileFormatError(msg)
 
 
-def _raw_direct_reader(path: Path, layout: _Layout, nbytes: int) -> Callable[[np.ndarray[Any, Any]], None] | None:
-    """A whole-file read into a TZCYX buffer, where the file holds exactly that array.
+def _raw_plane_run(path: Path, layout: _Layout, nbytes: int) -> PlaneRun | None:
+    """The RAW file as a run of TZCYX planes, where it holds exactly that array.
 
     That is the case without flyback frames and with only the enabled channels stored:
-    the RAW file is then the TZCYX array in C order, read with one ``readinto``.
+    the RAW file is then the TZCYX array in C order, any run of planes one byte range.
     """
     if layout.flyback or os.stat(path).st_size != nbytes:  # ``nbytes``: the TZCYX array the layout describes
         return None
-    return functools.partial(_read_raw_into, str(path))
-
-
-def _read_raw_into(path: str, out: np.ndarray[Any, Any]) -> None:
-    """Fill ``out`` (C-contiguous, native uint16, the file's size) with the whole RAW file."""
-    fill_from_file(path, 0, out)
-    if not RAW_DTYPE.isnative:
-        out.byteswap(inplace=True)
+    return PlaneRun(str(path), 0, not RAW_DTYPE.isnative, file_identity(path))
 
 
 def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int]) -> da.Array:

@@ -48,7 +48,7 @@ from omio.pyramid import LevelGeometry, level_factors, level_geometry, level_ori
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks, array_from_indexed_chunks
-from omio.readers._pread import fill_from_file
+from omio.readers._pread import PlaneRun
 from omio.record import ImageRecord, PlaneInfo, misplaced_plane, planes_from_xml
 from omio.units import Measure
 
@@ -161,7 +161,7 @@ class TiffReader:
             _check_stated_values(info, path)
             geometry = _level_geometry(info.physical_sizes, levels[0], levels[level])
             info.physical_sizes = geometry.physical_sizes
-            read_into = _direct_reader(tif, series_list[index], series, table, mapping.keeps_order, level)
+            read_into, plane_run = _direct_reader(tif, series_list[index], series, table, mapping.keeps_order, level)
             opener.check()
         labels = ImageRecord.stated(
             mapping.data.shape[2],
@@ -187,6 +187,7 @@ class TiffReader:
             original_metadata=info.original,
             levels=levels,
             read_into=read_into,
+            plane_run=plane_run,
         )
 
 
@@ -277,43 +278,37 @@ def _direct_reader(
     table: _PageTable,
     keeps_order: bool,
     level: int,
-) -> Callable[[np.ndarray[Any, Any]], None] | None:
-    """A whole-series read into a TZCYX buffer, where it can be done in place.
+) -> tuple[Callable[[np.ndarray[Any, Any]], None] | None, PlaneRun | None]:
+    """A whole-series read into a TZCYX buffer where it can be done in place, and the series' plane run if any.
 
     Only for a series stored in this one file whose axes map onto TZCYX without
-    reordering. Pixels stored uncompressed in one run of bytes are read straight into
-    the caller's buffer by several threads (:func:`~omio.readers._pread.fill_from_file`,
-    from the offset found now); others are decoded into it by ``series.asarray(out=...)``.
-    Either way there is no task or copy per page.
+    reordering. Pixels stored uncompressed in one run of bytes (a :class:`PlaneRun`,
+    from the offset found now) are read straight into the caller's buffer by several
+    threads (:func:`~omio.readers._pread.fill_from_file`); others are decoded into it
+    by ``series.asarray(out=...)``. Either way there is no task or copy per page.
     """
     if not keeps_order:
-        return None
+        return None, None
     if table.files != [tif]:  # (``table``: the series' pages, all present)
-        return None
+        return None, None
     path = str(tif.filehandle.path)
     decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
     offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
     if offset is None:
-        return decode
+        return decode, None
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
-    return functools.partial(_read_contiguous_into, path, offset, swap, file_identity(path), decode)
+    run = PlaneRun(path, int(offset), swap, file_identity(path))
+    return functools.partial(_read_contiguous_into, run, decode), run
 
 
 def _read_contiguous_into(
-    path: str,
-    offset: int,
-    swap: bool,
-    identity: tuple[int, int],
-    decode: Callable[[np.ndarray[Any, Any]], None],
-    out: np.ndarray[Any, Any],
+    run: PlaneRun, decode: Callable[[np.ndarray[Any, Any]], None], out: np.ndarray[Any, Any]
 ) -> None:
-    """Fill ``out`` with the bytes at ``offset``, if the file is still the one opened (else parse it again)."""
-    if file_identity(path) != identity:
+    """Fill ``out`` with the series' plane run, if the file is still the one opened (else parse it again)."""
+    if run.unchanged():
+        run.read(out)
+    else:
         decode(out)
-        return
-    fill_from_file(path, offset, out)
-    if swap:
-        out.byteswap(inplace=True)
 
 
 def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[Any, Any]) -> None:

@@ -1,8 +1,11 @@
 """Streaming OME-TIFF writer.
 
-Pixels are pulled from dask one slab of whole planes at a time (the next slab is
-read while the current one is compressed; an array of one-plane chunks, as TIFF pages
-give, has its graph optimized once and each slab's tasks picked from it). Compressed output is cut into segments
+Pixels are pulled one slab of whole planes at a time (the next slab is read while the
+current one is compressed). Planes that the file stores uncompressed one after another
+(a contiguous TIFF series, a Thorlabs RAW file; :class:`~omio.readers._pread.PlaneRun`)
+are read as one byte range per slab while the dataset's pixels are still the file's;
+other pixels come from dask (an array of one-plane chunks, as TIFF pages give, has its
+graph optimized once and each slab's tasks picked from it). Compressed output is cut into segments
 (strips or tiles) that ``maxworkers`` threads encode with tifffile's own codec for
 the compression tag, keeping a bounded window of segments in flight so that no core
 waits at a batch boundary; tifffile is handed the encoded bytes in file order.
@@ -24,6 +27,7 @@ describes level 0 only, as the format requires.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import uuid
@@ -42,15 +46,19 @@ from omio import units
 from omio._block_tasks import block_tasks
 from omio._pixel_types import ome_name
 from omio._scheduler import cpu_count, scheduler
-from omio.errors import DimensionError, MetadataError
+from omio.errors import DimensionError, FileFormatError, MetadataError
 from omio.writers._output import atomic_output
 
 if TYPE_CHECKING:
     from ome_types import OME
 
     from omio.dataset import MicroscopyDataset
+    from omio.readers._pread import PlaneRun
 
 __all__ = ["write_ometiff"]
+
+SlabRead = Callable[["da.Array", tuple[slice, slice]], np.ndarray[Any, Any]]
+"""Reads the slab of given T and Z ranges (all C) of an array, as a TZCYX numpy array."""
 
 Compression = Literal["zlib", "zstd", "lzw", "none"]
 _BIGTIFF_LIMIT = 2**32 - 2**25  # classic TIFF offsets are 32 bit; keep room for metadata
@@ -161,14 +169,42 @@ def _prefetched[T](
             yield done
 
 
-def _planes(arr: da.Array) -> Iterator[np.ndarray[Any, Any]]:
-    """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead."""
+def _planes(arr: da.Array, slab: SlabRead | None = None) -> Iterator[np.ndarray[Any, Any]]:
+    """Yield the YX planes of a TZCYX dask array in T, Z, C order, reading ahead (with ``slab`` if given)."""
     read: Callable[[da.Array, tuple[slice, slice]], Iterable[np.ndarray[Any, Any]]]
-    read = _plane_reader(arr) if _one_plane_chunks(arr) else _compute_stack
+    if slab is not None:
+        read = functools.partial(_stack, slab)
+    elif _one_plane_chunks(arr):
+        read = _plane_reader(arr)
+    else:
+        read = functools.partial(_stack, _compute)
     slabs: Iterator[Iterable[np.ndarray[Any, Any]]] = _prefetched(arr, read)
     for planes in slabs:
         for plane in planes:
             yield np.ascontiguousarray(plane.reshape(plane.shape[-2:]))
+
+
+def _run_slabs(ds: MicroscopyDataset) -> SlabRead | None:
+    """How slabs are read when the pixels are still the file's plane run and the file is unchanged, else None."""
+    direct = ds._direct_read()
+    if direct is None or direct.run is None or not direct.run.unchanged():
+        return None  # (a file rewritten since it was opened is read through dask: what it now holds)
+    return functools.partial(_read_run, direct.run)
+
+
+def _read_run(run: PlaneRun, arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
+    """A slab of :func:`_slabs` read from the plane run as one byte range (one T, or whole Z: consecutive planes)."""
+    t, z = where
+    if t.stop - t.start > 1 and (z.start, z.stop) != (0, arr.shape[1]):  # cannot happen: _slabs cuts no such slab
+        raise RuntimeError(f"slab {where} is not one run of planes")
+    if not run.unchanged():
+        raise FileFormatError(
+            f"{run.path}: the file changed (size or modification time) while it was being read; nothing was "
+            "written. Open it again once it is complete, then write."
+        )
+    out = np.empty((t.stop - t.start, z.stop - z.start, *arr.shape[2:]), dtype=arr.dtype)
+    run.read(out, (t.start * arr.shape[1] + z.start) * arr.shape[2])
+    return out
 
 
 def _one_plane_chunks(arr: da.Array) -> bool:
@@ -188,10 +224,10 @@ def _native(block: Any) -> np.ndarray[Any, Any]:
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
-def _compute_stack(arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
+def _stack(slab: SlabRead, arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
     """A slab read as one array, as a stack of YX planes in T, Z, C order."""
-    slab = _compute(arr, where)
-    return slab.reshape((-1, *slab.shape[-2:]))
+    data = slab(arr, where)
+    return data.reshape((-1, *data.shape[-2:]))
 
 
 def _plane_reader(arr: da.Array) -> Callable[[da.Array, tuple[slice, slice]], list[np.ndarray[Any, Any]]]:
@@ -236,13 +272,15 @@ def _compute_planes(arr: da.Array, where: tuple[slice, slice]) -> list[np.ndarra
     return [_native(p) for p in planes]
 
 
-def _compute_levels(arr: da.Array, where: tuple[slice, slice], n_levels: int) -> list[np.ndarray[Any, Any]]:
-    """A slab and its ``n_levels - 1`` reduced levels, each as a stack of YX planes (T, Z, C order).
+def _compute_levels(
+    arr: da.Array, where: tuple[slice, slice], n_levels: int, slab: SlabRead
+) -> list[np.ndarray[Any, Any]]:
+    """A slab (read by ``slab``) and its ``n_levels - 1`` reduced levels, each as a stack of YX planes (T, Z, C order).
 
     Each level is the 2 x 2 Y/X block mean of the one before (:func:`omio.pyramid.block_mean`,
     the means :func:`omio.pyramid.downsample` computes), taken from the slab in memory.
     """
-    levels = [_compute(arr, where)]
+    levels = [slab(arr, where)]
     for _ in range(n_levels - 1):
         levels.append(pyramids.block_mean(levels[-1], {3: 2, 4: 2}))  # TZCYX: Y and X
     return [np.ascontiguousarray(level.reshape((-1, *level.shape[-2:]))) for level in levels]
@@ -388,6 +426,7 @@ def write_ometiff(
     stored = n_planes * sum(_stored_plane(shape, tiles) for shape in level_shapes) * ds.dtype.itemsize
     use_bigtiff = stored > _BIGTIFF_LIMIT if bigtiff is None else bigtiff
     arr = ds.data
+    run_slabs = _run_slabs(ds)
     dtype = np.dtype(ds.dtype).newbyteorder("=")
     bar = None
     if progress:
@@ -421,11 +460,12 @@ def write_ometiff(
             with open(tmp, "r+b") as fh, tifffile.TiffWriter(fh, bigtiff=use_bigtiff, byteorder="<") as tw:
                 planes: Iterator[np.ndarray[Any, Any]]
                 if n_levels == 1:  # all planes in one write
-                    planes, sizes = _planes(arr), [n_planes]
+                    planes, sizes = _planes(arr, run_slabs), [n_planes]
                     if bar is not None:
                         planes = _counted(planes, bar)
                 else:  # each slab's planes with SubIFDs, then its reduced planes into them
-                    slabs = _prefetched(arr, lambda a, where: _compute_levels(a, where, n_levels))
+                    levels = functools.partial(_compute_levels, n_levels=n_levels, slab=run_slabs or _compute)
+                    slabs = _prefetched(arr, levels)
                     planes, sizes = (p for levels in slabs for stack in levels for p in stack), _slab_sizes(arr)
                 # One stream for all writes, so that encoding runs on across them. Each write takes its share
                 # through islice: tifffile takes exactly the items of its pages and cannot close the stream.

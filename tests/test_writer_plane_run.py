@@ -1,0 +1,171 @@
+"""The OME-TIFF writer reads planes that a file stores as one run of bytes straight from it, one range per slab."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+
+import omio
+from omio.errors import FileFormatError
+from omio.readers import _pread as pread_module
+from omio.readers import tiff as tiff_reader
+from tests.test_thorlabs import experiment_xml, random_stored, write_raw
+
+
+def data(shape: tuple[int, ...], dtype: str = "uint16", seed: int = 0) -> np.ndarray[Any, Any]:
+    return np.random.default_rng(seed).integers(0, 250, size=shape).astype(dtype)
+
+
+def counted_fills(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """Record each ``fill_from_file`` call as (path, offset, bytes)."""
+    calls: list[tuple[str, int, int]] = []
+    real = pread_module.fill_from_file
+
+    def fill(path: str, offset: int, out: np.ndarray[Any, Any], **kwargs: Any) -> None:
+        calls.append((path, offset, out.nbytes))
+        real(path, offset, out, **kwargs)
+
+    monkeypatch.setattr(pread_module, "fill_from_file", fill)
+    return calls
+
+
+def counted_page_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = tiff_reader._read_page
+    monkeypatch.setattr(tiff_reader, "_read_page", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    return calls
+
+
+def pages(path: Path) -> list[np.ndarray[Any, Any]]:
+    """Every page's pixels, with its SubIFD levels, in file order."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        return [level.asarray() for level in series.levels]
+
+
+@pytest.mark.parametrize(
+    ("case", "pyramid"),
+    [("ome", 1), ("ome", 3), ("imagej", 1), ("big-endian", 1), ("big-endian", 2), ("plain", 1)],
+)
+def test_a_contiguous_file_is_written_from_its_plane_run_as_dask_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, pyramid: int
+) -> None:
+    source = tmp_path / f"{case}.tif"
+    pixels = data((3, 4, 2, 40, 36))
+    if case == "ome":
+        tifffile.imwrite(source, pixels, ome=True, metadata={"axes": "TZCYX"})
+    elif case == "imagej":
+        tifffile.imwrite(source, pixels, imagej=True, metadata={"axes": "TZCYX"})
+    elif case == "big-endian":
+        tifffile.imwrite(source, pixels, ome=True, byteorder=">", metadata={"axes": "TZCYX"})
+    else:
+        pixels = data((6, 40, 36), "float32")
+        tifffile.imwrite(source, pixels, photometric="minisblack")
+    ds = omio.open(source)
+    expected = ds.data.compute(scheduler="sync")
+    fills, page_reads = counted_fills(monkeypatch), counted_page_reads(monkeypatch)
+    ds.to_ometiff(tmp_path / "direct.ome.tif", pyramid=pyramid)
+    slabs = len(fills)
+    assert slabs >= pixels.shape[0] if pixels.ndim == 5 else slabs >= 1  # one range per slab, a slab per T here
+    assert sum(n for _, _, n in fills) == expected.nbytes  # every plane read once, as one range per slab
+    assert page_reads == []  # no task per page
+    # the same pixels through dask (a selection of all planes is a new array: the plane run is not used)
+    fills.clear()
+    via_dask = ds.isel(T=slice(None)).data + 0
+    omio.from_array(via_dask, "TZCYX").to_ometiff(tmp_path / "dask.ome.tif", pyramid=pyramid)
+    assert fills == []
+    got, reference = pages(tmp_path / "direct.ome.tif"), pages(tmp_path / "dask.ome.tif")
+    assert len(got) == len(reference) == pyramid
+    for a, b in zip(got, reference, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[0].reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("change", ["compressed", "arithmetic", "selection"])
+def test_pixels_other_than_the_files_run_go_through_dask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    source = tmp_path / "s.ome.tif"
+    pixels = data((2, 3, 2, 16, 16))
+    compression = "zlib" if change == "compressed" else None
+    tifffile.imwrite(source, pixels, ome=True, metadata={"axes": "TZCYX"}, compression=compression)
+    ds = omio.open(source)
+    expected = pixels
+    if change == "arithmetic":
+        ds, expected = ds.pipe(lambda a: a + 1), pixels + 1
+    elif change == "selection":
+        ds, expected = ds.isel(Z=slice(1, 3)), pixels[:, 1:3]
+    fills = counted_fills(monkeypatch)
+    out = ds.to_ometiff(tmp_path / "o.ome.tif")
+    assert fills == []
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), expected)
+
+
+def test_a_file_rewritten_after_opening_is_written_as_it_now_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offset found on opening is used only while the file is unchanged; otherwise dask reads the pages."""
+    source = tmp_path / "s.ome.tif"
+    tifffile.imwrite(source, data((2, 3, 2, 16, 16)), ome=True, metadata={"axes": "TZCYX"})
+    ds = omio.open(source)
+    new = data((2, 3, 2, 16, 16), seed=1)
+    tifffile.imwrite(source, new, ome=True, metadata={"axes": "TZCYX"}, compression="zlib")  # other offsets
+    fills = counted_fills(monkeypatch)
+    out = ds.to_ometiff(tmp_path / "o.ome.tif")
+    assert fills == []
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), new)
+
+
+def test_a_file_changed_while_it_is_written_raises_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "s.ome.tif"
+    tifffile.imwrite(source, data((4, 2, 1, 64, 64)), ome=True, metadata={"axes": "TZCYX"})
+    ds = omio.open(source)
+    real = pread_module.fill_from_file
+
+    def fill_then_touch(path: str, offset: int, out: np.ndarray[Any, Any], **kwargs: Any) -> None:
+        real(path, offset, out, **kwargs)
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # another program writes to it
+
+    monkeypatch.setattr(pread_module, "fill_from_file", fill_then_touch)
+    with pytest.raises(FileFormatError, match=r"s\.ome\.tif: the file changed .* nothing was written"):
+        ds.to_ometiff(tmp_path / "o.ome.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.ome.tif"]
+
+
+def test_a_file_truncated_after_opening_raises_a_format_error(tmp_path: Path) -> None:
+    source = tmp_path / "s.ome.tif"
+    tifffile.imwrite(source, data((2, 2, 1, 32, 32)), ome=True, metadata={"axes": "TZCYX"})
+    ds = omio.open(source)
+    with open(source, "r+b") as fh:
+        fh.truncate(3000)
+    with pytest.raises(FileFormatError, match=r"s\.ome\.tif"):
+        ds.to_ometiff(tmp_path / "o.ome.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.ome.tif"]
+
+
+@pytest.mark.parametrize(("flyback", "direct"), [(0, True), (1, False)])
+def test_a_thorlabs_raw_file_is_written_from_its_plane_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flyback: int, direct: bool
+) -> None:
+    folder = tmp_path / "acq"
+    if flyback:
+        stored = random_stored((2, 4, 2, 4, 6), seed=3)
+        xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=2, fast_z=1, flyback=1, steps=3)
+    else:
+        stored = random_stored((3, 1, 2, 4, 6), seed=4)
+        xml = experiment_xml(waves=("ChanA", "ChanB"), enable=3, frames=3)
+    write_raw(folder, stored, xml)
+    ds = omio.open(folder)
+    expected = ds.data.compute(scheduler="sync")
+    fills = counted_fills(monkeypatch)
+    out = ds.to_ometiff(tmp_path / "o.ome.tif")
+    assert bool(fills) is direct
+    np.testing.assert_array_equal(omio.open(out).to_numpy(), expected)
