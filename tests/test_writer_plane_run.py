@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import omio
 from omio.errors import FileFormatError
 from omio.readers import _pread as pread_module
 from omio.readers import tiff as tiff_reader
+from omio.writers import ometiff
 from tests.test_thorlabs import experiment_xml, random_stored, write_raw
 
 
@@ -70,9 +74,8 @@ def test_a_contiguous_file_is_written_from_its_plane_run_as_dask_would(
     expected = ds.data.compute(scheduler="sync")
     fills, page_reads = counted_fills(monkeypatch), counted_page_reads(monkeypatch)
     ds.to_ometiff(tmp_path / "direct.ome.tif", pyramid=pyramid)
-    slabs = len(fills)
-    assert slabs >= pixels.shape[0] if pixels.ndim == 5 else slabs >= 1  # one range per slab, a slab per T here
-    assert sum(n for _, _, n in fills) == expected.nbytes  # every plane read once, as one range per slab
+    assert len(fills) == len(ometiff._slabs(ds.data))  # one byte range per slab
+    assert sum(n for _, _, n in fills) == expected.nbytes  # every plane read once
     assert page_reads == []  # no task per page
     # the same pixels through dask (a selection of all planes is a new array: the plane run is not used)
     fills.clear()
@@ -125,8 +128,9 @@ def test_a_file_changed_while_it_is_written_raises_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = tmp_path / "s.ome.tif"
-    tifffile.imwrite(source, data((4, 2, 1, 64, 64)), ome=True, metadata={"axes": "TZCYX"})
+    tifffile.imwrite(source, data((4, 2, 1, 1024, 1024)), ome=True, metadata={"axes": "TZCYX"})
     ds = omio.open(source)
+    assert len(ometiff._slabs(ds.data)) == 2  # 8 MB each: the file changes after the first
     real = pread_module.fill_from_file
 
     def fill_then_touch(path: str, offset: int, out: np.ndarray[Any, Any], **kwargs: Any) -> None:
@@ -169,3 +173,49 @@ def test_a_thorlabs_raw_file_is_written_from_its_plane_run(
     out = ds.to_ometiff(tmp_path / "o.ome.tif")
     assert bool(fills) is direct
     np.testing.assert_array_equal(omio.open(out).to_numpy(), expected)
+
+
+def chunking(n: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """Chunk sizes that add up to ``n``."""
+    return st.lists(st.integers(1, n), min_size=1, max_size=n).map(lambda cuts: _split(n, cuts))
+
+
+def _split(n: int, cuts: list[int]) -> tuple[int, ...]:
+    bounds = sorted({0, n, *(c % n for c in cuts)})
+    return tuple(b - a for a, b in itertools.pairwise(bounds))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(1, 3)),
+    data_=st.data(),
+    target_planes=st.integers(1, 20),
+)
+def test_slabs_are_runs_of_whole_chunks_grouped_up_to_the_target(
+    shape: tuple[int, int, int], data_: st.DataObject, target_planes: int
+) -> None:
+    import dask.array as da
+
+    t, z, c = shape
+    chunks = (data_.draw(chunking(t)), data_.draw(chunking(z)), data_.draw(chunking(c)), (4,), (4,))
+    arr = da.zeros((t, z, c, 4, 4), dtype=np.uint8, chunks=chunks)
+    plane = 16 * c  # bytes of all C of one (T, Z)
+    target = target_planes * plane
+    slabs = ometiff._slabs(arr, target_bytes=target)
+    # every (T, Z) once, in order, each slab one T or whole Z stacks: one run of consecutive planes
+    seen = [(ti, zi) for ts, zs in slabs for ti in range(ts.start, ts.stop) for zi in range(zs.start, zs.stop)]
+    assert seen == [(ti, zi) for ti in range(t) for zi in range(z)]
+    assert all(ts.stop - ts.start == 1 or (zs.start, zs.stop) == (0, z) for ts, zs in slabs)
+    # unions of whole chunks
+    t_bounds = set(itertools.accumulate(chunks[0], initial=0))
+    z_bounds = set(itertools.accumulate(chunks[1], initial=0))
+    assert all({ts.start, ts.stop} <= t_bounds and {zs.start, zs.stop} <= z_bounds for ts, zs in slabs)
+    size = [(ts.stop - ts.start) * (zs.stop - zs.start) * plane for ts, zs in slabs]
+    for (ts, zs), n in zip(slabs, size, strict=True):
+        if n > target:  # only a slab that cannot be cut: one T chunk, and one Z chunk or whole Z stacks
+            assert {ts.start, ts.stop} == {ts.start, min(b for b in t_bounds if b > ts.start)}
+            assert (zs.start, zs.stop) == (0, z) or zs.stop == min(b for b in z_bounds if b > zs.start)
+    # slabs of whole Z stacks next to each other are as large as the target allows: small time points are grouped
+    for (a, b), (n_a, n_b) in zip(itertools.pairwise(slabs), itertools.pairwise(size), strict=True):
+        if a[1] == b[1] == slice(0, z):
+            assert n_a + n_b > target

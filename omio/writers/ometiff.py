@@ -118,20 +118,32 @@ def _tiff_ome(ds: MicroscopyDataset) -> OME:
 
 
 def _slabs(arr: da.Array, target_bytes: int = 8 * 2**20) -> list[tuple[slice, slice]]:
-    """T/Z ranges whose slabs (all C) are unions of whole chunks, in C order of planes.
+    """T/Z ranges whose slabs (all C) are unions of whole chunks and runs of consecutive planes, in order.
 
-    Consecutive Z chunks are grouped up to about ``target_bytes`` per slab, so each
-    dask computation carries enough work to hide its overhead.
+    Time points whose whole Z stack fits in about ``target_bytes`` (or whose chunks span
+    several time points) are grouped into slabs of whole Z stacks up to about that size;
+    a larger time point is cut into Z ranges of whole chunks up to about that size. So
+    each dask computation, or byte-range read, carries enough work to hide its overhead,
+    and each slab is one T or whole Z stacks: consecutive planes in T, Z, C order.
     """
     t_chunks, z_chunks = arr.chunks[0], arr.chunks[1]
-    plane = int(np.prod(arr.shape[2:])) * arr.dtype.itemsize
+    plane = int(np.prod(arr.shape[2:])) * arr.dtype.itemsize  # all C of one T, Z
+    stack = arr.shape[1] * plane  # the whole Z of one T
     z_full = any(n > 1 for n in t_chunks)
+    whole_z = slice(0, arr.shape[1])
     out: list[tuple[slice, slice]] = []
+    group: tuple[int, int] | None = None  # time points [start, stop) of whole Z stacks not yet in a slab
     t0 = 0
     for nt in t_chunks:
-        if z_full:
-            out.append((slice(t0, t0 + nt), slice(0, arr.shape[1])))
+        if z_full or nt * stack <= target_bytes:
+            if group is not None and (t0 + nt - group[0]) * stack > target_bytes:
+                out.append((slice(*group), whole_z))
+                group = None
+            group = (t0 if group is None else group[0], t0 + nt)
         else:
+            if group is not None:
+                out.append((slice(*group), whole_z))
+                group = None
             z0 = 0
             start = 0
             for nz in z_chunks:
@@ -141,6 +153,8 @@ def _slabs(arr: da.Array, target_bytes: int = 8 * 2**20) -> list[tuple[slice, sl
                 z0 += nz
             out.append((slice(t0, t0 + nt), slice(start, z0)))
         t0 += nt
+    if group is not None:
+        out.append((slice(*group), whole_z))
     return out
 
 
