@@ -1,9 +1,12 @@
 """Mutation-fuzz campaign: open every damaged file of ``fuzz_mutants`` and classify what omio does.
 
 Each case runs ``omio.open(path)``, ``to_numpy()``, ``.ome``, ``repr()`` and
-``.metadata`` in a worker subprocess (so a hang or a crash is killed and counted
-without stopping the campaign) and compares the result with the intact source
-opened the same way.
+``.metadata``, then writes the dataset as OME-TIFF and reads that back, in a worker
+subprocess (so a hang or a crash is killed and counted without stopping the
+campaign), and compares the result with the intact source handled the same way.
+The write-back must give exactly the pixels ``to_numpy`` gave: the writer reads the
+file by its own paths (one byte range per slab where the planes are one run of
+bytes), so a damaged file must mean the same to both.
 
 Outcomes
 --------
@@ -151,6 +154,22 @@ def _fingerprint(ds: Any, array: Any) -> dict[str, Any]:
     }
 
 
+def _written_back(ds: Any, array: Any) -> str:
+    """``"same"`` if an OME-TIFF written from ``ds`` reads back as ``array``, else ``"differs"``."""
+    import numpy as np
+
+    import omio
+
+    target = Path("written-back.ome.tif")  # in the worker's scratch folder
+    try:
+        back = omio.open(ds.to_ometiff(target, compression="zlib", level=1, overwrite=True)).to_numpy()
+    finally:
+        target.unlink(missing_ok=True)
+    a, b = np.ascontiguousarray(array), np.ascontiguousarray(back)
+    same = a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    return "same" if same else "differs"
+
+
 def _read(path: Path) -> dict[str, Any]:
     """Open, read and describe one file; every exception is caught and described."""
     import logging
@@ -179,7 +198,8 @@ def _read(path: Path) -> dict[str, Any]:
                 array = ds.to_numpy()
                 ome = ds.ome
                 text = repr(ds) + repr(ds.metadata) + repr(ome)
-                out["fingerprint"] = _fingerprint(ds, array)
+                written = _written_back(ds, array)
+                out["fingerprint"] = {**_fingerprint(ds, array), "written_back": written}
                 out["secret"] = fm.SECRET_MARKER in text
                 out["status"] = "returned"
             except BaseException as exc:
@@ -421,9 +441,13 @@ def _classify(result: CaseResult, answer: dict[str, Any], intact: CaseResult | N
                 result.message += " | emitted: " + " / ".join(answer["warnings"][:2])
         else:
             outcome = "ok"
-    if result.kind == "pixel-flip":
+    inconsistent = (answer.get("fingerprint") or {}).get("written_back") == "differs"
+    if result.kind == "pixel-flip" and not inconsistent:  # a file whose reads disagree is wrong, flipped or not
         result.detail = f"{outcome}: {result.detail}" if result.detail else outcome
         outcome = "pixel-flip"
+    elif inconsistent and outcome != "wrong":
+        outcome, result.detail = "wrong", "written_back"
+        result.message = "the OME-TIFF written from it reads back other pixels than to_numpy gave"
     if result.kind == "intact" and outcome != "ok":
         result.detail = f"{outcome}: {result.detail}"
         outcome = "intact-failed"

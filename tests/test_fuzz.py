@@ -150,6 +150,7 @@ def test_classification_of_wrong_results() -> None:
         "time_increment": None,
         "channel_names": ["a"],
         "scenes": [None],
+        "written_back": "same",
     }
     fc._classify(intact, {"status": "returned", "fingerprint": fingerprint}, None)
     assert intact.outcome == "ok"
@@ -158,6 +159,7 @@ def test_classification_of_wrong_results() -> None:
         "size": ({"fingerprint": {**fingerprint, "physical_sizes": {"X": 0.7, "Y": 0.5, "Z": None}}}, "wrong"),
         "names": ({"fingerprint": {**fingerprint, "channel_names": [None]}, "n_warnings": 1}, "log-only-wrong"),
         "secret": ({"fingerprint": fingerprint, "secret": True}, "wrong"),
+        "written-back": ({"fingerprint": {**fingerprint, "written_back": "differs"}}, "wrong"),
     }
     for name, (answer, outcome) in cases.items():
         result = fc.CaseResult(name, "tiff", "truncation", "x", name)
@@ -166,3 +168,9 @@ def test_classification_of_wrong_results() -> None:
     flip = fc.CaseResult("p", "tiff", "pixel-flip", "x", "p")
     fc._classify(flip, {"status": "raw", "error": "builtins.ValueError"}, intact)
     assert flip.outcome == "pixel-flip" and not flip.failed
+    # a flipped pixel is no failure, but a file that reads one way and writes another is
+    flipped = {**fingerprint, "pixels": "bb"}
+    for written, outcome in (("same", "pixel-flip"), ("differs", "wrong")):
+        flip = fc.CaseResult("p", "tiff", "pixel-flip", "x", "p")
+        fc._classify(flip, {"status": "returned", "fingerprint": {**flipped, "written_back": written}}, intact)
+        assert flip.outcome == outcome, written
