@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from omio.dataset import MicroscopyDataset
     from omio.readers._base import ImageSource
-    from omio.readers._pread import PlaneRun
+    from omio.readers._pread import PlaneReader
 
 __all__ = ["ORIGINAL_NAMESPACE", "Constructors", "DirectRead", "SourceInfo", "source_parts"]
 
@@ -48,13 +48,13 @@ class DirectRead:
         The dask name of that array.
     whole
         Fills a TZCYX buffer with the whole array (one read instead of a task per chunk).
-    run
-        The planes as one run of bytes in the file, if they are stored so.
+    planes
+        Reads runs of consecutive planes straight into a buffer, where the reader can.
     """
 
     name: str
     whole: Callable[[np.ndarray[Any, Any]], None]
-    run: PlaneRun | None
+    planes: PlaneReader | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def source_parts(source: ImageSource) -> tuple[xr.DataArray, LazyOME, SourceInfo
         levels=tuple(tuple(s) for s in source.levels),
         direct_read=None
         if source.read_into is None
-        else DirectRead(source.data.name, source.read_into, source.plane_run),
+        else DirectRead(source.data.name, source.read_into, source.plane_reader),
     )
     extra = [
         (

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ome_types import OME
 
     from omio.lazy_ome import LazyOME
-    from omio.readers._pread import PlaneRun
+    from omio.readers._pread import PlaneReader
 
 __all__ = ["ImageSource", "Reader", "SceneSelector", "as_text", "is_url", "select_scene"]
 
@@ -98,11 +98,12 @@ class ImageSource:
         C-contiguous TZCYX array with the whole of ``data`` (e.g. one contiguous read instead of a task per plane). Used
         by :meth:`omio.MicroscopyDataset.to_numpy` while the dataset's pixels are
         still exactly ``data``.
-    plane_run
-        Set when ``data``'s planes are stored uncompressed one after another in T, Z,
-        C order (:class:`~omio.readers._pread.PlaneRun`): the OME-TIFF writer then
-        reads each run of planes it writes as one byte range while the pixels are
-        still exactly ``data`` and the file is unchanged.
+    plane_reader
+        Optional fast path (:class:`~omio.readers._pread.PlaneReader`): reads runs of
+        consecutive planes of ``data`` (T, Z, C order) straight into a buffer, e.g. one
+        byte range where the planes are stored uncompressed one after another. Used by
+        the OME-TIFF writer, slab by slab, while the dataset's pixels are still exactly
+        ``data`` and the file is unchanged.
     """
 
     data: da.Array
@@ -115,7 +116,7 @@ class ImageSource:
     original_metadata: Mapping[str, str] = field(default_factory=dict)
     levels: Sequence[tuple[int, ...]] = ()
     read_into: Callable[[np.ndarray[Any, Any]], None] | None = None
-    plane_run: PlaneRun | None = None
+    plane_reader: PlaneReader | None = None
 
 
 @runtime_checkable

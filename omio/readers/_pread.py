@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from omio._scheduler import cpu_count
 from omio.errors import FileFormatError
 from omio.readers._handles import file_identity
 
-__all__ = ["PlaneRun", "fill_from_file"]
+__all__ = ["PlaneReader", "PlaneRun", "fill_from_file"]
 
 _MIN_PART = 32 << 20  # below this a thread costs more than it saves
 _MAX_THREADS = 8
@@ -81,6 +81,26 @@ def fill_from_file(path: str, offset: int, out: np.ndarray[Any, Any], *, threads
         with ThreadPoolExecutor(len(bounds), thread_name_prefix="omio-pread") as pool:
             for future in [pool.submit(read, part) for part in bounds]:
                 future.result()
+
+
+class PlaneReader(Protocol):
+    """A reader's own read of runs of consecutive TZCYX planes (T, Z, C order) of the image it opened.
+
+    Made on opening, for the file as it was then: :meth:`unchanged` tells whether it still is.
+    """
+
+    @property
+    def path(self) -> str:
+        """The file read."""
+        ...
+
+    def unchanged(self) -> bool:
+        """True while the file is the one opened (same size and modification time)."""
+        ...
+
+    def read(self, out: np.ndarray[Any, Any], first: int = 0) -> None:
+        """Fill ``out`` (C-contiguous, ending in Y, X) with consecutive planes from plane ``first``."""
+        ...
 
 
 @dataclass(frozen=True)

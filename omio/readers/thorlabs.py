@@ -208,7 +208,7 @@ class ThorlabsReader:
             | ({"thorlabs:unreadable": unreadable} if unreadable else {}),
             levels=(shape,),
             read_into=None if plane_run is None else plane_run.read,
-            plane_run=plane_run,
+            plane_reader=plane_run,
         )
 
 

@@ -48,7 +48,7 @@ from omio.pyramid import LevelGeometry, level_factors, level_geometry, level_ori
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks, array_from_indexed_chunks
-from omio.readers._pread import PlaneRun
+from omio.readers._pread import PlaneReader, PlaneRun
 from omio.record import ImageRecord, PlaneInfo, misplaced_plane, planes_from_xml
 from omio.units import Measure
 
@@ -78,6 +78,15 @@ def _open_tiff(path: str) -> _SharedTiff:
     tif.filehandle.set_lock(True)
     tif.pages.cache = True  # parse each page's tags once per process, not once per chunk read
     return _SharedTiff(tif)
+
+
+def _open_series_tiff(path: str) -> _SharedTiff:
+    """An open TiffFile whose series are parsed, for :class:`_SeriesPages` (apart from the page tasks' handle).
+
+    Parsing a series makes its pages frames of its first page; the page tasks' handle
+    must keep parsing each page on its own.
+    """
+    return _open_tiff(path)
 
 
 def _read_page(
@@ -161,7 +170,9 @@ class TiffReader:
             _check_stated_values(info, path)
             geometry = _level_geometry(info.physical_sizes, levels[0], levels[level])
             info.physical_sizes = geometry.physical_sizes
-            read_into, plane_run = _direct_reader(tif, series_list[index], series, table, mapping.keeps_order, level)
+            read_into, plane_reader = _direct_reader(
+                tif, series_list[index], series, table, mapping.data.shape[2], mapping.keeps_order, level
+            )
             opener.check()
         labels = ImageRecord.stated(
             mapping.data.shape[2],
@@ -187,7 +198,7 @@ class TiffReader:
             original_metadata=info.original,
             levels=levels,
             read_into=read_into,
-            plane_run=plane_run,
+            plane_reader=plane_reader,
         )
 
 
@@ -276,29 +287,71 @@ def _direct_reader(
     top: tifffile.TiffPageSeries,
     series: tifffile.TiffPageSeries,
     table: _PageTable,
+    channels: int,
     keeps_order: bool,
     level: int,
-) -> tuple[Callable[[np.ndarray[Any, Any]], None] | None, PlaneRun | None]:
-    """A whole-series read into a TZCYX buffer where it can be done in place, and the series' plane run if any.
+) -> tuple[Callable[[np.ndarray[Any, Any]], None] | None, PlaneReader | None]:
+    """A whole-series read into a TZCYX buffer where it can be done in place, and the series' plane reads.
 
     Only for a series stored in this one file whose axes map onto TZCYX without
     reordering. Pixels stored uncompressed in one run of bytes (a :class:`PlaneRun`,
     from the offset found now) are read straight into the caller's buffer by several
     threads (:func:`~omio.readers._pread.fill_from_file`); others are decoded into it
-    by ``series.asarray(out=...)``. Either way there is no task or copy per page.
+    by tifffile (:class:`_SeriesPages`). Either way there is no task or copy per page,
+    and every page is decoded with the layout of the series' first page, as tifffile
+    reads a series (a page read alone, as a dask task, is parsed on its own).
     """
     if not keeps_order:
         return None, None
     if table.files != [tif]:  # (``table``: the series' pages, all present)
         return None, None
     path = str(tif.filehandle.path)
+    page_planes = math.prod(series.keyframe.shape[:-2])  # planes per page: 1, or planar samples
+    pages = _SeriesPages(path, tif.series.index(top), level, page_planes, file_identity(path))
     decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
     offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
     if offset is None:
-        return decode, None
+        return decode, pages if channels % page_planes == 0 else None  # slabs of whole C are whole pages
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
-    run = PlaneRun(path, int(offset), swap, file_identity(path))
+    run = PlaneRun(path, int(offset), swap, pages.identity)
     return functools.partial(_read_contiguous_into, run, decode), run
+
+
+@dataclass(frozen=True)
+class _SeriesPages:
+    """Runs of a series' pages decoded by tifffile into a buffer (a :class:`~omio.readers._pread.PlaneReader`).
+
+    Through this process's shared handle of the file (its series parsed once), each
+    page decoded with the layout of the series' first page, as tifffile reads a series.
+    """
+
+    path: str
+    series: int
+    level: int
+    page_planes: int
+    identity: tuple[int, int]
+
+    def unchanged(self) -> bool:
+        """True while the file is the one opened (same size and modification time)."""
+        return file_identity(self.path) == self.identity
+
+    def read(self, out: np.ndarray[Any, Any], first: int = 0) -> None:
+        """Fill ``out`` with the planes from ``first`` on (whole pages: ``first`` and the count are multiples)."""
+        count = out.size // (out.shape[-1] * out.shape[-2])
+        if first % self.page_planes or count % self.page_planes:
+            raise ValueError(f"planes {first}..{first + count} are not whole pages of {self.page_planes} planes")
+        shared = cached_handle(_open_series_tiff, self.path)
+        with shared.tif.filehandle.lock:  # parsing the series seeks the shared handle
+            series = shared.tif.series[self.series]
+            if self.level:
+                series = series.levels[self.level]
+        start, stop = first // self.page_planes, (first + count) // self.page_planes
+        target = out.reshape((stop - start, *series.keyframe.shape) if stop - start > 1 else series.keyframe.shape)
+        try:
+            with _damage_reported(f"{self.path}: the pixel data is damaged"):
+                shared.tif.asarray(key=slice(start, stop), series=series, out=target, maxworkers=1)
+        except _DECODE_ERRORS as exc:
+            raise FileFormatError(f"{self.path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
 
 
 def _read_contiguous_into(

@@ -1,11 +1,12 @@
 """Streaming OME-TIFF writer.
 
 Pixels are pulled one slab of whole planes at a time (the next slab is read while the
-current one is compressed). Planes that the file stores uncompressed one after another
-(a contiguous TIFF series, a Thorlabs RAW file; :class:`~omio.readers._pread.PlaneRun`)
-are read as one byte range per slab while the dataset's pixels are still the file's;
-other pixels come from dask (an array of one-plane chunks, as TIFF pages give, has its
-graph optimized once and each slab's tasks picked from it). Compressed output is cut into segments
+current one is compressed). While the dataset's pixels are still the file's, the
+reader's own plane reads fill each slab (:class:`~omio.readers._pread.PlaneReader`: one
+byte range where a TIFF series or a Thorlabs RAW file stores its planes uncompressed one
+after another, tifffile decoding a TIFF series' pages otherwise); other pixels come from
+dask (an array of one-plane chunks, as TIFF pages give, has its graph optimized once and
+each slab's tasks picked from it). Compressed output is cut into segments
 (strips or tiles) that ``maxworkers`` threads encode with tifffile's own codec for
 the compression tag, keeping a bounded window of segments in flight so that no core
 waits at a batch boundary; tifffile is handed the encoded bytes in file order.
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from ome_types import OME
 
     from omio.dataset import MicroscopyDataset
-    from omio.readers._pread import PlaneRun
+    from omio.readers._pread import PlaneReader
 
 __all__ = ["write_ometiff"]
 
@@ -198,26 +199,26 @@ def _planes(arr: da.Array, slab: SlabRead | None = None) -> Iterator[np.ndarray[
             yield np.ascontiguousarray(plane.reshape(plane.shape[-2:]))
 
 
-def _run_slabs(ds: MicroscopyDataset) -> SlabRead | None:
-    """How slabs are read when the pixels are still the file's plane run and the file is unchanged, else None."""
+def _direct_slabs(ds: MicroscopyDataset) -> SlabRead | None:
+    """How slabs are read when the pixels are still the file's and its reader reads planes itself, else None."""
     direct = ds._direct_read()
-    if direct is None or direct.run is None or not direct.run.unchanged():
+    if direct is None or direct.planes is None or not direct.planes.unchanged():
         return None  # (a file rewritten since it was opened is read through dask: what it now holds)
-    return functools.partial(_read_run, direct.run)
+    return functools.partial(_read_direct, direct.planes)
 
 
-def _read_run(run: PlaneRun, arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
-    """A slab of :func:`_slabs` read from the plane run as one byte range (one T, or whole Z: consecutive planes)."""
+def _read_direct(planes: PlaneReader, arr: da.Array, where: tuple[slice, slice]) -> np.ndarray[Any, Any]:
+    """A slab of :func:`_slabs` read by the reader's own plane reads (one T, or whole Z: consecutive planes)."""
     t, z = where
     if t.stop - t.start > 1 and (z.start, z.stop) != (0, arr.shape[1]):  # cannot happen: _slabs cuts no such slab
         raise RuntimeError(f"slab {where} is not one run of planes")
-    if not run.unchanged():
+    if not planes.unchanged():
         raise FileFormatError(
-            f"{run.path}: the file changed (size or modification time) while it was being read; nothing was "
+            f"{planes.path}: the file changed (size or modification time) while it was being read; nothing was "
             "written. Open it again once it is complete, then write."
         )
     out = np.empty((t.stop - t.start, z.stop - z.start, *arr.shape[2:]), dtype=arr.dtype)
-    run.read(out, (t.start * arr.shape[1] + z.start) * arr.shape[2])
+    planes.read(out, (t.start * arr.shape[1] + z.start) * arr.shape[2])
     return out
 
 
@@ -440,7 +441,7 @@ def write_ometiff(
     stored = n_planes * sum(_stored_plane(shape, tiles) for shape in level_shapes) * ds.dtype.itemsize
     use_bigtiff = stored > _BIGTIFF_LIMIT if bigtiff is None else bigtiff
     arr = ds.data
-    run_slabs = _run_slabs(ds)
+    direct_slabs = _direct_slabs(ds)
     dtype = np.dtype(ds.dtype).newbyteorder("=")
     bar = None
     if progress:
@@ -474,11 +475,11 @@ def write_ometiff(
             with open(tmp, "r+b") as fh, tifffile.TiffWriter(fh, bigtiff=use_bigtiff, byteorder="<") as tw:
                 planes: Iterator[np.ndarray[Any, Any]]
                 if n_levels == 1:  # all planes in one write
-                    planes, sizes = _planes(arr, run_slabs), [n_planes]
+                    planes, sizes = _planes(arr, direct_slabs), [n_planes]
                     if bar is not None:
                         planes = _counted(planes, bar)
                 else:  # each slab's planes with SubIFDs, then its reduced planes into them
-                    levels = functools.partial(_compute_levels, n_levels=n_levels, slab=run_slabs or _compute)
+                    levels = functools.partial(_compute_levels, n_levels=n_levels, slab=direct_slabs or _compute)
                     slabs = _prefetched(arr, levels)
                     planes, sizes = (p for levels in slabs for stack in levels for p in stack), _slab_sizes(arr)
                 # One stream for all writes, so that encoding runs on across them. Each write takes its share
