@@ -21,7 +21,7 @@ from omio._scheduler import cpu_count
 from omio.errors import FileFormatError
 from omio.readers._handles import file_identity
 
-__all__ = ["PlaneReader", "PlaneRun", "fill_from_file"]
+__all__ = ["OpenedFile", "PlaneReader", "PlaneRun", "fill_from_file"]
 
 _MIN_PART = 32 << 20  # below this a thread costs more than it saves
 _MAX_THREADS = 8
@@ -104,7 +104,27 @@ class PlaneReader(Protocol):
 
 
 @dataclass(frozen=True)
-class PlaneRun:
+class OpenedFile:
+    """A file as it was when a reader opened it.
+
+    Attributes
+    ----------
+    path
+        The file.
+    identity
+        Its size and modification time then (:func:`~omio.readers._handles.file_identity`).
+    """
+
+    path: str
+    identity: tuple[int, int]
+
+    def unchanged(self) -> bool:
+        """True while the file is the one opened (same size and modification time)."""
+        return file_identity(self.path) == self.identity
+
+
+@dataclass(frozen=True)
+class PlaneRun(OpenedFile):
     """An image's TZCYX planes stored uncompressed, one after another in T, Z, C order, in one file.
 
     Found by a reader on opening (a contiguous TIFF series, a Thorlabs RAW file without
@@ -113,24 +133,14 @@ class PlaneRun:
 
     Attributes
     ----------
-    path
-        The file.
     offset
         Where the first plane's bytes start.
     swap
         The file's byte order is not the machine's.
-    identity
-        The file's size and modification time on opening (:func:`~omio.readers._handles.file_identity`).
     """
 
-    path: str
     offset: int
     swap: bool
-    identity: tuple[int, int]
-
-    def unchanged(self) -> bool:
-        """True while the file is the one opened (same size and modification time)."""
-        return file_identity(self.path) == self.identity
 
     def read(self, out: np.ndarray[Any, Any], first: int = 0) -> None:
         """Fill ``out`` (C-contiguous, ending in Y, X) with consecutive planes from plane ``first`` (T, Z, C order).

@@ -604,7 +604,7 @@ def _raw_plane_run(path: Path, layout: _Layout, nbytes: int) -> PlaneRun | None:
     """
     if layout.flyback or os.stat(path).st_size != nbytes:  # ``nbytes``: the TZCYX array the layout describes
         return None
-    return PlaneRun(str(path), 0, not RAW_DTYPE.isnative, file_identity(path))
+    return PlaneRun(str(path), file_identity(path), 0, not RAW_DTYPE.isnative)
 
 
 def _raw_graph(path: Path, layout: _Layout, n_stored: int, slots: Sequence[int]) -> da.Array:

@@ -48,7 +48,7 @@ from omio.pyramid import LevelGeometry, level_factors, level_geometry, level_ori
 from omio.readers._base import ImageSource, SceneSelector, as_text, select_scene
 from omio.readers._handles import cached_handle, file_identity
 from omio.readers._lazy import array_from_chunks, array_from_indexed_chunks
-from omio.readers._pread import PlaneReader, PlaneRun
+from omio.readers._pread import OpenedFile, PlaneReader, PlaneRun
 from omio.record import ImageRecord, PlaneInfo, misplaced_plane, planes_from_xml
 from omio.units import Measure
 
@@ -307,33 +307,27 @@ def _direct_reader(
         return None, None
     path = str(tif.filehandle.path)
     page_planes = math.prod(series.keyframe.shape[:-2])  # planes per page: 1, or planar samples
-    pages = _SeriesPages(path, tif.series.index(top), level, page_planes, file_identity(path))
+    pages = _SeriesPages(path, file_identity(path), tif.series.index(top), level, page_planes)
     decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
     offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
     if offset is None:
         return decode, pages if channels % page_planes == 0 else None  # slabs of whole C are whole pages
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
-    run = PlaneRun(path, int(offset), swap, pages.identity)
+    run = PlaneRun(path, pages.identity, int(offset), swap)
     return functools.partial(_read_contiguous_into, run, decode), run
 
 
 @dataclass(frozen=True)
-class _SeriesPages:
+class _SeriesPages(OpenedFile):
     """Runs of a series' pages decoded by tifffile into a buffer (a :class:`~omio.readers._pread.PlaneReader`).
 
     Through this process's shared handle of the file (its series parsed once), each
     page decoded with the layout of the series' first page, as tifffile reads a series.
     """
 
-    path: str
     series: int
     level: int
     page_planes: int
-    identity: tuple[int, int]
-
-    def unchanged(self) -> bool:
-        """True while the file is the one opened (same size and modification time)."""
-        return file_identity(self.path) == self.identity
 
     def read(self, out: np.ndarray[Any, Any], first: int = 0) -> None:
         """Fill ``out`` with the planes from ``first`` on (whole pages: ``first`` and the count are multiples)."""
