@@ -311,7 +311,8 @@ def _direct_reader(
     decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
     offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
     if offset is None:
-        return decode, pages if channels % page_planes == 0 else None  # slabs of whole C are whole pages
+        whole_pages = page_planes > 0 and channels % page_planes == 0  # slabs of whole C are then whole pages
+        return decode, pages if whole_pages else None
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
     run = PlaneRun(path, pages.identity, int(offset), swap)
     return functools.partial(_read_contiguous_into, run, decode), run
