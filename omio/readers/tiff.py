@@ -305,16 +305,15 @@ def _direct_reader(
         return None, None
     if table.files != [tif]:  # (``table``: the series' pages, all present)
         return None, None
-    path = str(tif.filehandle.path)
-    page_planes = math.prod(series.keyframe.shape[:-2])  # planes per page: 1, or planar samples
-    pages = _SeriesPages(path, file_identity(path), tif.series.index(top), level, page_planes)
-    decode = functools.partial(_read_series_into, path, tif.series.index(top), level)
+    path, index, identity = str(tif.filehandle.path), tif.series.index(top), file_identity(tif.filehandle.path)
+    decode = functools.partial(_read_series_into, path, index, level)
     offset = series.dataoffset  # set when the pixels are stored uncompressed in one run of bytes
     if offset is None:
+        page_planes = math.prod(series.keyframe.shape[:-2])  # planes per page: 1, or planar samples
         whole_pages = page_planes > 0 and channels % page_planes == 0  # slabs of whole C are then whole pages
-        return decode, pages if whole_pages else None
+        return decode, _SeriesPages(path, identity, index, level, page_planes) if whole_pages else None
     swap = not np.dtype(tif.byteorder + series.dtype.char).isnative
-    run = PlaneRun(path, pages.identity, int(offset), swap)
+    run = PlaneRun(path, identity, int(offset), swap)
     return functools.partial(_read_contiguous_into, run, decode), run
 
 
@@ -337,16 +336,11 @@ class _SeriesPages(OpenedFile):
             raise ValueError(f"planes {first}..{first + count} are not whole pages of {self.page_planes} planes")
         shared = cached_handle(_open_series_tiff, self.path)
         with shared.tif.filehandle.lock:  # parsing the series seeks the shared handle
-            series = shared.tif.series[self.series]
-            if self.level:
-                series = series.levels[self.level]
+            series = _level_series(shared.tif, self.series, self.level)
         start, stop = first // self.page_planes, (first + count) // self.page_planes
         target = out.reshape((stop - start, *series.keyframe.shape) if stop - start > 1 else series.keyframe.shape)
-        try:
-            with _damage_reported(f"{self.path}: the pixel data is damaged"):
-                shared.tif.asarray(key=slice(start, stop), series=series, out=target, maxworkers=1)
-        except _DECODE_ERRORS as exc:
-            raise FileFormatError(f"{self.path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
+        with _decoding(self.path, series):
+            shared.tif.asarray(key=slice(start, stop), series=series, out=target, maxworkers=1)
 
 
 def _read_contiguous_into(
@@ -364,14 +358,25 @@ def _read_series_into(path: str, series_index: int, level: int, out: np.ndarray[
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[series_index]
-        if level:
-            series = series.levels[level]
-        try:
-            with _damage_reported(f"{path}: the pixel data is damaged"):
-                series.asarray(out=out.reshape(series.shape))
-        except _DECODE_ERRORS as exc:
-            raise FileFormatError(f"{path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
+        series = _level_series(tif, series_index, level)
+        with _decoding(path, series):
+            series.asarray(out=out.reshape(series.shape))
+
+
+def _level_series(tif: tifffile.TiffFile, series_index: int, level: int) -> tifffile.TiffPageSeries:
+    """Resolution ``level`` of series ``series_index`` (the series itself for level 0)."""
+    series = tif.series[series_index]
+    return series.levels[level] if level else series
+
+
+@contextlib.contextmanager
+def _decoding(path: str, series: tifffile.TiffPageSeries) -> Iterator[None]:
+    """Around tifffile decoding pages of ``series``: damage is a FileFormatError naming the first bad page."""
+    try:
+        with _damage_reported(f"{path}: the pixel data is damaged"):
+            yield
+    except _DECODE_ERRORS as exc:
+        raise FileFormatError(f"{path}: cannot decode {_first_bad_page(series)}: {exc}") from exc
 
 
 _DECODE_ERRORS = (OSError, ValueError, IndexError, RuntimeError)
